@@ -1,0 +1,38 @@
+# The README's two commands: `make book` and `make test`. Each creates .venv and installs the
+# project into it when missing, so each works alone on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PROFILE ?= fast
+CHAPTERS ?=
+CHAPTER ?= 01_foam
+SEEDS ?= 0 1 2 3 4
+STAMP := $(VENV)/.xaibook-installed
+
+.PHONY: book test bands sync clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[book,test]"
+	@touch $@
+
+## make book [PROFILE=fast|paper] [CHAPTERS="01_foam ..."]: execute chapters, render _build/html
+book: $(STAMP)
+	$(PY) -m xaibook.build book --profile $(PROFILE) --chapters "$(CHAPTERS)"
+
+## make test: unit tests, notebook checks, every chapter in the fast profile, the book build
+test: $(STAMP)
+	$(PY) -m pytest
+
+## make bands CHAPTER=01_foam [SEEDS="0 1 2 3 4"]: re-derive a chapter's fast-profile bands
+bands: $(STAMP)
+	$(PY) -m xaibook.build bands --chapter $(CHAPTER) --seeds $(SEEDS)
+
+## make sync: pair every notebooks/*.py with its .ipynb (outputs stripped)
+sync: $(STAMP)
+	$(VENV)/bin/jupytext --sync notebooks/[0-9][0-9]_*.py
+	$(VENV)/bin/jupyter nbconvert --clear-output --inplace notebooks/[0-9][0-9]_*.ipynb
+
+clean:
+	rm -rf _build results

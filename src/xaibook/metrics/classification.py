@@ -1,0 +1,66 @@
+"""Classification metrics with the averaging spelled out (chapter 01_foam, Table 3)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+AVERAGES = ("binary", "macro", "weighted", "micro")
+
+
+def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """Counts C[i, j] of true class i predicted as j, shape (K, K)."""
+    y_true, y_pred = np.asarray(y_true, int), np.asarray(y_pred, int)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true {y_true.shape} and y_pred {y_pred.shape} differ in shape")
+    out = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(out, (y_true, y_pred), 1)
+    return out
+
+
+def row_normalise(cm: np.ndarray) -> np.ndarray:
+    """Each row divided by its total (Fig. 3 of Austerjost et al.); empty rows stay zero."""
+    totals = cm.sum(1, keepdims=True)
+    return np.divide(cm, totals, out=np.zeros(cm.shape, float), where=totals > 0)
+
+
+@dataclass(frozen=True)
+class PRF:
+    precision: float
+    recall: float
+    f1: float
+
+    def as_percent(self) -> "PRF":
+        return PRF(100 * self.precision, 100 * self.recall, 100 * self.f1)
+
+
+def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    return np.divide(a, b, out=np.zeros(np.broadcast(a, b).shape), where=b > 0)
+
+
+def prf_from_confusion(cm: np.ndarray, average: str, positive: int = 1) -> PRF:
+    r"""Precision, recall and F1 from a confusion matrix.
+
+    ``binary``: of class ``positive``. ``macro``: unweighted mean of the per-class values (F1 is
+    the mean of per-class F1, not the harmonic mean of mean precision and mean recall).
+    ``weighted``: per-class values weighted by support. ``micro``: pooled counts (P = R = F1 =
+    accuracy for single-label data). :math:`F_1 = 2PR/(P+R)`; Eq. 3 of Austerjost et al. drops
+    the factor 2, their Table 3 does not.
+    """
+    if average not in AVERAGES:
+        raise ValueError(f"average must be one of {AVERAGES}, got {average!r}")
+    cm = np.asarray(cm, float)
+    tp = np.diag(cm)
+    pred = cm.sum(0)
+    true = cm.sum(1)
+    if average == "micro":
+        acc = float(tp.sum() / cm.sum()) if cm.sum() else 0.0
+        return PRF(acc, acc, acc)
+    p = _safe_div(tp, pred)
+    r = _safe_div(tp, true)
+    f = _safe_div(2 * p * r, p + r)
+    if average == "binary":
+        return PRF(float(p[positive]), float(r[positive]), float(f[positive]))
+    w = np.full(len(tp), 1 / len(tp)) if average == "macro" else true / true.sum()
+    return PRF(float(w @ p), float(w @ r), float(w @ f))

@@ -1,0 +1,28 @@
+"""Where the book keeps data, results and build outputs."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def project_root(start: str | os.PathLike | None = None) -> Path:
+    """The repository root: the first folder upwards holding ``_config.yml`` and ``src/xaibook``.
+
+    ``XAIBOOK_ROOT`` overrides the search. Outside a checkout (the package installed on Colab
+    and a notebook opened on its own) the current folder is used.
+    """
+    if os.environ.get("XAIBOOK_ROOT"):
+        return Path(os.environ["XAIBOOK_ROOT"]).resolve()
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "_config.yml").is_file() and (folder / "src" / "xaibook").is_dir():
+            return folder
+    return here
+
+
+def data_dir() -> Path:
+    return project_root() / "data"
+
+
+def results_dir() -> Path:
+    return project_root() / "results"

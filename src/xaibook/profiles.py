@@ -1,0 +1,31 @@
+"""Profiles: ``fast`` (CPU, synthetic stand-in, minutes) and ``paper`` (real data, the paper's settings)."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Mapping
+
+PROFILES = ("fast", "paper")
+
+
+def check_profile(profile: str) -> str:
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+    return profile
+
+
+def deviations(paper: Any, run: Any, why: Mapping[str, str]):
+    """Table of every setting in which ``run`` differs from ``paper`` (two dataclass instances).
+
+    Every differing field must have a reason in ``why``; a silent deviation raises, so a chapter
+    cannot change a setting without saying so.
+    """
+    import pandas as pd
+
+    rows = []
+    for f in dataclasses.fields(paper):
+        a, b = getattr(paper, f.name), getattr(run, f.name)
+        if a != b:
+            if f.name not in why:
+                raise KeyError(f"setting {f.name!r} differs from the paper ({a!r} -> {b!r}) but has no reason")
+            rows.append({"setting": f.name, "paper": str(a), "this run": str(b), "why": why[f.name]})
+    return pd.DataFrame(rows, columns=["setting", "paper", "this run", "why"]).set_index("setting")

@@ -1,0 +1,53 @@
+"""Every chapter runs in the fast profile, stays inside its bands, and the book builds.
+
+This is the slow part of the suite (a few minutes per chapter on two CPU cores).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from xaibook import build
+from xaibook.chapters import CHAPTERS
+from xaibook.claims import load_bands
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.chapters
+
+
+@pytest.fixture(scope="session")
+def executed(tmp_path_factory):
+    out = tmp_path_factory.mktemp("book")
+    results = out / "results"
+    runs = build.execute(CHAPTERS.names(), profile="fast", out_dir=out, results_dir=results, root=ROOT)
+    for r in runs:
+        print(f"[chapter] {r.chapter}: {r.seconds:.1f} s")
+    return runs, results
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS.names())
+def test_chapter_numbers_in_band_and_claims_hold(executed, chapter):
+    _, results = executed
+    r = json.loads((results / f"{chapter}.json").read_text())
+    assert r["profile"] == "fast" and r["data"] == "synthetic"
+    bands = load_bands(chapter)
+    assert bands["numbers"], f"no committed bands for {chapter}: run `make bands CHAPTER={chapter}`"
+    out_of_band = [f"{n['key']} = {n['ours']:.4g} not in {n['band']}" for n in r["numbers"] if n["in_band"] is False]
+    missing = sorted(set(bands["numbers"]) - {n["key"] for n in r["numbers"]})
+    failed = [f"{c['key']}: {c['statement']} ({c['evidence']})" for c in r["claims"]
+              if "fast" in c["must_hold"] and not c["holds"]]
+    assert not out_of_band and not missing and not failed, (out_of_band, missing, failed)
+
+
+def test_book_renders_with_scorecard(executed):
+    runs, results = executed
+    html = build.render(runs, results, root=ROOT)
+    assert (html / "index.html").is_file()
+    card = (html / "book" / "scorecard.html").read_text()
+    for chapter in CHAPTERS.names():
+        assert chapter in card
+    page = (html / "notebooks" / "01_foam.html").read_text()
+    assert "colab.research.google.com" in page
+    assert "Reproduction scorecard" in card

@@ -1,0 +1,192 @@
+"""Known answers for the CAM methods, on hand-set networks where the maps can be computed by hand."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from xaibook.saliency import METHODS, GradCAM, GradCAMpp, class_score, gradcampp_weights, minmax
+
+
+class HandNet(nn.Module):
+    """x -> A = [w1 x, w2 x] (1x1 conv, no bias) -> global average -> S = v . mean(A).
+
+    Then dS/dA_k = v_k / Z everywhere (Z = number of spatial positions), so every CAM has a closed form.
+    """
+
+    def __init__(self, dims: int = 2, w=(1.0, 2.0), v=(3.0, 1.0)) -> None:
+        super().__init__()
+        conv = {2: nn.Conv2d, 3: nn.Conv3d}[dims]
+        self.features = conv(1, 2, 1, bias=False)
+        self.head = nn.Linear(2, 1, bias=False)
+        with torch.no_grad():
+            self.features.weight.copy_(torch.tensor(w).reshape(2, 1, *([1] * dims)))
+            self.head.weight.copy_(torch.tensor([v]))
+        self.dims = dims
+
+    def forward(self, x):
+        a = self.features(x)
+        return self.head(a.mean(dim=tuple(range(2, 2 + self.dims))))
+
+
+def expected_gradcampp(x: torch.Tensor, w=(1.0, 2.0), v=(3.0, 1.0)) -> torch.Tensor:
+    """Closed form for HandNet: alpha_k = 1 / (2 + w_k v_k sum(x) / Z), weight_k = v_k alpha_k."""
+    z = x[0, 0].numel()
+    s = float(x[0, 0].sum())
+    weights = [vk / (2 + wk * vk * s / z) for wk, vk in zip(w, v)]
+    return torch.relu(sum(wt * wk for wt, wk in zip(weights, w)) * x[0, 0])
+
+
+X2 = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]])
+
+
+def test_gradcam_hand_computed():
+    # weights (3/4, 1/4) -> CAM = relu(3/4 x + 1/4 * 2x) = 5/4 x
+    net = HandNet()
+    cam = GradCAM(net, net.features).attribute(X2, class_score(0), normalize=False, upsample=False)
+    torch.testing.assert_close(cam[0], 1.25 * X2[0, 0])
+
+
+def test_gradcampp_hand_computed():
+    # channel 1: alpha = (9/16) / (2*9/16 + 10*27/64) = 2/19, w = 4 * 2/19 * 3/4 = 6/19
+    # channel 2: alpha = (1/16) / (2/16 + 20/64) = 1/7,       w = 4 * 1/7 * 1/4 = 1/7
+    # CAM = (6/19 * 1 + 1/7 * 2) x = 80/133 x. A Grad-CAM++ that skips the alpha normalisation
+    # (torch-cam's bug) would give 5x instead.
+    net = HandNet()
+    cam = GradCAMpp(net, net.features).attribute(X2, class_score(0), normalize=False, upsample=False)
+    torch.testing.assert_close(cam[0], 80 / 133 * X2[0, 0])
+
+
+def test_gradcampp_exp_variant_scales_by_exp_score():
+    # S = 3 mean(x) + mean(2x) = 12.5; the stefannc variant multiplies every weight by exp(S)
+    net = HandNet()
+    cam = GradCAMpp(net, net.features, exp_score=True).attribute(X2, class_score(0), normalize=False, upsample=False)
+    torch.testing.assert_close(cam[0], math.exp(12.5) * 80 / 133 * X2[0, 0].double(), rtol=1e-5, atol=0)
+
+
+def test_exp_variant_equals_plain_after_normalisation_even_for_huge_scores():
+    # exp(200) overflows float32; the variant is evaluated in float64 and normalises to the same map
+    net = HandNet(v=(60.0, 20.0))
+    x = X2 * 1.0
+    plain = GradCAMpp(net, net.features).attribute(x, class_score(0))
+    exp = GradCAMpp(net, net.features, exp_score=True).attribute(x, class_score(0))
+    assert torch.isfinite(exp).all()
+    torch.testing.assert_close(plain, exp)
+
+
+@pytest.mark.parametrize("dims,shape", [(2, (1, 1, 3, 5)), (3, (1, 1, 4, 3, 5))])
+def test_gradcampp_closed_form_images_and_videos(dims, shape):
+    x = torch.rand(shape, generator=torch.Generator().manual_seed(0)) + 0.1
+    net = HandNet(dims)
+    cam = GradCAMpp(net, net.features).attribute(x, class_score(0), normalize=False, upsample=False)
+    torch.testing.assert_close(cam[0], expected_gradcampp(x), rtol=1e-5, atol=1e-6)
+
+
+def test_gradcampp_weights_zero_gradient_gives_zero_weight():
+    acts = torch.ones(1, 2, 2, 2)
+    grads = torch.zeros(1, 2, 2, 2)
+    torch.testing.assert_close(gradcampp_weights(acts, grads), torch.zeros(1, 2))
+
+
+def small_convnet(seed: int = 0, head_scale: float = 1.0) -> nn.Sequential:
+    torch.manual_seed(seed)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
+                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 3))
+    with torch.no_grad():
+        net[-1].weight.mul_(head_scale)
+    return net
+
+
+@pytest.mark.parametrize("ours,theirs", [("gradcam", "GradCAM"), ("gradcampp", "GradCAMPlusPlus")])
+def test_matches_pytorch_grad_cam(ours, theirs):
+    """pytorch-grad-cam 1.5.7: plain Grad-CAM++ (no exp(S)), eps = 1e-6 added to the alpha denominator
+    where we replace zero denominators by one, and 1e-7 added in its min-max. The eps biases alpha
+    towards zero when squared gradients are ~1e-6, so the comparison uses a head scaled so that
+    gradients are of order one, where both formulas agree."""
+    import pytorch_grad_cam
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    net = small_convnet(head_scale=300.0)
+    x = torch.randn(4, 3, 9, 9, generator=torch.Generator().manual_seed(1))
+    classes = [0, 1, 2, 1]
+    ref = getattr(pytorch_grad_cam, theirs)(model=net, target_layers=[net[3]])
+    expected = ref(input_tensor=x, targets=[ClassifierOutputTarget(c) for c in classes])
+    got = METHODS.get(ours)(net, net[3]).attribute(x, class_score(classes)).numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+def test_gradcam_matches_captum_layergradcam():
+    from captum.attr import LayerGradCam
+
+    net = small_convnet(2)
+    x = torch.randn(3, 3, 7, 7, generator=torch.Generator().manual_seed(3))
+    ref = LayerGradCam(net, net[3]).attribute(x, target=1, relu_attributions=True)[:, 0]
+    got = GradCAM(net, net[3]).attribute(x, class_score(1), normalize=False, upsample=False)
+    torch.testing.assert_close(got, ref.detach(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", METHODS.names())
+class TestEveryMethod:
+    def test_batch_size_does_not_change_maps(self, name):
+        net = small_convnet()
+        x = torch.randn(5, 3, 8, 8, generator=torch.Generator().manual_seed(4))
+        method = METHODS.get(name)(net, net[3])
+        whole = method.attribute(x, class_score(2))
+        single = torch.cat([method.attribute(x[i:i + 1], class_score(2)) for i in range(5)])
+        torch.testing.assert_close(whole, single, rtol=1e-5, atol=1e-6)
+
+    def test_input_model_and_flags_untouched(self, name):
+        net = small_convnet()
+        net.train()
+        net[0].eval()
+        flags = [m.training for m in net.modules()]
+        state = {k: v.clone() for k, v in net.state_dict().items()}
+        x = torch.randn(2, 3, 8, 8, requires_grad=True)
+        x_before = x.detach().clone()
+        METHODS.get(name)(net, net[3]).attribute(x, class_score(0))
+        assert x.grad is None
+        torch.testing.assert_close(x.detach(), x_before)
+        assert [m.training for m in net.modules()] == flags
+        assert all(torch.equal(state[k], v) for k, v in net.state_dict().items())
+        assert all(p.grad is None for p in net.parameters())
+
+    def test_no_hook_survives_an_exception(self, name):
+        net = small_convnet()
+
+        def bad_target(logits):
+            raise RuntimeError("boom")
+
+        with pytest.raises(RuntimeError, match="boom"):
+            METHODS.get(name)(net, net[3]).attribute(torch.randn(1, 3, 8, 8), bad_target)
+        assert all(not m._forward_hooks and not m._backward_hooks for m in net.modules())
+
+    def test_randomised_weights_change_the_map(self, name):
+        x = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(5))
+        a, b = small_convnet(0), small_convnet(1)
+        ma = METHODS.get(name)(a, a[3]).attribute(x, class_score(0))
+        mb = METHODS.get(name)(b, b[3]).attribute(x, class_score(0))
+        assert (ma - mb).abs().max() > 0.1
+
+    def test_maps_are_in_unit_range_and_upsampled(self, name):
+        net = nn.Sequential(nn.Conv2d(3, 4, 3, stride=2, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                            nn.Flatten(), nn.Linear(4, 2))
+        x = torch.randn(3, 3, 10, 10, generator=torch.Generator().manual_seed(6))
+        maps = METHODS.get(name)(net, net[1]).attribute(x, class_score(1))
+        assert maps.shape == (3, 10, 10)
+        assert float(maps.min()) >= 0 and float(maps.max()) <= 1
+
+
+def test_minmax_constant_map_is_zero_and_nan_free():
+    maps = torch.stack([torch.full((3, 3), 2.0), torch.arange(9.0).reshape(3, 3)])
+    out = minmax(maps)
+    torch.testing.assert_close(out[0], torch.zeros(3, 3))
+    torch.testing.assert_close(out[1], torch.arange(9.0).reshape(3, 3) / 8)
+
+
+def test_target_must_give_one_score_per_sample():
+    net = HandNet()
+    with pytest.raises(ValueError, match="one score per sample"):
+        GradCAM(net, net.features).attribute(X2, lambda logits: logits)
