@@ -285,7 +285,7 @@ if has_boxes:
 #
 # The paper proposes averaging predictions over consecutive frames. On the held-out run we
 # average the binary model's foam probability over the last *k* frames and threshold at 0.5.
-# In this profile consecutive frames are {glue:text}`frame_interval` s apart.
+# On the held-out run consecutive frames are {glue:md}`frame_interval` apart.
 
 # %%
 order = np.argsort(manifest.loc[splits.binary_test, "frame"].to_numpy())
@@ -293,7 +293,10 @@ p_foam = probs["binary"][order, 1]
 y_run = truth["binary"][order]
 temporal = moving_average_f1(p_foam, y_run, cfg.temporal_windows)
 display(temporal)
-glue("frame_interval", cfg.smartphone_interval_s)
+if "time_s" in manifest.columns:
+    glue("frame_interval", f"{np.median(np.diff(np.sort(manifest.loc[splits.binary_test, 'time_s']))):.0f} s")
+else:
+    glue("frame_interval", "an unknown time (the manifest has no `time_s` column)")
 f1_single, f1_avg = temporal.loc[1, "F1 (%)"], temporal.loc[3, "F1 (%)"]
 card.number("temporal_f1_k1", "Binary F1 on the held-out run, single frames (%)", f1_single, unit="%")
 card.number("temporal_f1_k3", "Binary F1 on the held-out run, average of 3 frames (%)", f1_avg, unit="%")

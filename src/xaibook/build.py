@@ -138,7 +138,9 @@ def render(executed: list[Executed], results_dir: Path, *, root: Path | None = N
         if nb.stem not in executed_ids:
             shutil.copy2(nb, stage / "notebooks" / nb.name)
     atomic_write_text(stage / "book" / "scorecard.md", scorecard_markdown(load_results(results_dir, CHAPTERS.names())))
-    cmd = [sys.executable, "-m", "jupyter_book", "build", str(stage), "--path-output", str(root), "--builder", "html"]
+    # the console script installed next to this interpreter (jupyter_book has no __main__)
+    cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(stage), "--path-output", str(root),
+           "--builder", "html"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"jupyter-book build failed (exit {proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")

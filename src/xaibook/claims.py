@@ -222,7 +222,9 @@ def derive_bands(runs: list[dict[str, Any]], *, rel_pad: float = 0.5, abs_pad: d
     floors = {"%": 2.0, "fraction": 0.02, "pp": 2.0}
     floors.update(abs_pad or {})
     numbers: dict[str, Any] = {}
-    for key in runs[0]["numbers"]:
+    # a number absent from some run (e.g. the energy of incorrect predictions when there were
+    # none) gets no band: it cannot be required of every run
+    for key in [k for k in runs[0]["numbers"] if all(k in r["numbers"] for r in runs)]:
         vals = [r["numbers"][key]["ours"] for r in runs]
         unit = runs[0]["numbers"][key]["unit"]
         spread = max(vals) - min(vals)

@@ -11,8 +11,11 @@ def glue(name: str, value: Any) -> Any:
 
     In the text: ``{glue:text}`name:.1f``` for numbers, ``{glue:md}`name``` for strings.
     """
+    import numpy as np
     from myst_nb import glue as _glue
 
+    if isinstance(value, np.generic):      # np.float64's repr would reach the page instead of the number
+        value = value.item()
     _glue(name, Markdown(value) if isinstance(value, str) else value, display=False)
     return value
 

@@ -16,7 +16,8 @@ frame       frame index within the run and camera (for temporal averaging)
 label       ``no``, ``low``, ``medium`` or ``high`` (foam level, the expert's label)
 ==========  ================================================================
 
-Optional columns, used where present: ``volume_ml``, ``dye``, ``bench_light`` (design factors,
+Optional columns, used where present: ``time_s`` (seconds since the run started), ``volume_ml``,
+``dye``, ``bench_light`` (design factors,
 for the factor analysis) and ``box_top``, ``box_bottom``, ``box_left``, ``box_right`` (the
 liquid-gas interface and foam region in pixels of the stored image, for the GradCAM++ energy
 measure). The stand-in writes all of them.
