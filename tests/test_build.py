@@ -1,0 +1,48 @@
+"""The build driver: failures name the chapter and cell; the scorecard page shows every number."""
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+
+from xaibook import build
+
+
+def test_failing_chapter_names_chapter_and_cell(tmp_path):
+    root = tmp_path / "repo"
+    (root / "notebooks").mkdir(parents=True)
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("profile = 'fast'\nresults_dir = None")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("raise ValueError('bad band')")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, root / "notebooks" / "99_broken.ipynb")
+    with pytest.raises(build.ChapterFailed, match=r"chapter 99_broken failed in cell \d+ .*ValueError: bad band"):
+        build.execute(["99_broken"], profile="fast", out_dir=tmp_path / "out", results_dir=tmp_path / "res", root=root)
+
+
+def test_missing_notebook_is_named(tmp_path):
+    (tmp_path / "notebooks").mkdir()
+    with pytest.raises(build.ChapterFailed, match="99_none.ipynb does not exist"):
+        build.execute(["99_none"], profile="fast", out_dir=tmp_path / "o", results_dir=tmp_path / "r", root=tmp_path)
+
+
+def test_unknown_chapter_and_profile_are_refused(tmp_path):
+    with pytest.raises(KeyError, match="unknown chapter '07_x'"):
+        build.select("01_foam 07_x")
+    with pytest.raises(ValueError, match="profile"):
+        build.execute([], profile="slow", out_dir=tmp_path, results_dir=tmp_path)
+
+
+def test_scorecard_markdown_lists_numbers_claims_and_provenance():
+    result = {"chapter": "01_foam", "profile": "fast", "data": "synthetic",
+              "provenance": {"seed": 0, "commit": "abc", "versions": {}, "device": "CPU", "wall_time_s": 99.0},
+              "numbers": [{"key": "f1", "label": "Binary F1 (%)", "paper": 97.45, "ours": 96.8, "unit": "%",
+                           "delta": -0.65, "band": [94.0, 99.0], "in_band": True, "verdict": "reproduced"}],
+              "claims": [{"key": "c", "statement": "Binary beats fine", "holds": False, "must_hold": [],
+                          "evidence": "1 vs 2", "source": ""}]}
+    md = build.scorecard_markdown([json.loads(json.dumps(result))])
+    assert "| Binary F1 (%) | 97.45 | 96.80 | -0.65 | [94.00, 99.00] | yes | reproduced |" in md
+    assert "| Binary beats fine | **no** | – | 1 vs 2 |" in md
+    assert "Profile **fast**, data **synthetic**, seed 0, commit `abc`" in md
