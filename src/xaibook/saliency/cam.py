@@ -34,7 +34,7 @@ class BaseCAM:
         raise NotImplementedError
 
     def attribute(self, inputs: torch.Tensor, target: Target = predicted_class, *, normalize: bool = True,
-                  upsample: bool = True) -> torch.Tensor:
+                  upsample: bool = True, relu: bool = True) -> torch.Tensor:
         """Maps for a batch.
 
         Args:
@@ -42,6 +42,8 @@ class BaseCAM:
             target: callable from logits (N, K) to scores (N,).
             normalize: min-max each map to [0, 1].
             upsample: resize maps to the input's spatial size.
+            relu: clamp the weighted sum at zero (the methods' definition); False keeps negative
+                evidence, for the normalisation ablation of Lorentz et al. 2021 (Table 3, All-100).
         Returns:
             (N, *S) maps, detached, on the input's device; in the input's dtype when normalised,
             else in the dtype of the weights (float64 for the exp-score variant).
@@ -57,7 +59,7 @@ class BaseCAM:
             activations = store.output.detach()
         weights = self.get_cam_weights(activations, gradients, scores.detach())
         # in the weights' dtype: the exp-score variant is float64 and would overflow float32
-        cam = _core.cam_from_weights(activations.to(weights.dtype), weights)
+        cam = _core.cam_from_weights(activations.to(weights.dtype), weights, relu=relu)
         if upsample:
             cam = _core.upsample(cam, tuple(inputs.shape[2:]))
         return _core.minmax(cam).to(inputs.dtype) if normalize else cam

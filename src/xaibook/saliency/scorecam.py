@@ -1,0 +1,167 @@
+r"""Score-CAM (Wang et al. 2020, CVPRW): channel weights from the model's score on masked inputs.
+
+Gradient-free: each channel :math:`A^k` of the target layer, upsampled to the input size and
+min-max scaled to [0, 1] (:math:`H^k`), masks the input; the target class's softmax probability on
+:math:`x \circ H^k` is the channel's weight, and the map is :math:`\mathrm{ReLU}(\sum_k w_k A^k)`.
+Images and videos share one path (bilinear or trilinear upsampling). Used in chapter 04_steel_defects.
+
+Formula variants, written down (STYLE 11):
+
+* ``variant="wang2020"`` (default), as the authors' code (haofanwang/Score-CAM, ``scorecam.py``
+  and ``scorecam_batch.py``): :math:`w_k = \mathrm{softmax}(f(x \circ H^k))_c`, no baseline
+  subtracted (the paper's Increase of Confidence, Sect. 3, subtracts :math:`f(x_b)`; the code
+  does not); a constant channel gets weight 0 (the code skips it) and is not run through the model.
+* ``variant="pytorch-grad-cam"`` (pytorch-grad-cam 1.5.7, ``score_cam.py``):
+  :math:`w = \mathrm{softmax}_k(S_c(x \circ H^k))`, the softmax taken over CHANNELS of the raw
+  target score (the logit for ``ClassifierOutputTarget``) rather than over classes. It upsamples
+  masks with ``align_corners=True`` (``UpsamplingBilinear2d``, 2-D only, so no video) and adds
+  1e-8 to the masks' range; we use ``align_corners=False`` as the authors and our Grad-CAM do, and
+  exclude constant channels from the channel softmax where pytorch-grad-cam scores a blank input.
+* Both: ReLU on the low-resolution weighted sum, then upsampling, as our Grad-CAM and
+  pytorch-grad-cam; the authors' code sums upsampled activations and applies the ReLU afterwards.
+
+The target is read through its gradient w.r.t. the logits at the UNMASKED input (one-hot for
+``class_score`` and ``predicted_class``), so ``predicted_class`` scores every masked copy on the
+class predicted for the original input, as the authors' code does.
+"""
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from .._utils.hooks import capture, eval_mode
+from . import _core
+from .cam import METHODS
+from .gradients import target_scores
+from .targets import Target, predicted_class
+
+VARIANTS = ("wang2020", "pytorch-grad-cam")
+
+
+def class_selection(target: Target, logits: torch.Tensor) -> torch.Tensor:
+    r"""The (N, K) weights :math:`g = \partial\,\mathrm{target}/\partial z` of a linear target.
+
+    Checks that ``target(z) == (g * z).sum(1)``, i.e. that the target picks (a linear combination
+    of) logits, so that it can be applied to other outputs with its choice of class frozen.
+
+    Args:
+        logits: (N, K) logits of the unmasked inputs.
+    Returns:
+        (N, K) selection weights, detached.
+    """
+    z = logits.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        scores = target_scores(target, z, z.shape[0])
+        (g,) = torch.autograd.grad(scores.sum(), z, allow_unused=True)
+    g = torch.zeros_like(z) if g is None else g
+    if not torch.allclose(scores.detach(), (g * z.detach()).sum(1), rtol=1e-4, atol=1e-6):
+        raise ValueError("Score-CAM needs a target that selects (a linear combination of) logits, such as "
+                         "class_score or predicted_class; got a nonlinear target")
+    return g.detach()
+
+
+def scorecam_masks(activations: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
+    r"""Score-CAM masks :math:`H^k = \mathrm{minmax}(\mathrm{up}(A^k))` (Wang et al. 2020, Sect. 3).
+
+    Args:
+        activations: (B, *S') single-channel feature maps (one channel of one sample per row).
+        size: the input's spatial size S.
+    Returns:
+        (B, *S) masks in [0, 1]; zeros for a constant map.
+    """
+    return _core.minmax(_core.upsample(activations, size))
+
+
+def constant_channels(activations: torch.Tensor) -> torch.Tensor:
+    """(N, K, *S') -> (N, K) booleans, True where a channel is constant (so is its upsampled map)."""
+    flat = activations.flatten(2)
+    return flat.amax(2) == flat.amin(2)
+
+
+def scorecam_weights(scores: torch.Tensor, valid: torch.Tensor, variant: str) -> torch.Tensor:
+    r"""(N, K) channel weights from (N, K) masked-input scores; invalid channels weigh 0.
+
+    ``"wang2020"``: the scores (already softmax probabilities of the target class).
+    ``"pytorch-grad-cam"``: :math:`\mathrm{softmax}_k` over the valid channels of the raw scores.
+    """
+    if variant == "wang2020":
+        return torch.where(valid, scores, torch.zeros_like(scores))
+    weights = scores.masked_fill(~valid, float("-inf")).softmax(1)
+    return torch.where(valid, weights, torch.zeros_like(weights))  # a row with no valid channel is NaN
+
+
+@METHODS.register("scorecam")
+class ScoreCAM:
+    """Score-CAM (Wang et al. 2020, CVPRW); see the module docstring for the variants.
+
+    Args:
+        model, target_layer: the classifier and the layer whose activations mask the input.
+        batch_size: masked inputs per forward pass (Lorentz et al. 2021 compare 1, 25, 50). The
+            default 25 is their middle setting: 50 was barely faster. Maps do not depend on it.
+        variant: ``"wang2020"`` (default) or ``"pytorch-grad-cam"``.
+
+    The caller's model is never mutated (eval mode inside a context that restores each module's
+    flag, hook removed in ``finally``), and the input is left as it was. Used in chapter 04_steel_defects.
+    """
+
+    name: ClassVar[str] = "ScoreCAM"
+    paper: ClassVar[str] = "Wang et al. 2020, CVPRW"
+
+    def __init__(self, model: nn.Module, target_layer: nn.Module, *, batch_size: int = 25,
+                 variant: str = "wang2020") -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+        self.model = model
+        self.target_layer = target_layer
+        self.batch_size = batch_size
+        self.variant = variant
+
+    def masked_scores(self, x: torch.Tensor, activations: torch.Tensor, valid: torch.Tensor,
+                      selection: torch.Tensor) -> torch.Tensor:
+        """(N, K) target scores of the masked inputs of valid channels, ``batch_size`` per forward."""
+        scores = torch.zeros(valid.shape, dtype=x.dtype, device=x.device)
+        pairs = valid.nonzero()
+        for start in range(0, pairs.shape[0], self.batch_size):
+            n, k = pairs[start:start + self.batch_size].unbind(1)
+            # masks are built chunk by chunk: all K at input size would hold K copies of the input
+            masks = scorecam_masks(activations[n, k], tuple(x.shape[2:]))
+            logits = self.model(x[n] * masks.unsqueeze(1))
+            out = logits.softmax(1) if self.variant == "wang2020" else logits
+            scores[n, k] = (selection[n] * out).sum(1)
+        return scores
+
+    def attribute(self, inputs: torch.Tensor, target: Target = predicted_class, *, normalize: bool = True,
+                  upsample: bool = True, relu: bool = True) -> torch.Tensor:
+        r"""Score-CAM maps :math:`L = \mathrm{ReLU}(\sum_k w_k A^k)` for a batch.
+
+        Args:
+            inputs: (N, C, *S) images (S = H, W) or videos (S = T, H, W).
+            target: callable from logits (N, K) to scores (N,) selecting a class (linear in the logits).
+            normalize: min-max each map to [0, 1].
+            upsample: resize maps to the input's spatial size.
+            relu: clamp the weighted sum at zero (False for the normalisation ablation).
+        Returns:
+            (N, *S) maps, detached, in the input's dtype. Used in chapter 04_steel_defects.
+        """
+        x = inputs.detach()
+        with eval_mode(self.model), torch.no_grad():
+            with capture(self.target_layer) as store:
+                logits = self.model(x)
+            if store.output is None:
+                raise RuntimeError(f"target layer {type(self.target_layer).__name__} saw no forward pass")
+            activations = store.output.detach()
+            selection = class_selection(target, logits)
+            if self.variant == "wang2020" and logits.shape[1] < 2:
+                raise ValueError("the wang2020 variant scores softmax probabilities and needs at least two "
+                                 "classes; use variant='pytorch-grad-cam' for a single-logit model")
+            valid = ~constant_channels(activations)
+            scores = self.masked_scores(x, activations, valid, selection)
+        weights = scorecam_weights(scores, valid, self.variant)
+        cam = _core.cam_from_weights(activations, weights, relu=relu)
+        if upsample:
+            cam = _core.upsample(cam, tuple(x.shape[2:]))
+        return _core.minmax(cam) if normalize else cam
