@@ -94,3 +94,16 @@ def test_registry_refuses_duplicates_and_names_unknowns():
         reg.add("a", 2)
     with pytest.raises(KeyError, match="unknown widget 'b'; known: a"):
         reg.get("b")
+
+
+def test_ungated_numbers_and_claims_get_no_band_and_are_never_required(card):
+    card.number("f1", "F1", 93.0)
+    card.number("fps", "maps per second", 12.0, gate=False)
+    card.claim("better", "A beats B", True)
+    card.claim("faster", "batching is faster", False, gate=False)
+    assert card.numbers["fps"].band is None and card.claims["faster"].must_hold == []
+    assert card.failures() == []
+    runs = [{"seed": s, "numbers": {"fps": {"ours": v, "unit": "", "gated": False}},
+             "claims": {"faster": {"holds": True, "gated": False}}} for s, v in [(0, 10.0), (1, 11.0)]]
+    b = derive_bands(runs)
+    assert b["numbers"] == {} and b["claims"]["faster"]["must_hold"] == []

@@ -43,6 +43,7 @@ class Number:
     tolerance: float | None = None
     band: list[float] | None = None
     source: str = ""
+    gated: bool = True
 
     @property
     def delta(self) -> float | None:
@@ -78,6 +79,7 @@ class Claim:
     must_hold: list[str] = field(default_factory=list)
     evidence: str = ""
     source: str = ""
+    gated: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -143,24 +145,29 @@ class Scorecard:
         self._t0 = time.perf_counter()
 
     def number(self, key: str, label: str, ours: float, *, paper: float | None = None, unit: str = "",
-               tolerance: float | None = None, source: str = "") -> float:
-        """Record a reproduced number; returns ``ours`` so it can be used inline."""
+               tolerance: float | None = None, source: str = "", gate: bool = True) -> float:
+        """Record a reproduced number; returns ``ours`` so it can be used inline.
+
+        ``gate=False`` for numbers that depend on the machine (throughput, wall time): they are
+        reported but never get a band, since speed is measured by benchmarks, not asserted.
+        """
         if key in self.numbers:
             raise KeyError(f"number {key!r} recorded twice in chapter {self.chapter}")
         ours = float(ours)
         if not math.isfinite(ours):
             raise ValueError(f"number {key!r} of chapter {self.chapter} is not finite: {ours}")
-        band = self._bands["numbers"].get(key, {}).get("band")
+        band = self._bands["numbers"].get(key, {}).get("band") if gate else None
         self.numbers[key] = Number(key, label, None if paper is None else float(paper), ours, unit,
-                                   tolerance, band, source)
+                                   tolerance, band, source, gate)
         return ours
 
-    def claim(self, key: str, statement: str, holds: bool, *, evidence: str = "", source: str = "") -> bool:
-        """Record a qualitative claim of the paper as a check on this run."""
+    def claim(self, key: str, statement: str, holds: bool, *, evidence: str = "", source: str = "",
+              gate: bool = True) -> bool:
+        """Record a qualitative claim of the paper as a check on this run (``gate=False``: never required)."""
         if key in self.claims:
             raise KeyError(f"claim {key!r} recorded twice in chapter {self.chapter}")
-        must_hold = list(self._bands["claims"].get(key, {}).get("must_hold", []))
-        self.claims[key] = Claim(key, statement, bool(holds), must_hold, evidence, source)
+        must_hold = list(self._bands["claims"].get(key, {}).get("must_hold", [])) if gate else []
+        self.claims[key] = Claim(key, statement, bool(holds), must_hold, evidence, source, gate)
         return bool(holds)
 
     def failures(self) -> list[str]:
@@ -224,7 +231,8 @@ def derive_bands(runs: list[dict[str, Any]], *, rel_pad: float = 0.5, abs_pad: d
     numbers: dict[str, Any] = {}
     # a number absent from some run (e.g. the energy of incorrect predictions when there were
     # none) gets no band: it cannot be required of every run
-    for key in [k for k in runs[0]["numbers"] if all(k in r["numbers"] for r in runs)]:
+    for key in [k for k in runs[0]["numbers"] if all(k in r["numbers"] for r in runs)
+                and runs[0]["numbers"][k].get("gated", True)]:
         vals = [r["numbers"][key]["ours"] for r in runs]
         unit = runs[0]["numbers"][key]["unit"]
         spread = max(vals) - min(vals)
@@ -234,7 +242,8 @@ def derive_bands(runs: list[dict[str, Any]], *, rel_pad: float = 0.5, abs_pad: d
     claims = {}
     for key in runs[0]["claims"]:
         held = [bool(r["claims"][key]["holds"]) for r in runs]
-        claims[key] = {"must_hold": ["fast"] if all(held) else [], "held": f"{sum(held)}/{len(held)}"}
+        required = all(held) and runs[0]["claims"][key].get("gated", True)
+        claims[key] = {"must_hold": ["fast"] if required else [], "held": f"{sum(held)}/{len(held)}"}
     return {"profile": "fast", "seeds": [r["seed"] for r in runs],
             "rule": f"band = [min - pad, max + pad], pad = max({rel_pad} x spread, unit floor {floors})",
             "numbers": numbers, "claims": claims}

@@ -65,3 +65,76 @@ def image_grid(images: np.ndarray, titles: Sequence[str], ncols: int = 8) -> Fig
         ax.set_title(t, fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def outline(image: np.ndarray, mask: np.ndarray, colour: tuple[float, float, float] = (1.0, 0.0, 0.0)) -> np.ndarray:
+    """A float copy of an (H, W, 3) uint8 image with the boundary of a boolean mask drawn in ``colour``."""
+    from scipy.ndimage import binary_erosion
+
+    out = image.astype(float) / 255
+    edge = mask & ~binary_erosion(mask)
+    out[edge] = colour
+    return out
+
+
+def maps_row(image: np.ndarray, mask: np.ndarray, maps: dict[str, np.ndarray], title: str = "") -> Figure:
+    """One sample: the input with its defect outline, the mask, and every method's [0, 1] map (Fig. 3)."""
+    n = len(maps) + 2
+    fig, axes = plt.subplots(1, n, figsize=(1.6 * n, 2.0))
+    axes[0].imshow(outline(image, mask))
+    axes[0].set_title("input", fontsize=8)
+    axes[1].imshow(mask, cmap="gray")
+    axes[1].set_title("defect mask", fontsize=8)
+    for ax, (name, m) in zip(axes[2:], maps.items()):
+        ax.imshow(m, cmap="jet", vmin=0, vmax=1)
+        ax.set_title(name, fontsize=8)
+    for ax in axes:
+        ax.set_xticks([]), ax.set_yticks([])
+    if title:
+        fig.suptitle(title, fontsize=9, y=1.04)
+    fig.tight_layout()
+    return fig
+
+
+def pointing_game_figure(parts, title: str = "") -> Figure:
+    """Fig. 4 of Lorentz et al.: mask, distance mask, map, mask x map, distance x map."""
+    panels = [("defect mask", parts.mask, "gray"), ("distance mask", parts.distance, "viridis"),
+              ("saliency map", parts.saliency, "jet"), ("mask x map (inside)", parts.inside, "jet"),
+              ("distance x map (outside)", parts.outside, "jet")]
+    fig, axes = plt.subplots(1, 5, figsize=(11, 2.4))
+    for ax, (name, arr, cmap) in zip(axes, panels):
+        ax.imshow(arr, cmap=cmap)
+        ax.set_title(name, fontsize=8)
+        ax.set_xticks([]), ax.set_yticks([])
+    fig.suptitle(title, fontsize=9, y=1.03)
+    fig.tight_layout()
+    return fig
+
+
+def score_vs_speed(points, pairs: Sequence[tuple[str, str]], *, title: str = "") -> Figure:
+    """Fig. 5a: median score against median maps per second (log x); lines join ``pairs`` of variants.
+
+    ``points``: a DataFrame indexed by variant with columns "maps/s" and "median score".
+    """
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for a, b in pairs:
+        ax.plot(points.loc[[a, b], "maps/s"], points.loc[[a, b], "median score"], color="0.6", lw=1, zorder=1)
+    ax.scatter(points["maps/s"], points["median score"], zorder=2)
+    for name, row in points.iterrows():
+        ax.annotate(name, (row["maps/s"], row["median score"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.set(xscale="log", xlabel="median maps per second", ylabel="median distance score", title=title)
+    fig.tight_layout()
+    return fig
+
+
+def score_distributions(scores: dict[str, np.ndarray], *, title: str = "") -> Figure:
+    """Fig. 5b: per-sample distance scores of each method (its best normalisation), as box plots."""
+    import pandas as pd
+
+    long = pd.DataFrame([(k, v) for k, arr in scores.items() for v in arr if np.isfinite(v)], columns=["method", "score"])
+    fig, ax = plt.subplots(figsize=(7.5, 3.6))
+    sns.boxplot(data=long, x="method", y="score", ax=ax, color="C0", fliersize=2)
+    ax.tick_params(axis="x", rotation=35, labelsize=8)
+    ax.set(xlabel="", ylabel="distance score", title=title)
+    fig.tight_layout()
+    return fig
