@@ -174,3 +174,12 @@ def test_parts_of_the_constructed_example():
     assert p.distance_score == pytest.approx(score(distance_pointing_game, saliency[None], mask[None]))
     # the strong blob straddles the defect: near mass is charged little, so D clearly exceeds E
     assert 0 < p.energy_score < p.distance_score < 1
+
+
+def test_precomputed_distances_give_the_same_scores():
+    from xaibook.metrics import distance_mask
+    g = torch.Generator().manual_seed(0)
+    masks = torch.rand(3, 9, 7, generator=g) > 0.8
+    maps = torch.rand(3, 9, 7, generator=g)
+    torch.testing.assert_close(distance_pointing_game(maps, masks, distance_mask(masks)),
+                               distance_pointing_game(maps, masks), equal_nan=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from . import paths
 from ._utils.io import atomic_write_json, atomic_write_text
-from .chapters import CHAPTERS
+from .chapters import CHAPTERS, ready
 from .claims import derive_bands
 from .profiles import check_profile
 
@@ -36,9 +36,9 @@ class Executed:
 
 
 def select(chapters: str | list[str] | None) -> list[str]:
-    """Chapter ids from a space/comma separated string (empty: all, in book order)."""
+    """Chapter ids from a space/comma separated string (empty: every chapter that is not a draft)."""
     if not chapters:
-        return CHAPTERS.names()
+        return ready()
     ids = chapters.replace(",", " ").split() if isinstance(chapters, str) else list(chapters)
     for c in ids:
         CHAPTERS.get(c)

@@ -8,9 +8,14 @@ from .registry import Registry
 
 @dataclass(frozen=True)
 class Chapter:
+    """A chapter of the book. A ``draft`` is paired and tested like the others but is left out of
+    the default build, the test run's execution and the table of contents until it is ready;
+    ``make book CHAPTERS=<id>`` still runs it."""
+
     id: str
     title: str
     paper: str
+    draft: bool = False
 
 
 CHAPTERS: Registry[Chapter] = Registry("chapter")
@@ -22,3 +27,10 @@ def _add(chapter: Chapter) -> Chapter:
 
 _add(Chapter("01_foam", "Foam in bioreactors: ResNet-18 and GradCAM++",
              "Austerjost et al. 2021, SLAS Technology 26(4):408-414"))
+_add(Chapter("04_steel_defects", "Steel defects: seven saliency methods and the distance pointing game",
+             "Lorentz et al. 2021, IEA/AIE 2021, LNCS 12799", draft=True))
+
+
+def ready() -> list[str]:
+    """Ids of the chapters that are not drafts, in book order."""
+    return [c for c in CHAPTERS.names() if not CHAPTERS.get(c).draft]

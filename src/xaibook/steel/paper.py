@@ -30,7 +30,7 @@ GRADIENT_METHODS = ("VanillaGrad", "SmoothGrad 10", "SmoothGrad 50", "SmoothGrad
 
 def paper_best() -> pd.Series:
     """The paper's best median per method (SmoothGrad 50 from the text)."""
-    best = TABLE3.max(1)
+    best = TABLE3.max(axis=1)
     best["SmoothGrad 50"] = SMOOTHGRAD50_MEDIAN
     return best
 
@@ -42,7 +42,7 @@ def audit() -> list[Check]:
     share = 100 * t1["n"] / total
     pct = share.round(1)
     truncated = (share * 10).apply(int) / 10
-    best = TABLE3.max(1).sort_values(ascending=False)
+    best = TABLE3.max(axis=1).sort_values(ascending=False)
     surplus = IMAGE_WIDTH - N_PATCHES * PATCH
     return [
         Check("Crop: 6 patches of 256 px from 1600 px, 34 px off each side", f"{PAPER_CROP} px each side",

@@ -1,0 +1,307 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Steel defects: seven saliency methods and the distance pointing game
+#
+# **Paper.** Lorentz, Hartmann, Moawad, Fouquet & Aouada (2021). *Explaining defect detection
+# with saliency maps.* IEA/AIE 2021, LNCS 12799.
+# [doi:10.1007/978-3-030-79463-7_43](https://doi.org/10.1007/978-3-030-79463-7_43)
+#
+# **What the paper claims.** On 256×256 patches cut from the Severstal steel images, an
+# ImageNet ResNet-18 is fine-tuned to tell four defect classes from defect-free steel. Saliency
+# maps of seven methods (VanillaGrad, SmoothGrad, DeepLift with two references, GradCAM,
+# GradCAM++, ScoreCAM) are scored against the defect masks with a new metric, the *distance
+# pointing game*, which, unlike the energy pointing game, penalises saliency by how far it lies
+# from the defect. An ablation over six normalisations finds that rectifying gradient maps (ReLU
+# or absolute value) matters and capping at the 99th percentile does not help. The paper ranks
+# DeepLift, GradCAM and GradCAM++ on top and measures how many maps per second each method
+# produces, batched and unbatched, on a GTX 1060.
+#
+# **What we run.** The `fast` profile renders a stand-in of the Severstal images (rolled steel
+# texture, uneven light, black background beside the strip, four defect types at the paper's
+# class shares), written as JPEGs and a Kaggle-format `train.csv`, so the real-data loader runs
+# unchanged. All seven methods are this book's own implementations, cross-checked in the test
+# suite against captum and pytorch-grad-cam.
+#
+# ```{admonition} Draft: known problems in the fast profile
+# :class: warning
+# 1. Distance scores saturate (0.95–0.99 for every method; the paper's lie between 0.46 and
+#    0.83): class-3 defects cover a median 24% of a 256-px stand-in patch, and the "any pixel"
+#    mask downsampling to 64 px inflates that to 40%. A uniform map already scores about 0.69,
+#    so the ranking claims are decided by the third decimal.
+# 2. The timing cell takes minutes on two CPU cores (unbatched SmoothGrad-100 and ScoreCAM over
+#    256 channels), over the chapter's 3-minute budget.
+# Until both are fixed this chapter has no committed bands and is left out of the default build.
+# ```
+#
+# ```{admonition} Run it on the real data
+# :class: tip
+# Accept the rules of the Kaggle competition `severstal-steel-defect-detection` on its web page,
+# put your API token in `~/.kaggle/kaggle.json`, then call
+# `xaibook.steel.download_severstal("data/04_steel_defects/real")` once. Run this notebook with
+# `profile="paper"`, `data="real"` and `device="cuda"` on a GPU: 256-px patches, ImageNet
+# weights, the later half of the network fine-tuned for 50 epochs, saliency on every confident
+# defect patch of the validation quarter.
+# ```
+
+# %% tags=["parameters"]
+profile = "fast"       # "fast": CPU, synthetic stand-in, ~3 min; "paper": the paper's settings (GPU)
+data = None            # "synthetic" or "real"; None: synthetic for fast, real for paper
+data_dir = None        # Kaggle layout (train.csv + train_images/); None: data/04_steel_defects/<data>-...
+seed = 0
+device = "cpu"         # "cuda" on Colab or a GPU machine
+results_dir = None     # where results/04_steel_defects.json goes; None: <repository>/results
+
+# %%
+# On Colab: install the book's package from its repository (a no-op everywhere else).
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/xaibook/xaibook"], check=True)
+
+# %%
+import numpy as np
+import pandas as pd
+import torch
+from IPython.display import display
+
+from xaibook import Scorecard, build_model, paths, seed_everything
+from xaibook.audit import audit_frame
+from xaibook.metrics import constructed_example, pointing_game_parts
+from xaibook.notebook import glue, provenance_tag
+from xaibook.plotting import image_grid, maps_row, outline, pointing_game_figure, score_distributions, score_vs_speed
+from xaibook.profiles import deviations
+from xaibook.saliency import normalise
+from xaibook.steel import ensure_standin, load_patches, table1
+from xaibook.steel import paper as ref
+from xaibook.steel.experiment import (PAPER, WHY, best_per_method, compute_maps, confident_defects, speed_pairs,
+                                      freeze_before, maps_per_second, random_split, score_table, settings, variants)
+from xaibook.training import TrainConfig, fit, predict_proba
+
+pd.set_option("display.precision", 4)
+data = data or ("synthetic" if profile == "fast" else "real")
+cfg = settings(profile)
+gen = seed_everything(seed)
+card = Scorecard("04_steel_defects", profile=profile, data=data, seed=seed, device=device, results_dir=results_dir)
+tag = provenance_tag(profile, data)
+glue("tag", tag)
+
+# %% [markdown]
+# ## Settings and deviations from the paper ({glue:md}`tag`)
+
+# %%
+display(deviations(PAPER, cfg, WHY))
+
+# %% [markdown]
+# ## Data: the steel patch set and Table 1
+#
+# Each 1600×256 image is cut into six 256×256 patches after dropping 32 columns at each side
+# (the paper says 34, which would not fit: see the audit). Patches with more than 95% background
+# (grey value below 20) are dropped, each patch is labelled by the defect classes its mask
+# touches, and patches with more than one class are counted but excluded.
+
+# %%
+if data_dir is None:
+    data_dir = paths.data_dir() / "04_steel_defects" / (f"{data}-{profile}-seed{seed}" if data == "synthetic" else "real")
+if data == "synthetic":
+    ensure_standin(data_dir, cfg.n_images, seed)
+patches = load_patches(data_dir, cfg.input_size)
+t1 = table1(patches.all_patches).set_index("class")
+display(pd.concat({"paper": ref.PAPER_TABLE1.set_index("class"), f"ours ({tag})": t1}, axis=1))
+card.number("n_patches", "Single-class patches", len(patches.labels), paper=int(ref.PAPER_TABLE1["n"].iloc[:5].sum()),
+            source="Table 1")
+for c in ("3", "no defect"):
+    card.number(f"share_{c.replace(' ', '_')}", f"Share of patches: {c} (%)", float(t1.loc[c, "percent"]),
+                paper=float(ref.PAPER_TABLE1.set_index("class").loc[c, "percent"]), unit="%", tolerance=5.0,
+                source="Table 1")
+
+# %%
+labels = patches.labels.numpy()
+show = np.r_[np.flatnonzero(labels == 3)[:4], np.flatnonzero(labels == 0)[:4]]
+pics = np.stack([outline(patches.images[i].permute(1, 2, 0).numpy(), patches.masks[i].numpy()) for i in show])
+fig = image_grid((pics * 255).astype(np.uint8), [f"class {labels[i]}" if labels[i] else "no defect" for i in show])
+fig.suptitle(f"Patches of the two most common classes, defects outlined ({tag})", fontsize=9, y=1.05);
+
+# %% [markdown]
+# ## The classifier
+#
+# A ResNet-18 with five outputs (no defect, classes 1–4), a random quarter of the patches
+# validating. The paper fine-tunes ImageNet weights from `layer3` on; without them the fast
+# profile trains every layer from scratch.
+
+# %%
+train_idx, val_idx = random_split(len(labels), cfg.val_fraction, seed)
+model = freeze_before(build_model("resnet18", 5, pretrained=cfg.pretrained), cfg.trainable_from)
+tc = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, device=device)
+history = fit(model, (patches.images[train_idx], patches.labels[train_idx]),
+              (patches.images[val_idx], patches.labels[val_idx]), tc, gen)
+probs = predict_proba(model, patches.images[val_idx], device=device)
+val_acc = 100 * float((probs.argmax(1) == labels[val_idx]).mean())
+card.number("val_accuracy", "Validation accuracy (%)", val_acc, paper=ref.VALIDATION_ACCURACY, unit="%",
+            tolerance=5.0, source="Section 4")
+chosen = val_idx[confident_defects(probs, labels[val_idx], cfg.min_confidence)]
+card.number("n_confident", "Confident (>= 0.9) validation patches with a defect", len(chosen),
+            paper=ref.N_SALIENCY_SAMPLES, source="Section 4")
+if cfg.max_saliency_samples is not None and len(chosen) > cfg.max_saliency_samples:
+    chosen = np.sort(np.random.default_rng(seed).choice(chosen, cfg.max_saliency_samples, replace=False))
+classes = predict_proba(model, patches.images[chosen], device=device).argmax(1)
+print(f"validation accuracy {val_acc:.1f}% (paper 89%); saliency on {len(chosen)} patches "
+      f"({100 * (classes == labels[chosen]).mean():.0f}% of them correctly classified); "
+      f"training {history.seconds:.0f} s, best epoch {history.best_epoch + 1}")
+glue("val_acc", val_acc)
+glue("n_maps", len(chosen))
+
+# %% [markdown]
+# ## Saliency maps (Fig. 3)
+#
+# Every method explains the predicted class. Maps are kept raw (signed, before GradCAM's final
+# ReLU) so that the normalisation ablation sees what the paper's did; shown here after ReLU-100.
+
+# %%
+layer = getattr(model, cfg.cam_layer)
+all_variants = variants(cfg)
+maps = compute_maps(model, layer, patches.images[chosen], classes, all_variants, device=device)
+k = int(np.argmax(patches.masks[chosen].sum((1, 2)).numpy()))
+fig = maps_row(patches.images[chosen[k]].permute(1, 2, 0).numpy(), patches.masks[chosen[k]].numpy(),
+               {n: normalise(m[k:k + 1], "ReLU-100")[0].numpy() for n, m in maps.items()},
+               title=f"One validation patch and every method's map, ReLU-100 ({tag})")
+
+# %% [markdown]
+# ## Table 3: median distance score for every method and normalisation
+#
+# Per-sample distance pointing game (inside energy over inside plus distance-weighted outside
+# energy), median over the {glue:text}`n_maps` patches. Bold in the paper, here the best
+# normalisation of each method is listed beside the table.
+
+# %%
+table, per_sample = score_table(maps, patches.masks[chosen])
+best = best_per_method(table)
+best["paper best"] = ref.paper_best().reindex(best.index)
+display(pd.concat({"paper": ref.TABLE3.reindex(table.index), f"ours ({tag})": table}, axis=1))
+display(best)
+for name in table.index:
+    card.number(f"best_{name.lower().replace(' ', '_').replace('+', 'p')}", f"{name}: best median distance score",
+                best.loc[name, "median score"], paper=best.loc[name, "paper best"], tolerance=0.05, source="Table 3")
+
+# %% [markdown]
+# ## Fig. 5b: score distributions
+
+# %%
+fig = score_distributions({n: per_sample[(n, best.loc[n, "best normalisation"])] for n in table.index},
+                          title=f"Distance score per patch, best normalisation per method ({tag})")
+
+# %% [markdown]
+# ## Maps per second (Fig. 5a)
+#
+# One patch per call, after a warm-up call; the median over {glue:text}`n_timed` patches. The
+# paper's figures are from a GTX 1060; its text quotes more than 50 maps per second for the
+# single-pass methods and more than 30 for batched DeepLift. Ours are from the device named in
+# the scorecard, and never pass or fail a build.
+
+# %%
+n_timed = cfg.timing_samples or len(chosen)
+glue("n_timed", n_timed)
+speed = maps_per_second(model, layer, patches.images[chosen[:n_timed]], classes[:n_timed], all_variants, device=device)
+speed["median score"] = [best.loc[m, "median score"] for m in speed["method"]]
+display(speed)
+fig = score_vs_speed(speed, speed_pairs(speed), title=f"Median score vs median maps per second ({tag})")
+for name, row in speed.iterrows():
+    card.number("fps_" + name.lower().replace(" ", "_").replace("+", "p").replace("=", ""),
+                f"{name}: maps per second", row["maps/s"], unit="maps/s", gate=False, source="Fig. 5a")
+
+# %% [markdown]
+# ## Fig. 4: the distance pointing game on a constructed example
+#
+# A band-shaped defect, a strong blob of saliency over one end of it and a weak blob far away.
+# The energy game only asks how much mass is inside the mask; the distance game also charges
+# the outside mass by its distance to the defect.
+
+# %%
+ex_map, ex_mask = constructed_example()
+parts = pointing_game_parts(ex_map, ex_mask)
+fig = pointing_game_figure(parts, title=f"distance score {parts.distance_score:.3f}, energy score {parts.energy_score:.3f}")
+
+# %% [markdown]
+# ## The paper's claims, checked on this run
+
+# %%
+b = best["median score"]
+grad_methods = [m for m in ref.GRADIENT_METHODS if m in table.index]
+rectify = {m: max(table.loc[m, "ReLU-100"], table.loc[m, "Abs-100"]) > table.loc[m, "All-100"] for m in grad_methods}
+capped = {m: table.loc[m, ["All-100", "Abs-100", "ReLU-100"]].max() >= table.loc[m, ["All-99", "Abs-99", "ReLU-99"]].max()
+          for m in table.index}
+sg = [b[f"SmoothGrad {n}"] for n in cfg.smoothgrad_samples]
+ranking = list(b.sort_values(ascending=False).index)
+fps = speed["maps/s"]
+card.claim("deeplift_zero_beats_blur", "DeepLift with a zero reference scores above DeepLift with a blurred one",
+           b["DeepLift zero"] > b["DeepLift blur"], evidence=f"{b['DeepLift zero']:.3f} vs {b['DeepLift blur']:.3f}",
+           source="Section 4.2")
+card.claim("rectify_gradients", "For gradient methods ReLU or absolute value beats no rectification (-100)",
+           all(rectify.values()), evidence=", ".join(f"{m}: {'yes' if v else 'no'}" for m, v in rectify.items()),
+           source="Table 3")
+card.claim("cap_at_max", "Capping at the maximum scores at least as well as at the 99th percentile",
+           all(capped.values()), evidence=f"{sum(capped.values())}/{len(capped)} methods", source="Table 3")
+card.claim("gradcampp_ge_gradcam", "GradCAM++ scores at least as high as GradCAM", b["GradCAM++"] >= b["GradCAM"],
+           evidence=f"{b['GradCAM++']:.3f} vs {b['GradCAM']:.3f}", source="Section 4.2")
+card.claim("vanillagrad_lowest", "VanillaGrad scores lowest of all methods", ranking[-1] == "VanillaGrad",
+           evidence=f"lowest: {ranking[-1]}", source="Section 4.2 (Table 3 itself ranks DeepLift blur lowest)")
+card.claim("smoothgrad_more_samples", "More SmoothGrad samples score higher (10 < 50 < 100)",
+           bool(np.all(np.diff(sg) > 0)), evidence=" < ".join(f"{v:.3f}" for v in sg), source="Section 4.2")
+card.claim("top_three", "DeepLift, GradCAM and GradCAM++ are the three best methods",
+           set(ranking[:3]) <= {"DeepLift zero", "DeepLift blur", "GradCAM", "GradCAM++"},
+           evidence=f"top three: {', '.join(ranking[:3])}", source="Abstract, Conclusion")
+batching = {f"SmoothGrad {n}": fps[f"SmoothGrad {n}"] > fps[f"SmoothGrad {n} unbatched"] for n in cfg.smoothgrad_samples}
+batching["ScoreCAM"] = fps[f"ScoreCAM b={max(cfg.scorecam_batches)}"] > fps[f"ScoreCAM b={min(cfg.scorecam_batches)}"]
+card.claim("batching_speeds_up", "Batching raises SmoothGrad and ScoreCAM throughput", all(batching.values()),
+           evidence=", ".join(f"{k}: {'yes' if v else 'no'}" for k, v in batching.items()), source="Section 4.2",
+           gate=False)
+glue("ranking", ", ".join(ranking))
+glue("top_method", ranking[0])
+
+# %% [markdown]
+# ## Consistency audit of the paper
+
+# %%
+display(audit_frame(ref.audit()))
+
+# %% [markdown]
+# ## Scorecard ({glue:md}`tag`)
+
+# %%
+display(card.numbers_frame())
+display(card.claims_frame())
+print(f"wrote {card.write()}")
+print("out of band or failed must-hold claims:", card.failures() or "none")
+
+# %% [markdown]
+# ## What reproduced and what did not
+#
+# *Numbers in this section are from this run ({glue:md}`tag`).*
+#
+# - **The classifier** reaches {glue:text}`val_acc:.1f`% validation accuracy (paper 89%). The
+#   stand-in's defects are drawn to be visible; the paper's real patches include faint ones.
+# - **Ranking.** From best to worst median distance score: {glue:md}`ranking`. The paper's own
+#   Table 3 ranks GradCAM++, GradCAM and SmoothGrad 100 on top and DeepLift-zero sixth, while its
+#   text calls DeepLift-zero the best; the audit lists this and two similar contradictions, and
+#   the claims above test the text's statements as written.
+# - **Normalisation.** The scorecard shows whether rectifying gradient maps and capping at the
+#   maximum help here as they did in the paper.
+# - **Speed** on a CPU says little about a GTX 1060: the fast profile reports its own figures for
+#   the shape of Fig. 5a (batched against unbatched), not to compare absolute rates.
+#
+# In the fast profile maps come from 64-px patches and a network trained from scratch; the
+# CAM methods use `layer3` (4×4), so their maps are coarser than the paper's 8×8 at `layer4`.
