@@ -67,7 +67,7 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from xaibook import Scorecard, build_model, paths, seed_everything
+from xaibook import build_model, paths
 from xaibook.audit import audit_frame
 from xaibook.foam import (CLASSES, WHY, PAPER, binary_labels, box_masks, ensure_standin, factor_effects,
                           gradcampp_maps, interface_energy, load_images, load_manifest, make_splits,
@@ -75,18 +75,15 @@ from xaibook.foam import (CLASSES, WHY, PAPER, binary_labels, box_masks, ensure_
                           adjacent_error_share, threshold_error_share, THRESHOLDS_MM)
 from xaibook.foam import paper as ref
 from xaibook.metrics import confusion, prf_from_confusion, row_normalise
-from xaibook.notebook import glue, provenance_tag
+from xaibook.notebook import glue, start_chapter
 from xaibook.plotting import cam_panels, confusion_figure, image_grid
 from xaibook.profiles import deviations
 from xaibook.training import TrainConfig, fit, predict_proba
 
 pd.set_option("display.precision", 2)
-data = data or ("synthetic" if profile == "fast" else "real")
-cfg = settings(profile)
-gen = seed_everything(seed)
-card = Scorecard("01_foam", profile=profile, data=data, seed=seed, device=device, results_dir=results_dir)
-tag = provenance_tag(profile, data)
-glue("tag", tag)
+run = start_chapter("01_foam", profile=profile, data=data, seed=seed, device=device, results_dir=results_dir,
+                    settings=settings)
+data, cfg, gen, card, tag = run.data, run.cfg, run.generator, run.card, run.tag
 
 # %% [markdown]
 # ## Settings and deviations from the paper

@@ -79,10 +79,10 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from xaibook import Scorecard, build_model, paths, seed_everything
+from xaibook import build_model, paths
 from xaibook.audit import audit_frame
 from xaibook.metrics import constructed_example, pointing_game_parts
-from xaibook.notebook import glue, provenance_tag
+from xaibook.notebook import glue, start_chapter
 from xaibook.plotting import image_grid, maps_row, outline, pointing_game_figure, score_distributions, score_vs_speed
 from xaibook.profiles import deviations
 from xaibook.saliency import normalise
@@ -93,12 +93,9 @@ from xaibook.steel.experiment import (PAPER, WHY, best_per_method, compute_maps,
 from xaibook.training import TrainConfig, fit, predict_proba
 
 pd.set_option("display.precision", 4)
-data = data or ("synthetic" if profile == "fast" else "real")
-cfg = settings(profile)
-gen = seed_everything(seed)
-card = Scorecard("04_steel_defects", profile=profile, data=data, seed=seed, device=device, results_dir=results_dir)
-tag = provenance_tag(profile, data)
-glue("tag", tag)
+run = start_chapter("04_steel_defects", profile=profile, data=data, seed=seed, device=device, results_dir=results_dir,
+                    settings=settings)
+data, cfg, gen, card, tag = run.data, run.cfg, run.generator, run.card, run.tag
 
 # %% [markdown]
 # ## Settings and deviations from the paper ({glue:md}`tag`)

@@ -46,3 +46,14 @@ def test_scorecard_markdown_lists_numbers_claims_and_provenance():
     assert "| Binary F1 (%) | 97.45 | 96.80 | -0.65 | [94.00, 99.00] | yes | reproduced |" in md
     assert "| Binary beats fine | **no** | – | 1 vs 2 |" in md
     assert "Profile **fast**, data **synthetic**, seed 0, commit `abc`" in md
+
+
+def test_start_chapter_resolves_data_kind_and_opens_the_scorecard(tmp_path):
+    from xaibook.notebook import start_chapter
+
+    run = start_chapter("01_foam", profile="paper", data=None, seed=5, device="cpu", results_dir=str(tmp_path),
+                        settings=lambda profile: {"profile": profile})
+    assert run.data == "real" and run.cfg == {"profile": "paper"} and run.tag == "paper profile, real data"
+    assert run.card.seed == 5 and run.card.results_dir == tmp_path
+    assert start_chapter("01_foam", profile="fast", data=None, seed=0, device="cpu", results_dir=str(tmp_path),
+                         settings=lambda p: None).data == "synthetic"

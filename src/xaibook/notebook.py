@@ -1,7 +1,8 @@
 """Helpers that every chapter notebook uses to show and glue its results."""
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 from IPython.display import Markdown
 
@@ -23,3 +24,31 @@ def glue(name: str, value: Any) -> Any:
 def provenance_tag(profile: str, data: str) -> str:
     """The label every figure and table carries: which profile and which data produced it."""
     return f"{profile} profile, {data} data"
+
+
+@dataclass
+class ChapterRun:
+    """What every chapter sets up first: its data kind, settings, generator, scorecard and tag."""
+
+    data: str
+    cfg: Any
+    generator: Any
+    card: Any
+    tag: str
+
+
+def start_chapter(chapter: str, *, profile: str, data: str | None, seed: int, device: str,
+                  results_dir: str | None, settings: Callable[[str], Any]) -> ChapterRun:
+    """Resolve the data kind (synthetic for fast, real for paper), seed everything, open the scorecard.
+
+    Also glues ``tag`` (the provenance label) for the chapter's prose.
+    """
+    from ._utils.seed import seed_everything
+    from .claims import Scorecard
+
+    data = data or ("synthetic" if profile == "fast" else "real")
+    cfg = settings(profile)
+    generator = seed_everything(seed)
+    card = Scorecard(chapter, profile=profile, data=data, seed=seed, device=device, results_dir=results_dir)
+    tag = glue("tag", provenance_tag(profile, data))
+    return ChapterRun(data, cfg, generator, card, tag)

@@ -128,8 +128,6 @@ def energy_pointing_game(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tenso
     Args:
         maps: (N, *S) saliency maps.
         masks: (N, *S) booleans (or 0/1), True on the defect.
-        distances: ``distance_mask(masks)`` when already computed (a benchmark scores many maps
-            against the same masks; the distance transform dominates the cost).
     Returns:
         (N,) float32 scores in [0, 1], NaN where the mask is empty. Used in chapter 04_steel_defects.
     """
