@@ -230,7 +230,7 @@ layer = cfg.cam_layer
 has_boxes = all(c in manifest.columns for c in ("box_top", "box_bottom", "box_left", "box_right"))
 maps, correct = {}, {}
 for n, t in tasks.items():
-    maps[n] = gradcampp_maps(models[n], images[t["test"]], preds[n], layer).numpy()
+    maps[n] = gradcampp_maps(models[n], images[t["test"]], preds[n], layer, device=device).numpy()
     correct[n] = preds[n] == truth[n]
 for n, t in tasks.items():
     good, bad = pick_examples(correct[n], probs[n].max(1), 2)

@@ -165,13 +165,13 @@ def factor_effects(manifest: pd.DataFrame, correct: np.ndarray) -> pd.DataFrame:
 
 
 def gradcampp_maps(model: torch.nn.Module, images: torch.Tensor, classes: np.ndarray, layer: str,
-                   batch_size: int = 64) -> torch.Tensor:
-    """GradCAM++ (the exp-score variant of stefannc/GradCAM-Pytorch) for the given classes, (N, H, W)."""
+                   batch_size: int = 64, device: str = "cpu") -> torch.Tensor:
+    """GradCAM++ (the exp-score variant of stefannc/GradCAM-Pytorch) for the given classes, (N, H, W) on CPU."""
     cam = GradCAMpp(model, getattr(model, layer), exp_score=True)
     out = []
     for i in range(0, len(images), batch_size):
-        x = to_input(images[i:i + batch_size])
-        out.append(cam.attribute(x, class_score(torch.as_tensor(classes[i:i + batch_size]))))
+        x = to_input(images[i:i + batch_size], device)
+        out.append(cam.attribute(x, class_score(torch.as_tensor(classes[i:i + batch_size]))).cpu())
     return torch.cat(out)
 
 
