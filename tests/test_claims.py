@@ -107,3 +107,24 @@ def test_ungated_numbers_and_claims_get_no_band_and_are_never_required(card):
              "claims": {"faster": {"holds": True, "gated": False}}} for s, v in [(0, 10.0), (1, 11.0)]]
     b = derive_bands(runs)
     assert b["numbers"] == {} and b["claims"]["faster"]["must_hold"] == []
+
+
+def test_bands_of_shares_stay_in_their_natural_range():
+    runs = [{"seed": s, "numbers": {"f1": {"ours": v, "unit": "%"}, "e": {"ours": w, "unit": "fraction"}},
+             "claims": {}} for s, v, w in [(0, 99.0, 0.01), (1, 100.0, 0.0)]]
+    b = derive_bands(runs)
+    assert b["numbers"]["f1"]["band"] == [97.0, 100.0] and b["numbers"]["e"]["band"] == [0.0, 0.03]
+
+
+def test_atomic_write_gives_the_usual_file_mode(tmp_path):
+    import os
+    import stat
+
+    from xaibook._utils.io import atomic_write_text
+
+    mask = os.umask(0o022)
+    try:
+        path = atomic_write_text(tmp_path / "r.json", "{}")
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644 and path.read_text() == "{}"

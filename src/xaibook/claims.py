@@ -31,6 +31,7 @@ from ._utils.io import atomic_write_json
 
 PROFILES = ("fast", "paper")
 DATA_KINDS = ("synthetic", "real")
+LIMITS = {"%": (0.0, 100.0), "fraction": (0.0, 1.0)}
 
 
 @dataclass
@@ -224,7 +225,8 @@ def derive_bands(runs: list[dict[str, Any]], *, rel_pad: float = 0.5, abs_pad: d
 
     For each number: ``[min - pad, max + pad]`` with ``pad = max(rel_pad * (max - min), floor)``;
     the floor is ``abs_pad[unit]`` (default 2 for percentages, 0.02 for fractions, else 5% of
-    ``|mean|``). A claim must hold in ``fast`` only if it held in every run.
+    ``|mean|``); percentages are clipped to [0, 100] and fractions to [0, 1]. A claim must hold
+    in ``fast`` only if it held in every run.
     """
     floors = {"%": 2.0, "fraction": 0.02, "pp": 2.0}
     floors.update(abs_pad or {})
@@ -238,7 +240,10 @@ def derive_bands(runs: list[dict[str, Any]], *, rel_pad: float = 0.5, abs_pad: d
         spread = max(vals) - min(vals)
         mean = sum(vals) / len(vals)
         pad = max(rel_pad * spread, floors.get(unit, 0.05 * abs(mean)))
-        numbers[key] = {"band": [round(min(vals) - pad, 4), round(max(vals) + pad, 4)], "observed": vals}
+        lo, hi = min(vals) - pad, max(vals) + pad
+        if unit in LIMITS:      # a share cannot leave its natural range, whatever the padding
+            lo, hi = max(lo, LIMITS[unit][0]), min(hi, LIMITS[unit][1])
+        numbers[key] = {"band": [round(lo, 4), round(hi, 4)], "observed": vals}
     claims = {}
     for key in runs[0]["claims"]:
         held = [bool(r["claims"][key]["holds"]) for r in runs]
