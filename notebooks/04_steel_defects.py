@@ -152,12 +152,12 @@ probs = predict_proba(model, patches.images[val_idx], device=device)
 val_acc = 100 * float((probs.argmax(1) == labels[val_idx]).mean())
 card.number("val_accuracy", "Validation accuracy (%)", val_acc, paper=ref.VALIDATION_ACCURACY, unit="%",
             tolerance=5.0, source="Section 4")
-chosen = val_idx[confident_defects(probs, labels[val_idx], cfg.min_confidence)]
-card.number("n_confident", "Confident (>= 0.9) validation patches with a defect", len(chosen),
+pick = confident_defects(probs, labels[val_idx], cfg.min_confidence)     # positions within the validation set
+card.number("n_confident", "Confident (>= 0.9) validation patches with a defect", len(pick),
             paper=ref.N_SALIENCY_SAMPLES, source="Section 4")
-if cfg.max_saliency_samples is not None and len(chosen) > cfg.max_saliency_samples:
-    chosen = np.sort(np.random.default_rng(seed).choice(chosen, cfg.max_saliency_samples, replace=False))
-classes = predict_proba(model, patches.images[chosen], device=device).argmax(1)
+if cfg.max_saliency_samples is not None and len(pick) > cfg.max_saliency_samples:
+    pick = np.sort(np.random.default_rng(seed).choice(pick, cfg.max_saliency_samples, replace=False))
+chosen, classes = val_idx[pick], probs[pick].argmax(1)
 print(f"validation accuracy {val_acc:.1f}% (paper 89%); saliency on {len(chosen)} patches "
       f"({100 * (classes == labels[chosen]).mean():.0f}% of them correctly classified); "
       f"training {history.seconds:.0f} s, best epoch {history.best_epoch + 1}")

@@ -3,11 +3,12 @@ from ._core import cam_from_weights, gradcam_weights, gradcampp_weights, minmax,
 from .cam import METHODS, BaseCAM, GradCAM, GradCAMpp
 from .gradients import BaseGradient, DeepLift, VanillaGrad, gaussian_blur
 from .normalise import NORMALISATIONS, normalise
+from .occlusion import Occlusion
 from .scorecam import ScoreCAM
 from .smooth import SmoothGrad
 from .targets import Target, class_score, predicted_class
 
 __all__ = ["METHODS", "BaseCAM", "GradCAM", "GradCAMpp", "Target", "class_score", "predicted_class",
            "cam_from_weights", "gradcam_weights", "gradcampp_weights", "minmax", "upsample",
-           "BaseGradient", "VanillaGrad", "DeepLift", "gaussian_blur", "ScoreCAM", "SmoothGrad",
+           "BaseGradient", "VanillaGrad", "DeepLift", "gaussian_blur", "ScoreCAM", "SmoothGrad", "Occlusion",
            "NORMALISATIONS", "normalise"]
