@@ -5,7 +5,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .metrics import prf_from_confusion
 
 
 @dataclass(frozen=True)

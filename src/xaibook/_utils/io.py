@@ -7,7 +7,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 
 def _umask() -> int:
@@ -55,3 +55,20 @@ def atomic_directory(path: str | os.PathLike, *, overwrite: bool = False) -> Ite
     if path.exists():
         shutil.rmtree(path)
     os.replace(tmp, path)
+
+
+def rebuild_unless_stamped(root: str | os.PathLike, stamp: dict[str, Any], build: Callable[[Path], Any]) -> Path:
+    """Call ``build(root)`` unless ``root/standin.json`` already holds ``stamp``; then write the stamp.
+
+    The stamp (e.g. generator version, settings and seed) is compared after a JSON round trip,
+    so tuples and lists compare equal. Used by the chapters' stand-in generators to reuse a
+    rendered folder only when it was rendered with the same settings.
+    """
+    root = Path(root)
+    stamp = json.loads(json.dumps(stamp))
+    stamp_file = root / "standin.json"
+    if stamp_file.is_file() and json.loads(stamp_file.read_text()) == stamp:
+        return root
+    build(root)
+    atomic_write_json(stamp_file, stamp)
+    return root

@@ -109,9 +109,9 @@ def make_splits(manifest: pd.DataFrame, cfg: FoamSettings, seed: int) -> Splits:
     return Splits(b_train, b_val, b_test, f_train, f_val, f_test)
 
 
-def binary_labels(y: np.ndarray | torch.Tensor):
+def binary_labels(y: torch.Tensor) -> torch.Tensor:
     """Foam (low, medium, high) = 1, no foam = 0."""
-    return (y > 0).long() if isinstance(y, torch.Tensor) else (np.asarray(y) > 0).astype(int)
+    return (y > 0).long()
 
 
 def table2(manifest: pd.DataFrame) -> pd.DataFrame:

@@ -21,7 +21,6 @@ the one a lab uses for its own images (see :mod:`xaibook.foam.dataset`).
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -30,7 +29,7 @@ import pandas as pd
 from PIL import Image
 from scipy.ndimage import gaussian_filter, zoom
 
-from .._utils.io import atomic_directory
+from .._utils.io import atomic_directory, rebuild_unless_stamped
 from .dataset import CLASSES, MANIFEST, REQUIRED_COLUMNS
 
 # Table 1 of Austerjost et al. 2021: experiment -> (run order, volume mL, dye, bench light on)
@@ -287,12 +286,5 @@ def write_standin(root: str | Path, spec: StandinSpec, seed: int, *, overwrite: 
 
 def ensure_standin(root: str | Path, spec: StandinSpec, seed: int) -> Path:
     """Render the stand-in into ``root`` unless an identical one (same spec, seed, version) is there."""
-    root = Path(root)
     stamp = {"version": STANDIN_VERSION, "seed": seed, "spec": asdict(spec)}
-    stamp["spec"] = json.loads(json.dumps(stamp["spec"]))   # tuples -> lists, as read back
-    stamp_file = root / "standin.json"
-    if stamp_file.is_file() and json.loads(stamp_file.read_text()) == stamp:
-        return root
-    write_standin(root, spec, seed, overwrite=True)
-    (root / "standin.json").write_text(json.dumps(stamp, indent=2))
-    return root
+    return rebuild_unless_stamped(root, stamp, lambda r: write_standin(r, spec, seed, overwrite=True))

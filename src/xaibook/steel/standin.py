@@ -41,7 +41,6 @@ Everything is drawn from one seed: the same seed gives the same bytes. Written a
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +48,7 @@ import pandas as pd
 from PIL import Image
 from scipy.ndimage import zoom
 
-from .._utils.io import atomic_directory, atomic_write_text
+from .._utils.io import atomic_directory, rebuild_unless_stamped
 from .dataset import CURRENT_HEADER, IMAGE_HEIGHT as H, IMAGE_WIDTH as W, TRAIN_CSV, TRAIN_IMAGES
 from .rle import rle_encode
 
@@ -286,11 +285,5 @@ def write_standin(root: str | Path, n_images: int = 300, seed: int = 0, *,
 
 def ensure_standin(root: str | Path, n_images: int = 300, seed: int = 0) -> Path:
     """Write the stand-in into ``root`` unless an identical one (same size, seed, version) is there."""
-    root = Path(root)
     stamp = {"version": STANDIN_VERSION, "n_images": int(n_images), "seed": int(seed)}
-    stamp_file = root / "standin.json"
-    if stamp_file.is_file() and json.loads(stamp_file.read_text()) == stamp:
-        return root
-    write_standin(root, n_images, seed, overwrite=True)
-    atomic_write_text(stamp_file, json.dumps(stamp, indent=2) + "\n")
-    return root
+    return rebuild_unless_stamped(root, stamp, lambda r: write_standin(r, n_images, seed, overwrite=True))
