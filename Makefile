@@ -32,7 +32,7 @@ bands: $(STAMP)
 ## make sync: pair every notebooks/*.py with its .ipynb (outputs stripped)
 sync: $(STAMP)
 	$(VENV)/bin/jupytext --sync notebooks/[0-9][0-9]_*.py
-	$(VENV)/bin/jupyter nbconvert --clear-output --inplace notebooks/[0-9][0-9]_*.ipynb
+	$(PY) -m xaibook.build strip notebooks/[0-9][0-9]_*.ipynb
 
 clean:
 	rm -rf _build results

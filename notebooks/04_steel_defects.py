@@ -36,17 +36,15 @@
 # unchanged. All seven methods are this book's own implementations, cross-checked in the test
 # suite against captum and pytorch-grad-cam.
 #
-# ```{admonition} Draft: why this chapter is not in the book yet
-# :class: warning
-# On the stand-in the distance pointing game saturates: every method scores 0.95–0.99 (the
-# paper: 0.46–0.83), and a uniform map, which carries no information, already scores about 0.95
-# on the confident defect patches (seed 0). The stand-in's class-3 defects are too large: its
-# "wide scratched area" kind masks the whole band between its streaks, up to 900 px across,
-# and the "any pixel" mask downsampling to 64 px enlarges thin defects further. With the floor
-# that high, the paper's ranking claims are decided in the third decimal. Before this chapter
-# gets bands and joins the build, the stand-in's defect sizes need grounding in real Severstal
-# mask statistics, and the chapter should report each score against the uniform-map floor.
-# Run alone on two CPU cores the chapter takes about 2 minutes, inside its 3-minute budget.
+# ```{admonition} Reading the scores: the uniform-map floor
+# :class: note
+# The distance score of a map depends on how much of the patch the defect covers: a map that is
+# the same everywhere, and so carries no information, already scores high on a patch that is
+# mostly defect. The chapter therefore reports, beside every median, the score of a uniform map
+# on the same patches. The stand-in's defect sizes follow what Severstal annotations show
+# (class-3 streaks annotated streak by streak, a median class-3 patch about 9% defect); maps
+# computed at 64 px in the fast profile are resized to 256 px and scored against the exact
+# 256-px annotation, as the paper scored at its input size.
 # ```
 #
 # ```{admonition} Run it on the real data
@@ -88,10 +86,11 @@ from xaibook.notebook import glue, start_chapter
 from xaibook.plotting import image_grid, maps_row, outline, pointing_game_figure, score_distributions, score_vs_speed
 from xaibook.profiles import deviations
 from xaibook.saliency import normalise
-from xaibook.steel import ensure_standin, load_patches, table1
+from xaibook.steel import PATCH, ensure_standin, load_patches, table1
 from xaibook.steel import paper as ref
-from xaibook.steel.experiment import (PAPER, WHY, best_per_method, compute_maps, confident_defects, speed_pairs,
-                                      freeze_before, maps_per_second, random_split, score_table, settings, variants)
+from xaibook.steel.experiment import (PAPER, WHY, at_mask_size, best_per_method, compute_maps, confident_defects,
+                                      freeze_before, maps_per_second, random_split, saliency_set, score_table, settings,
+                                      speed_pairs, variants)
 from xaibook.training import TrainConfig, fit, predict_proba
 
 pd.set_option("display.precision", 4)
@@ -118,7 +117,7 @@ if data_dir is None:
     data_dir = paths.data_dir() / "04_steel_defects" / (f"{data}-{profile}-seed{seed}" if data == "synthetic" else "real")
 if data == "synthetic":
     ensure_standin(data_dir, cfg.n_images, seed)
-patches = load_patches(data_dir, cfg.input_size)
+patches = load_patches(data_dir, cfg.input_size, mask_size=PATCH)   # masks kept at 256 px
 t1 = table1(patches.all_patches).set_index("class")
 display(pd.concat({"paper": ref.PAPER_TABLE1.set_index("class"), f"ours ({tag})": t1}, axis=1))
 card.number("n_patches", "Single-class patches", len(patches.labels), paper=int(ref.PAPER_TABLE1["n"].iloc[:5].sum()),
@@ -131,7 +130,8 @@ for c in ("3", "no defect"):
 # %%
 labels = patches.labels.numpy()
 show = np.r_[np.flatnonzero(labels == 3)[:4], np.flatnonzero(labels == 0)[:4]]
-pics = np.stack([outline(patches.images[i].permute(1, 2, 0).numpy(), patches.masks[i].numpy()) for i in show])
+big = at_mask_size(patches.images[show, 0].float(), patches.masks[show]).clamp(0, 255).byte()   # shown at 256 px
+pics = np.stack([outline(np.repeat(big[j, ..., None].numpy(), 3, -1), patches.masks[i].numpy()) for j, i in enumerate(show)])
 fig = image_grid((pics * 255).astype(np.uint8), [f"class {labels[i]}" if labels[i] else "no defect" for i in show])
 fig.suptitle(f"Patches of the two most common classes, defects outlined ({tag})", fontsize=9, y=1.05);
 
@@ -152,9 +152,10 @@ probs = predict_proba(model, patches.images[val_idx], device=device)
 val_acc = 100 * float((probs.argmax(1) == labels[val_idx]).mean())
 card.number("val_accuracy", "Validation accuracy (%)", val_acc, paper=ref.VALIDATION_ACCURACY, unit="%",
             tolerance=5.0, source="Section 4")
-pick = confident_defects(probs, labels[val_idx], cfg.min_confidence)     # positions within the validation set
-card.number("n_confident", "Confident (>= 0.9) validation patches with a defect", len(pick),
+n_confident = len(confident_defects(probs, labels[val_idx], cfg.min_confidence))
+card.number("n_confident", "Confident (>= 0.9) validation patches with a defect", n_confident,
             paper=ref.N_SALIENCY_SAMPLES, source="Section 4")
+pick = saliency_set(probs, labels[val_idx], cfg.min_confidence, cfg.min_saliency_samples)   # positions in the val set
 if cfg.max_saliency_samples is not None and len(pick) > cfg.max_saliency_samples:
     pick = np.sort(np.random.default_rng(seed).choice(pick, cfg.max_saliency_samples, replace=False))
 chosen, classes = val_idx[pick], probs[pick].argmax(1)
@@ -163,6 +164,7 @@ print(f"validation accuracy {val_acc:.1f}% (paper 89%); saliency on {len(chosen)
       f"training {history.seconds:.0f} s, best epoch {history.best_epoch + 1}")
 glue("val_acc", val_acc)
 glue("n_maps", len(chosen))
+glue("n_confident", n_confident)
 
 # %% [markdown]
 # ## Saliency maps (Fig. 3)
@@ -175,8 +177,10 @@ layer = getattr(model, cfg.cam_layer)
 all_variants = variants(cfg)
 maps = compute_maps(model, layer, patches.images[chosen], classes, all_variants, device=device)
 k = int(np.argmax(patches.masks[chosen].sum((1, 2)).numpy()))
-fig = maps_row(patches.images[chosen[k]].permute(1, 2, 0).numpy(), patches.masks[chosen[k]].numpy(),
-               {n: normalise(m[k:k + 1], "ReLU-100")[0].numpy() for n, m in maps.items()},
+mask_k = patches.masks[chosen[k]:chosen[k] + 1]
+big = at_mask_size(patches.images[chosen[k]:chosen[k] + 1, 0].float(), mask_k).clamp(0, 255).byte()
+fig = maps_row(np.repeat(big[0, ..., None].numpy(), 3, -1), mask_k[0].numpy(),
+               {n: normalise(at_mask_size(m[k:k + 1], mask_k), "ReLU-100")[0].numpy() for n, m in maps.items()},
                title=f"One validation patch and every method's map, ReLU-100 ({tag})")
 
 # %% [markdown]
@@ -188,16 +192,18 @@ fig = maps_row(patches.images[chosen[k]].permute(1, 2, 0).numpy(), patches.masks
 
 # %%
 table, per_sample = score_table(maps, patches.masks[chosen])
+# the floor of the metric on these masks: a map that is the same everywhere carries no information
+uniform = float(np.nanmedian(distance_pointing_game(torch.ones(patches.masks[chosen].shape), patches.masks[chosen])))
 best = best_per_method(table)
+best["above the uniform floor"] = best["median score"] - uniform
 best["paper best"] = ref.paper_best().reindex(best.index)
 display(pd.concat({"paper": ref.TABLE3.reindex(table.index), f"ours ({tag})": table}, axis=1))
 display(best)
 for name in table.index:
     card.number(f"best_{name.lower().replace(' ', '_').replace('+', 'p')}", f"{name}: best median distance score",
-                best.loc[name, "median score"], paper=best.loc[name, "paper best"], tolerance=0.05, source="Table 3")
-# the floor of the metric on these masks: a map that is the same everywhere carries no information
-uniform = float(np.nanmedian(distance_pointing_game(torch.ones(patches.masks[chosen].shape), patches.masks[chosen])))
-card.number("uniform_map_score", "Uniform map (no information): median distance score", uniform)
+                best.loc[name, "median score"], paper=best.loc[name, "paper best"], unit="fraction", tolerance=0.05,
+                source="Table 3")
+card.number("uniform_map_score", "Uniform map (no information): median distance score", uniform, unit="fraction")
 print(f"a uniform map scores {uniform:.3f}: the floor against which the methods above are compared")
 
 # %% [markdown]
@@ -274,6 +280,14 @@ card.claim("batching_speeds_up", "Batching raises SmoothGrad and ScoreCAM throug
            gate=False)
 glue("ranking", ", ".join(ranking))
 glue("top_method", ranking[0])
+glue("score_lo", b.min())
+glue("score_hi", b.max())
+glue("uniform", uniform)
+cams = [m for m in b.index if m.startswith(("GradCAM", "ScoreCAM"))]
+glue("cam_best", b[cams].max())
+glue("grad_best", b.drop(cams).max())
+glue("rectify_summary", "held for every gradient method" if all(rectify.values()) else
+     "did not hold for " + ", ".join(m for m, v in rectify.items() if not v))
 
 # %% [markdown]
 # ## Consistency audit of the paper
@@ -295,16 +309,34 @@ print("out of band or failed must-hold claims:", card.failures() or "none")
 #
 # *Numbers in this section are from this run ({glue:md}`tag`).*
 #
-# - **The classifier** reaches {glue:text}`val_acc:.1f`% validation accuracy (paper 89%). The
-#   stand-in's defects are drawn to be visible; the paper's real patches include faint ones.
+# - **The classifier** reaches {glue:text}`val_acc:.1f`% validation accuracy (paper 89%), trained
+#   from scratch on about 470 patches at 64 px. {glue:text}`n_confident` validation defect patches
+#   are classified with a probability of at least 0.9 (the paper: 1,984), and
+#   {glue:text}`n_maps` are explained (at most 24; when fewer than 16 reach 0.9, the 16 most
+#   confident correctly classified defect patches).
+# - **The scores are higher than the paper's.** Every method's best median lies between
+#   {glue:text}`score_lo:.3f` and {glue:text}`score_hi:.3f` (the paper: 0.46 to 0.83), while a
+#   uniform map, which carries no information, scores {glue:text}`uniform:.3f` on the same patches.
+#   So the maps do carry information about where the defect is, but the stand-in makes that easy:
+#   its defects are drawn with more contrast than many real ones, and the patches the model is
+#   confident about are those with plain defects. Compare methods by their distance above the
+#   uniform floor (the column in Table 3's companion), not by the paper's absolute values.
+# - **CAMs rank below the gradient methods here** (best CAM {glue:text}`cam_best:.3f`, best
+#   gradient method {glue:text}`grad_best:.3f`), the opposite of the paper's Table 3. At 64 px the
+#   CAM layer (`layer3`) is a 4×4 grid, one cell per 16×16 input pixels: a CAM cannot follow a
+#   streak a few pixels wide and spreads its mass beside it, whereas gradients are per pixel. At
+#   the paper's 256 px `layer4` is an 8×8 grid, twice as fine relative to the patch, and gradients
+#   taken at full resolution are noisier than ours, taken at 64 px and resized to 256.
+#   The claims about CAMs (GradCAM++ at least GradCAM, CAMs in the top three) are therefore not
+#   a test of the paper's setting in the fast profile; the `paper` profile on real data is.
 # - **Ranking.** From best to worst median distance score: {glue:md}`ranking`. The paper's own
 #   Table 3 ranks GradCAM++, GradCAM and SmoothGrad 100 on top and DeepLift-zero sixth, while its
 #   text calls DeepLift-zero the best; the audit lists this and two similar contradictions, and
 #   the claims above test the text's statements as written.
-# - **Normalisation.** The scorecard shows whether rectifying gradient maps and capping at the
-#   maximum help here as they did in the paper.
+# - **Normalisation.** Rectifying gradient maps (ReLU or absolute value beating no rectification)
+#   {glue:md}`rectify_summary`, as in the paper. Whether capping at the maximum beats the 99th
+#   percentile is decided by a few thousandths here: see the claims table.
 # - **Speed** on a CPU says little about a GTX 1060: the fast profile reports its own figures for
-#   the shape of Fig. 5a (batched against unbatched), not to compare absolute rates.
-#
-# In the fast profile maps come from 64-px patches and a network trained from scratch; the
-# CAM methods use `layer3` (4×4), so their maps are coarser than the paper's 8×8 at `layer4`.
+#   the shape of Fig. 5a (batched against unbatched), measured on one patch per method after a
+#   warm-up, and they never pass or fail a build. `benchmarks/saliency_throughput.py` compares our
+#   implementations with pytorch-grad-cam and captum.

@@ -57,3 +57,20 @@ def test_start_chapter_resolves_data_kind_and_opens_the_scorecard(tmp_path):
     assert run.card.seed == 5 and run.card.results_dir == tmp_path
     assert start_chapter("01_foam", profile="fast", data=None, seed=0, device="cpu", results_dir=str(tmp_path),
                          settings=lambda p: None).data == "synthetic"
+
+
+def test_strip_outputs_clears_outputs_and_counts_only(tmp_path):
+    import nbformat
+
+    from xaibook.build import strip_outputs
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# t"), nbformat.v4.new_code_cell("1 + 1", execution_count=3,
+                outputs=[nbformat.v4.new_output("execute_result", {"text/plain": "2"}, execution_count=3)])]
+    dirty, clean = tmp_path / "a.ipynb", tmp_path / "b.ipynb"
+    nbformat.write(nb, dirty)
+    assert strip_outputs([dirty]) == [dirty]
+    back = nbformat.read(dirty, as_version=4)
+    assert back.cells[1].outputs == [] and back.cells[1].execution_count is None and back.cells[1].source == "1 + 1"
+    nbformat.write(back, clean)
+    assert strip_outputs([clean]) == []                          # nothing to do: the file is left alone

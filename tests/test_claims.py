@@ -128,3 +128,19 @@ def test_atomic_write_gives_the_usual_file_mode(tmp_path):
     finally:
         os.umask(mask)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644 and path.read_text() == "{}"
+
+
+def test_atomic_directory_gives_the_usual_folder_mode(tmp_path):
+    import os
+    import stat
+
+    from xaibook._utils.io import atomic_directory
+
+    mask = os.umask(0o022)
+    try:
+        with atomic_directory(tmp_path / "data") as tmp:
+            (tmp / "x.txt").write_text("x")
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "data").stat().st_mode) == 0o755       # not mkdtemp's 0700
+    assert (tmp_path / "data" / "x.txt").read_text() == "x"

@@ -318,6 +318,23 @@ def standin_patches(standin):
     return load_patches(standin, 32)
 
 
+def test_masks_can_stay_at_full_size(standin, standin_patches):
+    full = load_patches(standin, 32, mask_size=256)
+    assert full.masks.shape[1:] == (256, 256) and full.images.shape[2:] == (32, 32)
+    assert torch.equal(full.labels, standin_patches.labels)
+    # "any pixel" downsampling only ever adds area: each small pixel is set iff its 8x8 block has a defect
+    blocks = full.masks.reshape(len(full.masks), 32, 8, 32, 8).any(dim=(2, 4))
+    assert torch.equal(blocks, standin_patches.masks)
+    assert full.masks.float().mean() < standin_patches.masks.float().mean()
+
+
+def test_standin_class3_patches_are_a_tenth_defect(standin_patches):
+    # grounded in the Severstal annotations (streaks annotated one by one); a median class-3
+    # patch that is a third defect saturates the distance pointing game (chapter 04)
+    c3 = standin_patches.table[standin_patches.table["label"] == 3]
+    assert 0.04 < (c3["defect_pixels"] / 256 ** 2).median() < 0.2
+
+
 def test_standin_layout(standin):
     files = sorted((standin / "train_images").iterdir())
     assert len(files) == 180 and all(len(f.stem) == 9 and f.suffix == ".jpg" for f in files)

@@ -7,8 +7,9 @@ import pytest
 import torch
 import torchvision
 
-from xaibook.steel.experiment import (FAST, PAPER, benchmark_name, best_per_method, compute_maps, confident_defects,
-                                      freeze_before, random_split, score_table, speed_pairs, variants)
+from xaibook.steel.experiment import (FAST, PAPER, at_mask_size, benchmark_name, best_per_method, compute_maps,
+                                      confident_defects, freeze_before, random_split, saliency_set, score_table, speed_pairs,
+                                      variants)
 from xaibook.steel.paper import TABLE3, audit, paper_best
 
 
@@ -32,6 +33,16 @@ def test_confident_defects():
     assert confident_defects(probs, np.array([1, 1, 1, 0]), 0.9).tolist() == [0, 1]
 
 
+def test_saliency_set_falls_back_to_the_most_confident_right_defects():
+    probs = np.array([[0.05, 0.95], [0.4, 0.6], [0.2, 0.8], [0.97, 0.03], [0.3, 0.7], [0.85, 0.15]])
+    labels = np.array([1, 1, 1, 0, 1, 1])
+    assert saliency_set(probs, labels, 0.9).tolist() == [0]
+    assert saliency_set(probs, labels, 0.9, at_least=1).tolist() == [0]
+    # 0.95, 0.8, 0.7; never the clean patch 3, never patch 5 (a defect predicted as clean, p = 0.85)
+    assert saliency_set(probs, labels, 0.9, at_least=3).tolist() == [0, 2, 4]
+    assert saliency_set(probs, labels, 0.9, at_least=10).tolist() == [0, 1, 2, 4]
+
+
 def test_score_table_by_hand():
     # one pixel defect at (0, 0); method A puts all mass on it, method B half there and half at (0, 3)
     mask = torch.zeros(1, 4, 4, dtype=torch.bool)
@@ -45,6 +56,21 @@ def test_score_table_by_hand():
     # distance of (0, 3) to (0, 0) is 3 over the diagonal norm(4, 4): score = 1 / (1 + 3 / sqrt(32))
     assert table.loc["B", "ReLU-100"] == pytest.approx(1 / (1 + 3 / np.sqrt(32)), rel=1e-5)
     assert best_per_method(table).loc["A", "median score"] == pytest.approx(1.0)
+
+
+def test_small_maps_are_scored_against_the_full_size_mask():
+    # a 2x2 map whose left half is hot, scored against a 4x4 mask on the left two columns:
+    # bilinear upsampling keeps the mass on the left, so the score equals that of the 4x4 map
+    mask = torch.zeros(1, 4, 4, dtype=torch.bool)
+    mask[0, :, :2] = True
+    small = torch.tensor([[[1.0, 0.0], [1.0, 0.0]]])
+    up = at_mask_size(small, mask)
+    assert up.shape == (1, 4, 4)
+    np.testing.assert_allclose(up[0, 0].numpy(), [1.0, 0.75, 0.25, 0.0])   # align_corners=False
+    table, _ = score_table({"m": small}, mask)
+    expected, _ = score_table({"m": up}, mask)
+    assert table.loc["m", "ReLU-100"] == pytest.approx(expected.loc["m", "ReLU-100"])
+    assert at_mask_size(up, mask) is up
 
 
 def test_variants_cover_the_papers_methods_with_batched_and_unbatched_forms():

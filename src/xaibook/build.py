@@ -182,6 +182,23 @@ def bands(chapter: str, seeds: list[int]) -> Path:
     return out
 
 
+def strip_outputs(paths: list[str | Path]) -> list[Path]:
+    """Remove outputs and execution counts from notebooks in place (atomically); returns those changed."""
+    import nbformat
+
+    changed = []
+    for path in map(Path, paths):
+        nb = nbformat.read(path, as_version=4)
+        dirty = False
+        for cell in nb.cells:
+            if cell.cell_type == "code" and (cell.get("outputs") or cell.get("execution_count") is not None):
+                cell.outputs, cell.execution_count, dirty = [], None, True
+        if dirty:
+            atomic_write_text(path, nbformat.writes(nb) + "\n")
+            changed.append(path)
+    return changed
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m xaibook.build")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -192,9 +209,14 @@ def main(argv: list[str] | None = None) -> int:
     d = sub.add_parser("bands", help="derive the fast profile's bands from several seeds")
     d.add_argument("--chapter", required=True)
     d.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    st = sub.add_parser("strip", help="remove outputs from notebooks in place")
+    st.add_argument("notebooks", nargs="+")
     args = ap.parse_args(argv)
     try:
-        if args.cmd == "book":
+        if args.cmd == "strip":
+            for path in strip_outputs(args.notebooks):
+                print(f"[strip] {path}")
+        elif args.cmd == "book":
             book(args.profile, args.chapters, args.seed)
         else:
             bands(args.chapter, args.seeds)

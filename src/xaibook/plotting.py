@@ -138,3 +138,80 @@ def score_distributions(scores: dict[str, np.ndarray], *, title: str = "") -> Fi
     ax.set(xlabel="", ylabel="distance score", title=title)
     fig.tight_layout()
     return fig
+
+
+OUTCOME_COLOURS = {"TP": "#2b8cbe", "TN": "#a6bddb", "FP": "#e34a33", "FN": "#fdbb84"}
+
+
+def cluster_bars(tables: dict[str, "object"], *, title: str = "") -> Figure:
+    """Figs. 3 and 5 of Kierdorf & Roscher: images per cluster, stacked by TP / TN / FP / FN, one panel per set.
+
+    ``tables``: panel title -> the DataFrame of :func:`xaibook.reliability.cluster_table` (columns
+    TP, TN, FP, FN, r_q; one row per cluster). Each bar is labelled with its share of wrong
+    predictions. Used in chapter 02_cauliflower.
+    """
+    fig, axes = plt.subplots(1, len(tables), figsize=(4.6 * len(tables), 3.2), squeeze=False)
+    for ax, (name, table) in zip(axes[0], tables.items()):
+        x = np.arange(len(table))
+        bottom = np.zeros(len(table))
+        for outcome, colour in OUTCOME_COLOURS.items():
+            values = table[outcome].to_numpy(dtype=float)
+            ax.bar(x, values, bottom=bottom, color=colour, label=outcome, width=0.75)
+            bottom += values
+        for xi, top, r in zip(x, bottom, table["r_q"].to_numpy(dtype=float)):
+            if np.isfinite(r):
+                ax.annotate(f"{100 * r:.0f}%", (xi, top), ha="center", va="bottom", fontsize=7,
+                            xytext=(0, 1), textcoords="offset points")
+        ax.set_xticks(x, [str(c + 1) for c in table.index])
+        ax.set(xlabel="cluster", ylabel="images", title=name)
+        ax.margins(y=0.12)
+    axes[0, -1].legend(fontsize=7, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=9, y=1.02)
+    fig.tight_layout()
+    return fig
+
+
+def prototype_row(prototypes: np.ndarray, titles: Sequence[str], *, signed: bool = False, title: str = "") -> Figure:
+    """Figs. 4 and 6 of Kierdorf & Roscher: the mean map of each cluster, one panel each.
+
+    ``prototypes``: (q, H, W); ``signed`` draws a diverging map symmetric about 0 (blue low, red
+    high: the paper's occlusion colours), else jet on [0, max]. A cross marks the patch centre (the
+    stem). Used in chapter 02_cauliflower.
+    """
+    q = len(prototypes)
+    fig, axes = plt.subplots(1, q, figsize=(1.5 * q, 1.9), squeeze=False)
+    for ax, proto, name in zip(axes[0], prototypes, titles):
+        if signed:
+            lim = float(np.nanmax(np.abs(proto))) or 1.0
+            ax.imshow(proto, cmap="RdBu_r", vmin=-lim, vmax=lim)
+        else:
+            ax.imshow(proto, cmap="jet", vmin=0, vmax=max(float(np.nanmax(proto)), 1e-12))
+        h, w = proto.shape
+        ax.plot([(w - 1) / 2], [(h - 1) / 2], "w+", ms=6, mew=1)
+        ax.set_title(name, fontsize=7)
+        ax.set_xticks([]), ax.set_yticks([])
+    if title:
+        fig.suptitle(title, fontsize=9, y=1.04)
+    fig.tight_layout()
+    return fig
+
+
+def reliability_diagram(predicted: np.ndarray, observed: np.ndarray, sizes: np.ndarray, labels: Sequence[str],
+                        *, title: str = "") -> Figure:
+    """Predicted reliability (from validation) against the observed share of correct predictions (test).
+
+    One point per cluster and method, its area proportional to the number of test images; the
+    diagonal is perfect calibration. Used in chapter 02_cauliflower.
+    """
+    fig, ax = plt.subplots(figsize=(4.6, 4.2))
+    ax.plot([0, 1], [0, 1], color="0.6", lw=1, ls="--", zorder=1)
+    groups = list(dict.fromkeys(labels))
+    for g, colour in zip(groups, sns.color_palette("colorblind", len(groups))):
+        sel = np.asarray(labels) == g
+        ax.scatter(predicted[sel], observed[sel], s=8 + 4 * sizes[sel], color=colour, alpha=0.7, label=g, zorder=2)
+    ax.set(xlim=(-0.03, 1.03), ylim=(-0.03, 1.03), xlabel="reliability predicted on validation (1 - r_q)",
+           ylabel="share correct on test", title=title)
+    ax.legend(fontsize=7, frameon=False, loc="upper left")
+    fig.tight_layout()
+    return fig

@@ -36,6 +36,10 @@ class TrainConfig:
     class_weights: tuple[float, ...] | None = None
     hflip: bool = True
     device: str = "cpu"
+    lr_step: int | None = None                    # StepLR: multiply the rate by lr_gamma every lr_step epochs
+    lr_gamma: float = 0.1
+    rotate: bool = False                          # random multiples of 90 degrees (top-view images, chapter 02)
+    class_repeats: tuple[float, ...] | None = None   # per-class draws per epoch (augment a class more often)
 
 
 @dataclass
@@ -74,15 +78,55 @@ def evaluate_loss(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, 
     return total / n
 
 
+def epoch_order(labels: torch.Tensor, repeats: tuple[float, ...] | None, generator: torch.Generator) -> torch.Tensor:
+    """The sample indices of one epoch, shuffled.
+
+    Without ``repeats`` a permutation of all samples. With them, class c contributes
+    ``repeats[c]`` draws per sample: the integer part as whole copies, the fraction as a random
+    subset, so ``(1.0, 1.5)`` shows every sample of class 0 once and those of class 1 once or
+    twice (1.5 times on average). With random augmentation each copy is a new view: this is how
+    Kierdorf & Roscher 2023 (Sect. 2.2) augment not-ready images 50% more often (chapter 02).
+    """
+    if repeats is None:
+        return torch.randperm(len(labels), generator=generator)
+    if len(repeats) <= int(labels.max()):
+        raise ValueError(f"class_repeats={repeats} has no entry for class {int(labels.max())}")
+    parts = []
+    for c, r in enumerate(repeats):
+        idx = torch.nonzero(labels == c).flatten()
+        whole, frac = int(r), r - int(r)
+        parts += [idx] * whole
+        if frac > 0:
+            parts.append(idx[torch.randperm(len(idx), generator=generator)[:int(round(frac * len(idx)))]])
+    order = torch.cat(parts) if parts else torch.empty(0, dtype=torch.long)
+    return order[torch.randperm(len(order), generator=generator)]
+
+
+def augment(x: torch.Tensor, cfg: TrainConfig, generator: torch.Generator) -> torch.Tensor:
+    """Random horizontal flips (p = 0.5) and, with ``cfg.rotate``, random quarter turns, in place per sample."""
+    if cfg.hflip:
+        flip = torch.rand(len(x), generator=generator) < 0.5
+        x[flip.to(x.device)] = x[flip.to(x.device)].flip(-1)
+    if cfg.rotate:
+        turns = torch.randint(0, 4, (len(x),), generator=generator)
+        for k in (1, 2, 3):
+            sel = (turns == k).to(x.device)
+            x[sel] = torch.rot90(x[sel], k, dims=(-2, -1))
+    return x
+
+
 def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torch.Tensor],
         cfg: TrainConfig, generator: torch.Generator) -> TrainResult:
     """Adam + cross-entropy for ``cfg.epochs``; returns the history and loads the best-val-loss weights.
 
-    Random horizontal flips (``cfg.hflip``) flip the last axis of each sample with p = 0.5.
-    ``cfg.class_weights`` weight the loss per class (e.g. 0.4 on foam in Austerjost et al.).
+    Random horizontal flips (``cfg.hflip``) flip the last axis of each sample with p = 0.5;
+    ``cfg.rotate`` adds quarter turns (square inputs only). ``cfg.class_weights`` weight the loss
+    per class (e.g. 0.4 on foam in Austerjost et al.); ``cfg.class_repeats`` draw a class more
+    often per epoch (:func:`epoch_order`); ``cfg.lr_step`` decays the rate stepwise (StepLR).
     """
     model.to(cfg.device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = None if cfg.lr_step is None else torch.optim.lr_scheduler.StepLR(opt, cfg.lr_step, cfg.lr_gamma)
     weight = None if cfg.class_weights is None else torch.tensor(cfg.class_weights, device=cfg.device)
     x_train, y_train = train
     result = TrainResult()
@@ -90,16 +134,13 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor], val: tuple[t
     t0 = time.perf_counter()
     for epoch in range(cfg.epochs):
         model.train()
-        order = torch.randperm(len(x_train), generator=generator)
+        order = epoch_order(y_train, cfg.class_repeats, generator)
         losses = []
         for i in range(0, len(order), cfg.batch_size):
             idx = order[i:i + cfg.batch_size]
             if len(idx) < 2:      # BatchNorm needs two samples
                 continue
-            x = to_input(x_train[idx], cfg.device)
-            if cfg.hflip:
-                flip = torch.rand(len(idx), generator=generator) < 0.5
-                x[flip.to(x.device)] = x[flip.to(x.device)].flip(-1)
+            x = augment(to_input(x_train[idx], cfg.device), cfg, generator)
             y = y_train[idx].to(cfg.device)
             opt.zero_grad(set_to_none=True)
             loss = _loss(model, x, y, weight)
@@ -107,6 +148,8 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor], val: tuple[t
             opt.step()
             losses.append(loss.detach().item())
             result.samples_seen += len(idx)
+        if sched is not None:
+            sched.step()
         result.train_loss.append(float(np.mean(losses)))
         result.val_loss.append(evaluate_loss(model, *val, cfg, weight))
         if result.val_loss[-1] < best:

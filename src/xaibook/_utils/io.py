@@ -52,6 +52,7 @@ def atomic_directory(path: str | os.PathLike, *, overwrite: bool = False) -> Ite
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    os.chmod(tmp, 0o777 & ~_umask())      # mkdtemp makes it private (0700); the data set is not
     if path.exists():
         shutil.rmtree(path)
     os.replace(tmp, path)

@@ -1,0 +1,96 @@
+"""Chapter 02_cauliflower: the pipeline's own pieces and the audit of the paper, by hand."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torchvision
+
+from xaibook.cauliflower import paper
+from xaibook.cauliflower.experiment import (FAST, PAPER, WHY, centre_concentration, compute_maps, mechanism_table,
+                                            train_config)
+from xaibook.profiles import deviations
+from xaibook.training import epoch_order
+
+
+def test_centre_concentration_known_answers():
+    h = w = 32
+    yy, xx = np.mgrid[:h, :w]
+    disc = np.hypot((yy - 15.5) / h, (xx - 15.5) / w) <= 0.25
+    uniform = np.ones((h, w))
+    centre = disc.astype(float)
+    corner = np.zeros((h, w))
+    corner[:4, :4] = 1
+    got = centre_concentration(np.stack([uniform, centre, corner, np.zeros((h, w))]))
+    np.testing.assert_allclose(got[:3], [1.0, 1 / disc.mean(), 0.0])
+    assert np.isnan(got[3])                                    # no mass, no answer
+    # signed maps: the evidence for the class is the NEGATIVE part (the paper's occlusion colours)
+    signed = np.where(disc, -1.0, 0.5)
+    assert centre_concentration(signed[None], signed=True)[0] == pytest.approx(1 / disc.mean())
+    assert centre_concentration(signed[None])[0] == pytest.approx(0.0)
+
+
+def test_mechanism_table_compares_the_worst_cluster_with_the_rest():
+    frame = pd.DataFrame({"sim_a": [True, True, False, False, False, True], "sim_b": [False, True, False, False, False, False]})
+    clusters = np.array([1, 1, 0, 0, 0, 0])
+    table = pd.DataFrame({"r_q": [0.25, 1.0]})
+    out = mechanism_table(frame, clusters, table, ("sim_a", "sim_b"))
+    assert out.loc["sim_a", "in the most-wrong cluster (%)"] == 100 and out.loc["sim_a", "elsewhere (%)"] == 25
+    assert out.loc["sim_b", "in the most-wrong cluster (%)"] == 50 and out.loc["any", "elsewhere (%)"] == 25
+    assert (out["cluster"] == 2).all() and (out["images in it"] == 2).all()
+
+
+def test_paper_recipe_draws_the_papers_augmented_counts():
+    cfg = train_config(PAPER)
+    assert (cfg.lr, cfg.weight_decay, cfg.lr_step, cfg.lr_gamma, cfg.epochs) == (1e-4, 1e-4, 5, 0.1, 25)
+    # 162 not ready + 379 ready training images, as the paper's counts imply (see the audit)
+    labels = torch.tensor([0] * 162 + [1] * 379)
+    order = epoch_order(labels, cfg.class_repeats, torch.Generator().manual_seed(0))
+    counts = torch.bincount(labels[order])
+    assert counts.tolist() == [2430, 3790]                     # the paper: 2,432 and 3,792
+    assert cfg.rotate and cfg.hflip
+
+
+def test_every_fast_deviation_is_explained():
+    table = deviations(PAPER, FAST, WHY)
+    assert len(table) >= 8 and table["why"].str.len().min() > 10
+
+
+def test_paper_audit_known_answers():
+    checks = {c.item: c for c in paper.audit()}
+    assert not checks["val overall accuracy before adjustment as a count of 196 images"].consistent
+    assert checks["val overall accuracy after adjustment as a count of 196 images"].consistent   # 177/196
+    assert checks["test overall accuracy after adjustment as a count of 194 images"].consistent  # 171/194
+    assert 190 in paper.denominators(76.32) and 196 not in paper.denominators(76.32)
+    assert 145 in paper.denominators(72.41)
+    assert not checks["Abstract vs Sect. 3.5: test gain in overall accuracy"].consistent
+    assert "70% ready" in checks["Ready share of the 541 training images, from the augmented counts"].recomputed
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18(num_classes=2).eval()
+    images = torch.randint(0, 256, (3, 3, 32, 32), dtype=torch.uint8)
+    return model, images
+
+
+@pytest.mark.parametrize("method", ["Grad-CAM", "Occlusion", "LIME"])
+def test_maps_are_scaled_as_documented_and_deterministic(tiny, method):
+    model, images = tiny
+    a = compute_maps(method, model, images, FAST, batch_size=2)
+    b = compute_maps(method, model, images, FAST, batch_size=3)
+    assert a.shape == (3, 32, 32)
+    np.testing.assert_allclose(a, b, atol=1e-5)                # batch size changes nothing
+    peak = np.abs(a.reshape(3, -1)).max(1)
+    if method == "Grad-CAM":
+        assert a.min() >= 0 and np.all((peak == 0) | np.isclose(peak, 1))
+    else:
+        assert np.allclose(peak, 1)                            # signed, largest magnitude 1
+    assert not model.training
+
+
+def test_unknown_method_is_refused(tiny):
+    with pytest.raises(ValueError, match="unknown method"):
+        compute_maps("SHAP", *tiny, FAST)

@@ -1,0 +1,61 @@
+"""The training loop's sampling, augmentation and schedule (xaibook.training), by hand."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from xaibook.training import TrainConfig, augment, epoch_order, fit
+
+
+def test_epoch_order_without_repeats_is_a_permutation():
+    g = torch.Generator().manual_seed(0)
+    order = epoch_order(torch.tensor([0, 1, 1, 0, 1]), None, g)
+    assert sorted(order.tolist()) == [0, 1, 2, 3, 4]
+
+
+def test_class_repeats_draw_each_class_as_often_as_asked():
+    labels = torch.tensor([0] * 10 + [1] * 20)
+    order = epoch_order(labels, (1.0, 1.5), torch.Generator().manual_seed(1))
+    counts = torch.bincount(order, minlength=30)
+    assert (counts[:10] == 1).all()                       # class 0: every sample once
+    assert sorted(counts[10:].tolist()) == [1] * 10 + [2] * 10   # class 1: all once, half twice
+    assert len(order) == 10 + 30
+    twice = epoch_order(labels, (2.0, 0.0), torch.Generator().manual_seed(1))
+    assert torch.bincount(twice, minlength=30).tolist() == [2] * 10 + [0] * 20
+    with pytest.raises(ValueError, match="no entry for class 1"):
+        epoch_order(labels, (1.0,), torch.Generator())
+
+
+def test_augment_flips_and_quarter_turns_only_permute_pixels():
+    x = torch.arange(2 * 3 * 4 * 4, dtype=torch.float).reshape(2, 3, 4, 4)
+    cfg = TrainConfig(epochs=1, batch_size=2, lr=0.1, rotate=True)
+    seen = set()
+    for seed in range(12):
+        y = augment(x.clone(), cfg, torch.Generator().manual_seed(seed))
+        for i in range(2):
+            assert sorted(y[i].flatten().tolist()) == sorted(x[i].flatten().tolist())
+            # the result is one of the 8 symmetries of the square
+            views = [torch.rot90(v, k, (-2, -1)) for v in (x[i], x[i].flip(-1)) for k in range(4)]
+            match = [k for k, v in enumerate(views) if torch.equal(v, y[i])]
+            assert len(match) == 1
+            seen.add(match[0])
+    assert len(seen) >= 6
+    plain = TrainConfig(epochs=1, batch_size=2, lr=0.1, hflip=False)
+    assert torch.equal(augment(x.clone(), plain, torch.Generator()), x)
+
+
+def test_step_schedule_divides_the_rate_every_step(monkeypatch):
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 2 * 2, 2))
+    seen = []
+
+    class Spy(torch.optim.Adam):
+        def step(self, *a, **k):
+            seen.append(self.param_groups[0]["lr"])
+            return super().step(*a, **k)
+
+    data = (torch.randint(0, 255, (4, 3, 2, 2), dtype=torch.uint8), torch.tensor([0, 1, 0, 1]))
+    cfg = TrainConfig(epochs=5, batch_size=4, lr=1e-2, lr_step=2, lr_gamma=0.1, hflip=False)
+    monkeypatch.setattr(torch.optim, "Adam", Spy)
+    fit(model, data, data, cfg, torch.Generator().manual_seed(0))
+    assert seen == pytest.approx([1e-2, 1e-2, 1e-3, 1e-3, 1e-4])
