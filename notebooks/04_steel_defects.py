@@ -133,7 +133,7 @@ show = np.r_[np.flatnonzero(labels == 3)[:4], np.flatnonzero(labels == 0)[:4]]
 big = at_mask_size(patches.images[show, 0].float(), patches.masks[show]).clamp(0, 255).byte()   # shown at 256 px
 pics = np.stack([outline(np.repeat(big[j, ..., None].numpy(), 3, -1), patches.masks[i].numpy()) for j, i in enumerate(show)])
 fig = image_grid((pics * 255).astype(np.uint8), [f"class {labels[i]}" if labels[i] else "no defect" for i in show])
-fig.suptitle(f"Patches of the two most common classes, defects outlined ({tag})", fontsize=9, y=1.05);
+fig.suptitle(f"Patches of the two most common classes, defects outlined ({tag})", fontsize=9, y=1.15);
 
 # %% [markdown]
 # ## The classifier
