@@ -170,7 +170,7 @@ panels = [img] + [overlay(img, (m[i] + 1) / 2 if name != "Grad-CAM" else m[i]) f
 fig = image_grid(np.stack([np.clip(p * (255 if p.dtype != np.uint8 else 1), 0, 255).astype(np.uint8) for p in panels]),
                  ["image (ready, right)"] + list(maps), ncols=4)
 fig.suptitle(f"One validation image and its three maps ({tag}); occlusion and LIME: blue low, red high",
-             fontsize=9, y=1.05);
+             fontsize=9, y=1.15);
 
 # %% [markdown]
 # ## Clusters of maps (Figs. 3 to 6)
@@ -220,7 +220,7 @@ members = np.flatnonzero(models["Grad-CAM"].validation.clusters == worst_c)[:8]
 outcome = np.array([["TN", "FP"], ["FN", "TP"]])[truth["val"][members], pred["val"][members]]
 thumbs = [overlay(ds.images[va[j]].permute(1, 2, 0).numpy(), maps["Grad-CAM"][j], alpha=0.4) for j in members]
 fig = image_grid((np.stack(thumbs) * 255).astype(np.uint8), list(outcome), ncols=8)
-fig.suptitle(f"Grad-CAM cluster {worst_c + 1}, the least reliable on validation ({tag})", fontsize=9, y=1.08);
+fig.suptitle(f"Grad-CAM cluster {worst_c + 1}, the least reliable on validation ({tag})", fontsize=9, y=1.15);
 
 # %% [markdown]
 # ## Adjusting the predictions
