@@ -76,8 +76,10 @@ from xaibook import build_model, paths
 from xaibook.audit import audit_frame
 from xaibook.cauliflower import CLASSES, MECHANISMS, ensure_standin
 from xaibook.cauliflower import paper as ref
-from xaibook.cauliflower.experiment import (METHOD_NAMES, PAPER, WHY, centre_concentration, compute_maps, load_data,
-                                            mechanism_table, settings, split_table, train_config)
+from xaibook.cauliflower.experiment import (METHOD_NAMES, PAPER, WHY, adjustment_table, centre_concentration,
+                                            cluster_calibration, compute_maps, errors_by_days, farmer_table,
+                                            load_data, map_panels, mechanism_table, settings, split_table,
+                                            train_config)
 from xaibook.metrics import confusion, row_normalise
 from xaibook.notebook import glue, start_chapter
 from xaibook.plotting import (cluster_bars, confusion_figure, image_grid, overlay, prototype_row,
@@ -166,9 +168,8 @@ maps = {m: compute_maps(m, model, ds.images[ev], cfg, seed=seed, device=device) 
 glue("n_eval", len(ev))
 i = int(np.flatnonzero((pred["val"] == truth["val"]) & (truth["val"] == 1))[0])
 img = ds.images[ev[i]].permute(1, 2, 0).numpy()
-panels = [img] + [overlay(img, (m[i] + 1) / 2 if name != "Grad-CAM" else m[i]) for name, m in maps.items()]
-fig = image_grid(np.stack([np.clip(p * (255 if p.dtype != np.uint8 else 1), 0, 255).astype(np.uint8) for p in panels]),
-                 ["image (ready, right)"] + list(maps), ncols=4)
+fig = image_grid(map_panels(img, {name: m[i] for name, m in maps.items()}), ["image (ready, right)"] + list(maps),
+                 ncols=4)
 fig.suptitle(f"One validation image and its three maps ({tag}); occlusion and LIME: blue low, red high",
              fontsize=9, y=1.15);
 
@@ -230,14 +231,7 @@ fig.suptitle(f"Grad-CAM cluster {worst_c + 1}, the least reliable on validation 
 # only; the other two methods are shown for comparison.
 
 # %%
-rows = []
-for name in METHOD_NAMES:
-    mod, res = models[name], results[name]
-    for s, acc_before, acc_after in (("val", before["val"], mod.validation.after), ("test", before["test"], res.after)):
-        rows.append({"method": name, "set": s, "clusters swapped": ", ".join(str(c + 1) for c in mod.flip) or "none",
-                     "overall before": acc_before.overall, "overall after": acc_after.overall,
-                     "class avg before": acc_before.average_class, "class avg after": acc_after.average_class})
-adjust_table = pd.DataFrame(rows).set_index(["method", "set"])
+adjust_table = adjustment_table(before, models, results)
 display(adjust_table)
 paper_rows = pd.DataFrame({(s, w): ref.ACCURACY[(s, w)] for s in ("val", "test") for w in ("before", "after")},
                           index=["overall", "class avg"]).T
@@ -305,20 +299,10 @@ card.claim("prototypes_central", "At least half of the Grad-CAM prototypes put t
 # test.
 
 # %%
-pts = []
-for name in METHOD_NAMES:
-    tab_v, tab_t = models[name].table, results[name].table
-    keep = tab_t["n"] > 0
-    pts.append(pd.DataFrame({"method": name, "predicted": 1 - tab_v["r_q"][keep], "observed": 1 - tab_t["r_q"][keep],
-                             "n": tab_t["n"][keep]}))
-pts = pd.concat(pts)
+pts = cluster_calibration(models, results)
 fig = reliability_diagram(pts["predicted"].to_numpy(), pts["observed"].to_numpy(), pts["n"].to_numpy(),
                           pts["method"].tolist(), title=f"Cluster reliability, validation vs test ({tag})")
-farmer = pd.DataFrame({"prediction": [CLASSES[p] for p in results["Grad-CAM"].adjusted],
-                       "reliability": results["Grad-CAM"].reliability_adjusted,
-                       "right": results["Grad-CAM"].adjusted == truth["test"]})
-display(farmer.groupby(pd.cut(farmer["reliability"], [0, 0.5, 0.75, 0.9, 1.0], include_lowest=True), observed=True)
-        ["right"].agg(["size", "mean"]).rename(columns={"size": "test images", "mean": "share right"}))
+display(farmer_table(results["Grad-CAM"], truth["test"]))
 
 # %% [markdown]
 # ### Does the cluster know more than the model's own confidence?
@@ -385,11 +369,9 @@ if "sim_hidden_head" in frame:
 
 # %%
 if "days_to_harvest" in frame:
-    at = frame.iloc[ev].assign(wrong=np.r_[pred["val"] != truth["val"], wrong_test])
-    days = pd.cut(at["days_to_harvest"], [0, 3, 6, 9, np.inf], labels=["1-3 (ready)", "4-6", "7-9", "10+"])
-    by_day = at.groupby(days.cat.add_categories("never").fillna("never"), observed=True)["wrong"].agg(["size", "mean"])
-    display(by_day.rename(columns={"size": "images", "mean": "share wrong"}))
-    glue("near_line_share", 100 * float(at.loc[days.isin(["1-3 (ready)", "4-6"]), "wrong"].sum() / at["wrong"].sum()))
+    by_day, near_line = errors_by_days(frame["days_to_harvest"].iloc[ev], np.r_[pred["val"] != truth["val"], wrong_test])
+    display(by_day)
+    glue("near_line_share", near_line)
 
 # %% [markdown]
 # ## Consistency audit of the paper

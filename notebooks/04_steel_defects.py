@@ -90,7 +90,7 @@ from xaibook.steel import PATCH, ensure_standin, load_patches, table1
 from xaibook.steel import paper as ref
 from xaibook.steel.experiment import (PAPER, WHY, at_mask_size, best_per_method, compute_maps, confident_defects,
                                       freeze_before, maps_per_second, random_split, saliency_set, score_table, settings,
-                                      speed_pairs, variants)
+                                      shown_at_mask_size, speed_pairs, variants)
 from xaibook.training import TrainConfig, fit, predict_proba
 
 pd.set_option("display.precision", 4)
@@ -130,8 +130,8 @@ for c in ("3", "no defect"):
 # %%
 labels = patches.labels.numpy()
 show = np.r_[np.flatnonzero(labels == 3)[:4], np.flatnonzero(labels == 0)[:4]]
-big = at_mask_size(patches.images[show, 0].float(), patches.masks[show]).clamp(0, 255).byte()   # shown at 256 px
-pics = np.stack([outline(np.repeat(big[j, ..., None].numpy(), 3, -1), patches.masks[i].numpy()) for j, i in enumerate(show)])
+big = shown_at_mask_size(patches.images[show], patches.masks[show])   # shown at 256 px
+pics = np.stack([outline(big[j], patches.masks[i].numpy()) for j, i in enumerate(show)])
 fig = image_grid((pics * 255).astype(np.uint8), [f"class {labels[i]}" if labels[i] else "no defect" for i in show])
 fig.suptitle(f"Patches of the two most common classes, defects outlined ({tag})", fontsize=9, y=1.15);
 
@@ -178,8 +178,7 @@ all_variants = variants(cfg)
 maps = compute_maps(model, layer, patches.images[chosen], classes, all_variants, device=device)
 k = int(np.argmax(patches.masks[chosen].sum((1, 2)).numpy()))
 mask_k = patches.masks[chosen[k]:chosen[k] + 1]
-big = at_mask_size(patches.images[chosen[k]:chosen[k] + 1, 0].float(), mask_k).clamp(0, 255).byte()
-fig = maps_row(np.repeat(big[0, ..., None].numpy(), 3, -1), mask_k[0].numpy(),
+fig = maps_row(shown_at_mask_size(patches.images[chosen[k]:chosen[k] + 1], mask_k)[0], mask_k[0].numpy(),
                {n: normalise(at_mask_size(m[k:k + 1], mask_k), "ReLU-100")[0].numpy() for n, m in maps.items()},
                title=f"One validation patch and every method's map, ReLU-100 ({tag})")
 

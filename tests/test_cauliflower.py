@@ -8,8 +8,8 @@ import torch
 import torchvision
 
 from xaibook.cauliflower import paper
-from xaibook.cauliflower.experiment import (FAST, PAPER, WHY, centre_concentration, compute_maps, mechanism_table,
-                                            train_config)
+from xaibook.cauliflower.experiment import (FAST, PAPER, WHY, centre_concentration, compute_maps, errors_by_days,
+                                            mechanism_table, train_config)
 from xaibook.profiles import deviations
 from xaibook.training import epoch_order
 
@@ -39,6 +39,16 @@ def test_mechanism_table_compares_the_worst_cluster_with_the_rest():
     assert out.loc["sim_a", "in the most-wrong cluster (%)"] == 100 and out.loc["sim_a", "elsewhere (%)"] == 25
     assert out.loc["sim_b", "in the most-wrong cluster (%)"] == 50 and out.loc["any", "elsewhere (%)"] == 25
     assert (out["cluster"] == 2).all() and (out["images in it"] == 2).all()
+
+
+def test_errors_by_days_known_answer():
+    days = pd.Series([1, 2, 5, 8, 12, np.nan])
+    wrong = np.array([True, False, True, True, False, False])
+    table, near = errors_by_days(days, wrong)
+    assert table["images"].tolist() == [2, 1, 1, 1, 1]
+    assert table["share wrong"].tolist() == [0.5, 1.0, 1.0, 0.0, 0.0]
+    assert list(table.index) == ["1-3 (ready)", "4-6", "7-9", "10+", "never"]
+    assert near == pytest.approx(200 / 3)                      # 2 of the 3 wrong answers within six days
 
 
 def test_paper_recipe_draws_the_papers_augmented_counts():

@@ -8,8 +8,8 @@ import torch
 import torchvision
 
 from xaibook.steel.experiment import (FAST, PAPER, at_mask_size, benchmark_name, best_per_method, compute_maps,
-                                      confident_defects, freeze_before, random_split, saliency_set, score_table, speed_pairs,
-                                      variants)
+                                      confident_defects, freeze_before, random_split, saliency_set, score_table,
+                                      shown_at_mask_size, speed_pairs, variants)
 from xaibook.steel.paper import TABLE3, audit, paper_best
 
 
@@ -71,6 +71,12 @@ def test_small_maps_are_scored_against_the_full_size_mask():
     expected, _ = score_table({"m": up}, mask)
     assert table.loc["m", "ReLU-100"] == pytest.approx(expected.loc["m", "ReLU-100"])
     assert at_mask_size(up, mask) is up
+
+
+def test_patches_are_shown_as_rgb_at_the_mask_size():
+    images = torch.full((2, 3, 2, 2), 7, dtype=torch.uint8)
+    shown = shown_at_mask_size(images, torch.zeros(2, 4, 4, dtype=torch.bool))
+    assert shown.shape == (2, 4, 4, 3) and shown.dtype == np.uint8 and (shown == 7).all()
 
 
 def test_variants_cover_the_papers_methods_with_batched_and_unbatched_forms():

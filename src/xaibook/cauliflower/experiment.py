@@ -18,8 +18,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..plotting import overlay
+from ..reliability import Accuracy, ReliabilityModel, ReliabilityResult
 from ..saliency import GradCAM, Lime, Occlusion, predicted_class
-from ..training import to_input
+from ..training import TrainConfig, to_input
 from .dataset import PAPER_SPLIT_SIZES, load_growliflower, load_images, split_by_plant
 from .standin import StandinSpec
 
@@ -114,12 +116,6 @@ def split_table(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _minmax(maps: torch.Tensor) -> torch.Tensor:
-    flat = maps.reshape(len(maps), -1)
-    lo, hi = flat.min(1, keepdim=True).values, flat.max(1, keepdim=True).values
-    return ((flat - lo) / (hi - lo).clamp_min(1e-12)).reshape(maps.shape)
-
-
 def _maxabs(maps: torch.Tensor) -> torch.Tensor:
     flat = maps.reshape(len(maps), -1)
     return (flat / flat.abs().max(1, keepdim=True).values.clamp_min(1e-12)).reshape(maps.shape)
@@ -142,7 +138,7 @@ def compute_maps(method: str, model: nn.Module, images: torch.Tensor, cfg: Cauli
         cam = GradCAM(model, getattr(model, cfg.cam_layer))
         parts = [cam.attribute(to_input(images[i:i + batch_size], device), predicted_class).detach().cpu()
                  for i in range(0, len(images), batch_size)]
-        maps = _minmax(torch.cat(parts))
+        maps = torch.cat(parts)                       # min-max scaled by attribute(normalize=True)
     elif method == "Occlusion":
         occ = Occlusion(model, patch=cfg.occlusion_patch, stride=cfg.occlusion_stride, sign="rise", batch_size=256)
         parts = [occ.attribute(to_input(images[i:i + batch_size], device), predicted_class).cpu()
@@ -162,10 +158,8 @@ def compute_maps(method: str, model: nn.Module, images: torch.Tensor, cfg: Cauli
     return maps.float().numpy()
 
 
-def train_config(cfg: CauliflowerSettings, device: str = "cpu"):
+def train_config(cfg: CauliflowerSettings, device: str = "cpu") -> TrainConfig:
     """The paper's training recipe (Sect. 2.2-2.3) as a :class:`~xaibook.training.TrainConfig`."""
-    from ..training import TrainConfig
-
     return TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
                        lr_step=cfg.lr_step, lr_gamma=cfg.lr_gamma, hflip=True, rotate=True,
                        class_repeats=cfg.class_repeats, device=device)
@@ -207,3 +201,62 @@ def mechanism_table(frame: pd.DataFrame, clusters: np.ndarray, table: pd.DataFra
     return pd.DataFrame({"in the most-wrong cluster (%)": 100 * flags[inside].mean(),
                          "elsewhere (%)": 100 * flags[~inside].mean(),
                          "cluster": worst + 1, "images in it": int(inside.sum())})
+
+
+def map_panels(image: np.ndarray, maps: dict[str, np.ndarray]) -> np.ndarray:
+    """Fig. 2: an (H, W, 3) uint8 image followed by each map over it, as uint8 (1 + M, H, W, 3).
+
+    Grad-CAM maps are in [0, 1]; the signed maps (occlusion, LIME) in [-1, 1] are shifted to
+    [0, 1], so blue is negative (support for the class, the paper's convention) and red positive.
+    """
+    shown = [overlay(image, m if name == "Grad-CAM" else (m + 1) / 2) for name, m in maps.items()]
+    return np.stack([image] + [np.clip(255 * p, 0, 255).astype(np.uint8) for p in shown])
+
+
+def adjustment_table(before: dict[str, Accuracy], models: dict[str, ReliabilityModel],
+                     results: dict[str, ReliabilityResult]) -> pd.DataFrame:
+    """Accuracies before and after swapping each method's flagged clusters, on validation and test (Sect. 3.5).
+
+    ``before``: the classifier's accuracies per set (``"val"``, ``"test"``); ``models`` and
+    ``results``: per method, the fitted :class:`~xaibook.reliability.ReliabilityModel` and its test
+    result. Indexed by (method, set); clusters are numbered from 1 as in the figures.
+    """
+    rows = []
+    for name, mod in models.items():
+        for s, after in (("val", mod.validation.after), ("test", results[name].after)):
+            rows.append({"method": name, "set": s, "clusters swapped": ", ".join(str(c + 1) for c in mod.flip) or "none",
+                         "overall before": before[s].overall, "overall after": after.overall,
+                         "class avg before": before[s].average_class, "class avg after": after.average_class})
+    return pd.DataFrame(rows).set_index(["method", "set"])
+
+
+def cluster_calibration(models: dict[str, ReliabilityModel], results: dict[str, ReliabilityResult]) -> pd.DataFrame:
+    """Per method and cluster with test images: the reliability predicted on validation (1 - r_q), the
+    share right on test, and the number of test images (the reliability diagram)."""
+    parts = []
+    for name, mod in models.items():
+        tab_v, tab_t = mod.table, results[name].table
+        keep = tab_t["n"] > 0
+        parts.append(pd.DataFrame({"method": name, "predicted": 1 - tab_v["r_q"][keep],
+                                   "observed": 1 - tab_t["r_q"][keep], "n": tab_t["n"][keep]}))
+    return pd.concat(parts)
+
+
+def farmer_table(result: ReliabilityResult, y_true: np.ndarray,
+                 bins: tuple[float, ...] = (0, 0.5, 0.75, 0.9, 1.0)) -> pd.DataFrame:
+    """Test images and their share of right (adjusted) answers per band of the reliability shown to a farmer."""
+    right = pd.Series(result.adjusted == np.asarray(y_true))
+    band = pd.cut(pd.Series(result.reliability_adjusted), list(bins), include_lowest=True)
+    return (right.groupby(band, observed=True).agg(["size", "mean"])
+            .rename(columns={"size": "test images", "mean": "share right"}).rename_axis("reliability"))
+
+
+def errors_by_days(days_to_harvest: pd.Series, wrong: np.ndarray) -> tuple[pd.DataFrame, float]:
+    """Share of wrong answers by days from the photo to the harvest (NaN: never harvested), and the
+    percentage of all wrong answers within six days of harvest, either side of the three-day line."""
+    at = pd.DataFrame({"days": np.asarray(days_to_harvest, dtype=float), "wrong": np.asarray(wrong, dtype=bool)})
+    days = pd.cut(at["days"], [0, 3, 6, 9, np.inf], labels=["1-3 (ready)", "4-6", "7-9", "10+"])
+    table = (at.groupby(days.cat.add_categories("never").fillna("never"), observed=True)["wrong"]
+             .agg(["size", "mean"]).rename(columns={"size": "images", "mean": "share wrong"}))
+    near = 100 * float(at.loc[days.isin(["1-3 (ready)", "4-6"]), "wrong"].sum() / at["wrong"].sum())
+    return table.rename_axis("days to harvest"), near

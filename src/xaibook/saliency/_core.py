@@ -5,6 +5,24 @@ import torch
 import torch.nn.functional as F
 
 
+def check_inputs(inputs: torch.Tensor) -> None:
+    """Refuse anything that is not an (N, C, *spatial) batch of images or videos."""
+    if inputs.ndim < 3:
+        raise ValueError(f"expected (N, C, *spatial) inputs, got shape {tuple(inputs.shape)}")
+
+
+def check_at_least(name: str, value: int, low: int) -> None:
+    """Refuse a count option below ``low`` (batch sizes, sample counts), naming it."""
+    if value < low:
+        raise ValueError(f"{name} must be at least {low}, got {value}")
+
+
+def check_one_of(name: str, value: str, choices: tuple[str, ...]) -> None:
+    """Refuse an option outside ``choices``, naming it and listing them."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+
+
 def spatial_dims(t: torch.Tensor) -> tuple[int, ...]:
     """The spatial axes of an (N, C, *spatial) tensor: (2, 3) for images, (2, 3, 4) for video."""
     if t.ndim < 3:

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._utils.hooks import eval_mode
+from . import _core
 from .cam import METHODS
 from .targets import Target, predicted_class
 
@@ -37,11 +38,6 @@ def target_scores(target: Target, logits: torch.Tensor, n: int) -> torch.Tensor:
     if scores.shape != (n,):
         raise ValueError(f"target must return one score per sample, got shape {tuple(scores.shape)} for {n} samples")
     return scores
-
-
-def _check_inputs(inputs: torch.Tensor) -> None:
-    if inputs.ndim < 3:
-        raise ValueError(f"expected (N, C, *spatial) inputs, got shape {tuple(inputs.shape)}")
 
 
 class BaseGradient:
@@ -72,7 +68,7 @@ class BaseGradient:
         Returns:
             (N, *S) detached, unnormalised, signed maps. Used in chapter 04_steel_defects.
         """
-        _check_inputs(inputs)
+        _core.check_inputs(inputs)
         return self.attribute_channels(inputs.detach(), target).sum(1)
 
 
@@ -236,7 +232,7 @@ def gaussian_blur(x: torch.Tensor, sigma: float | Sequence[float]) -> torch.Tens
     Returns:
         (N, C, *S) blurred copy. Used in chapter 04_steel_defects (DeepLift's blur reference).
     """
-    _check_inputs(x)
+    _core.check_inputs(x)
     spatial = x.ndim - 2
     sigmas = [float(sigma)] * spatial if isinstance(sigma, (int, float)) else [float(s) for s in sigma]
     if len(sigmas) != spatial or any(s < 0 or not math.isfinite(s) for s in sigmas):
@@ -293,8 +289,7 @@ class DeepLift(BaseGradient):
     def __init__(self, model: nn.Module, target_layer: nn.Module | None = None, *, baseline: str = "zero",
                  sigma: float | Sequence[float] = 10.0, eps: float = 1e-10) -> None:
         super().__init__(model, target_layer)
-        if baseline not in BASELINES:
-            raise ValueError(f"baseline must be one of {BASELINES}, got {baseline!r}")
+        _core.check_one_of("baseline", baseline, BASELINES)
         self.baseline = baseline
         self.sigma = sigma
         self.eps = eps

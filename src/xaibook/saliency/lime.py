@@ -42,6 +42,7 @@ semantically meaningful on their plant images, Sect. 3.3).
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Callable, ClassVar, Mapping
 
@@ -55,6 +56,7 @@ from sklearn.linear_model import LinearRegression, Ridge
 from torch import nn
 
 from .._utils.hooks import eval_mode
+from . import _core
 from .cam import METHODS
 from .scorecam import class_selection
 from .targets import Target, predicted_class
@@ -136,18 +138,15 @@ class Lime:
                  kernel_width: float = 0.25, output: str = "probability",
                  preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None, batch_size: int = 64,
                  seed: int = 0, device: str | torch.device | None = None) -> None:
-        if num_samples < 2:
-            raise ValueError(f"num_samples must be at least 2, got {num_samples}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        _core.check_at_least("num_samples", num_samples, 2)
+        _core.check_at_least("batch_size", batch_size, 1)
         if isinstance(segmentation, str) and segmentation not in SEGMENTATIONS:
             raise ValueError(f"segmentation must be one of {SEGMENTATIONS} or a callable, got {segmentation!r}")
         if isinstance(hide, str) and hide != "mean":
             raise ValueError(f"hide must be 'mean' or a number, got {hide!r}")
         if isinstance(surrogate, str) and surrogate not in SURROGATES:
             raise ValueError(f"surrogate must be one of {SURROGATES} or a scikit-learn regressor, got {surrogate!r}")
-        if output not in OUTPUTS:
-            raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
+        _core.check_one_of("output", output, OUTPUTS)
         self.model = model
         self.num_samples = num_samples
         self.segmentation = segmentation
@@ -205,20 +204,20 @@ class Lime:
         pairs = [(i, j) for i, item in enumerate(images) for j in range(len(item[3]))]
         out: list[list[torch.Tensor]] = [[] for _ in images]
         for lo in range(0, len(pairs), self.batch_size):
-            chunk = pairs[lo:lo + self.batch_size]
-            owners = torch.tensor([i for i, _ in chunk])
+            runs = []  # consecutive samples of one image: (image, first sample, count)
+            for i, group in itertools.groupby(pairs[lo:lo + self.batch_size], key=lambda pair: pair[0]):
+                rows = [j for _, j in group]
+                runs.append((i, rows[0], len(rows)))
             parts = []
-            for i in torch.unique_consecutive(owners).tolist():
-                rows = [j for k, j in chunk if k == i]
+            for i, first, count in runs:
                 x, fudged, segments, data, _ = images[i]
-                hidden = data[rows[0]:rows[-1] + 1][:, segments] == 0  # (B_i, *S)
+                hidden = data[first:first + count][:, segments] == 0  # (count, *S)
                 parts.append(torch.where(hidden[:, None], fudged, x))
             batch = torch.cat(parts)
             logits = self.model(batch if self.preprocess is None else self.preprocess(batch))
-            values = logits.softmax(1) if self.output == "probability" else logits
-            for i in torch.unique_consecutive(owners).tolist():
-                here = (owners == i).to(values.device)
-                out[i].append((images[i][4] * values[here]).sum(1))
+            values = (logits.softmax(1) if self.output == "probability" else logits).split([c for _, _, c in runs])
+            for (i, _, _), v in zip(runs, values):
+                out[i].append((images[i][4] * v).sum(1))
         return [torch.cat(o).double().cpu().numpy() for o in out]
 
     # --- public ---------------------------------------------------------------------------------
@@ -232,8 +231,7 @@ class Lime:
         Returns:
             one :class:`LimeExplanation` per image.
         """
-        if inputs.ndim < 3:
-            raise ValueError(f"expected (N, C, *spatial) inputs, got shape {tuple(inputs.shape)}")
+        _core.check_inputs(inputs)
         device = inputs.device if self.device is None else torch.device(self.device)
         x_all = inputs.detach().to(device)
         result = []

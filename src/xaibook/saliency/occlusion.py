@@ -43,6 +43,7 @@ import torch
 from torch import nn
 
 from .._utils.hooks import eval_mode
+from . import _core
 from .cam import METHODS
 from .gradients import target_scores
 from .scorecam import class_selection
@@ -115,10 +116,8 @@ class Occlusion:
     def __init__(self, model: nn.Module, target_layer: nn.Module | None = None, *,
                  patch: int | Sequence[int] = 11, stride: int | Sequence[int] = 2,
                  baseline: float | torch.Tensor = 0.0, batch_size: int = 64, sign: str = "drop") -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        if sign not in SIGNS:
-            raise ValueError(f"sign must be one of {SIGNS}, got {sign!r}")
+        _core.check_at_least("batch_size", batch_size, 1)
+        _core.check_one_of("sign", sign, SIGNS)
         self.model = model
         self.patch = patch
         self.stride = stride
@@ -135,8 +134,7 @@ class Occlusion:
         Returns:
             (N, *S) raw, signed, detached maps in the input's dtype. Used in chapter 02_cauliflower.
         """
-        if inputs.ndim < 3:
-            raise ValueError(f"expected (N, C, *spatial) inputs, got shape {tuple(inputs.shape)}")
+        _core.check_inputs(inputs)
         x = inputs.detach()
         n, _, *size = x.shape
         patch = _per_axis(self.patch, len(size), "patch")

@@ -111,10 +111,8 @@ class ScoreCAM:
 
     def __init__(self, model: nn.Module, target_layer: nn.Module, *, batch_size: int = 25,
                  variant: str = "wang2020") -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        if variant not in VARIANTS:
-            raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+        _core.check_at_least("batch_size", batch_size, 1)
+        _core.check_one_of("variant", variant, VARIANTS)
         self.model = model
         self.target_layer = target_layer
         self.batch_size = batch_size

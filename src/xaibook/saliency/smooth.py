@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Protocol
 import torch
 from torch import nn
 
+from . import _core
 from .cam import METHODS
 from .targets import Target, predicted_class
 
@@ -53,8 +54,7 @@ class SmoothGrad:
 
     def __init__(self, method: Method, n_samples: int, noise: float = 0.02, batch_size: int | None = None,
                  *, seed: int = 0) -> None:
-        if n_samples < 1:
-            raise ValueError(f"n_samples must be at least 1, got {n_samples}")
+        _core.check_at_least("n_samples", n_samples, 1)
         if noise < 0:
             raise ValueError(f"noise must be non-negative, got {noise}")
         if batch_size is not None and batch_size < 1:

@@ -194,6 +194,12 @@ def at_mask_size(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     return F.interpolate(maps[:, None].float(), size=tuple(masks.shape[1:]), mode="bilinear", align_corners=False)[:, 0]
 
 
+def shown_at_mask_size(images: torch.Tensor, masks: torch.Tensor) -> np.ndarray:
+    """uint8 (N, 3, h, w) grey patches resized to the masks' (N, H, W), as (N, H, W, 3) uint8 for figures."""
+    grey = at_mask_size(images[:, 0].float(), masks).clamp(0, 255).byte()
+    return np.repeat(grey[..., None].numpy(), 3, -1)
+
+
 def score_table(maps: dict[str, torch.Tensor], masks: torch.Tensor) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """Median distance score of every method x normalisation (Table 3), and all per-sample scores.
 
