@@ -7,7 +7,8 @@ PY := $(VENV)/bin/python
 PROFILE ?= fast
 CHAPTERS ?=
 CHAPTER ?= 01_foam
-SEEDS ?= 0 1 2 3 4
+SEEDS ?= 0 1 2 3 4 5 6 7 8 9
+KERNELS ?= native avx2
 STAMP := $(VENV)/.xaibook-installed
 
 .PHONY: book test bands sync clean
@@ -25,9 +26,9 @@ book: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
-## make bands CHAPTER=01_foam [SEEDS="0 1 2 3 4"]: re-derive a chapter's fast-profile bands
+## make bands CHAPTER=01_foam [SEEDS="0 ... 9"] [KERNELS="native avx2"]: re-derive fast-profile bands over seeds x CPU kernel paths
 bands: $(STAMP)
-	$(PY) -m xaibook.build bands --chapter $(CHAPTER) --seeds $(SEEDS)
+	$(PY) -m xaibook.build bands --chapter $(CHAPTER) --seeds $(SEEDS) --kernels $(KERNELS)
 
 ## make sync: pair every notebooks/*.py with its .ipynb (outputs stripped)
 sync: $(STAMP)

@@ -71,7 +71,7 @@ from xaibook import build_model, paths
 from xaibook.audit import audit_frame
 from xaibook.foam import (CLASSES, WHY, PAPER, binary_labels, box_masks, ensure_standin, factor_effects,
                           gradcampp_maps, interface_energy, load_images, load_manifest, make_splits,
-                          moving_average_f1, pick_examples, ranked_confusions, scores, settings, table2,
+                          moving_average_f1, pick_examples, rank_margin, ranked_confusions, scores, settings, table2,
                           adjacent_error_share, threshold_error_share, THRESHOLDS_MM)
 from xaibook.foam import paper as ref
 from xaibook.metrics import confusion, prf_from_confusion, row_normalise
@@ -119,7 +119,7 @@ shares_paper = ref.TABLE2["whole data set"] / ref.TABLE2["whole data set"].sum()
 for c, s_ours, s_paper in zip(CLASSES, shares_ours, shares_paper):
     card.number(f"share_{c}", f"Share of {c}-foam images (%)", 100 * s_ours, paper=100 * s_paper, unit="%",
                 tolerance=5.0, source="Table 2")
-card.number("n_images", "Images in the data set", len(manifest), paper=5135, source="Table 2")
+card.number("n_images", "Images in the data set", len(manifest), paper=5135, unit="count", source="Table 2")
 
 # %%
 show = manifest.groupby(["camera", "label"], sort=False).head(2).sort_values(["camera", "y"]).index.to_numpy()
@@ -192,7 +192,7 @@ glue("binary_f1", card.numbers["binary_f1"].ours)
 glue("fine_f1", card.numbers["fine_f1"].ours)
 card.claim("binary_beats_fine", "Binary F1 exceeds fine-grained F1",
            card.numbers["binary_f1"].ours > card.numbers["fine_f1"].ours,
-           evidence=f"{card.numbers['binary_f1'].ours:.1f} vs {card.numbers['fine_f1'].ours:.1f}", source="Table 3")
+           margin=card.numbers["binary_f1"].ours - card.numbers["fine_f1"].ours, evidence=f"{card.numbers['binary_f1'].ours:.1f} vs {card.numbers['fine_f1'].ours:.1f}", source="Table 3")
 
 # %% [markdown]
 # ## Fig. 3: confusion matrices
@@ -210,11 +210,11 @@ top_two = list(ranked.index[:2])
 card.number("adjacent_error_share", "Share of fine-grained errors between adjacent levels (%)", 100 * adj,
             unit="%", source="Fig. 3B")
 card.claim("adjacent_confusions", "Fine-grained errors are mostly between adjacent foam levels (>= 80%)",
-           adj >= 0.8, evidence=f"{100 * adj:.0f}% of errors adjacent", source="Results, Fig. 3B")
+           adj >= 0.8, margin=adj - 0.8, evidence=f"{100 * adj:.0f}% of errors adjacent", source="Results, Fig. 3B")
 card.claim("high_to_medium_top", "High foam taken for medium foam is the most frequent confusion (row-normalised)",
-           top_two[0] == "high -> medium", evidence=f"top two: {', '.join(top_two)}", source="Results, Fig. 3B")
+           top_two[0] == "high -> medium", margin=rank_margin(ranked, "high -> medium", 1), evidence=f"top two: {', '.join(top_two)}", source="Results, Fig. 3B")
 card.claim("medium_to_low_second", "Medium foam taken for low foam is among the two most frequent confusions",
-           "medium -> low" in top_two, evidence=f"top two: {', '.join(top_two)}", source="Results, Fig. 3B")
+           "medium -> low" in top_two, margin=rank_margin(ranked, "medium -> low", 2), evidence=f"top two: {', '.join(top_two)}", source="Results, Fig. 3B")
 glue("top_confusion", top_two[0])
 glue("adjacent_share", 100 * adj)
 
@@ -272,7 +272,7 @@ if has_boxes:
             card.number(f"energy_{n}_incorrect", f"GradCAM++ energy in interface box, {n} model, incorrect", e_bad,
                         unit="fraction")
         card.claim(f"energy_{n}", f"Correct predictions of the {n} model put more GradCAM++ energy on the interface",
-                   bool(n_bad) and e_ok > e_bad,
+                   bool(n_bad) and e_ok > e_bad, margin=e_ok - e_bad if n_bad else None,
                    evidence=f"{e_ok:.2f} (correct) vs {e_bad:.2f} ({n_bad} incorrect)", source="Fig. 4, Results")
         glue(f"energy_{n}_ok", e_ok)
         glue(f"energy_{n}_bad", e_bad)
@@ -298,7 +298,7 @@ f1_single, f1_avg = temporal.loc[1, "F1 (%)"], temporal.loc[3, "F1 (%)"]
 card.number("temporal_f1_k1", "Binary F1 on the held-out run, single frames (%)", f1_single, unit="%")
 card.number("temporal_f1_k3", "Binary F1 on the held-out run, average of 3 frames (%)", f1_avg, unit="%")
 card.claim("temporal_averaging_helps", "Averaging over 3 consecutive frames raises binary F1",
-           f1_avg > f1_single, evidence=f"{f1_single:.1f} -> {f1_avg:.1f}", source="Results and Discussion")
+           f1_avg > f1_single, margin=f1_avg - f1_single, evidence=f"{f1_single:.1f} -> {f1_avg:.1f}", source="Results and Discussion")
 errors_single = int(temporal.loc[1, "errors"])
 glue("frames_per_error", len(y_run) / max(errors_single, 1))
 

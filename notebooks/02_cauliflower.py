@@ -116,7 +116,7 @@ frame, y = ds.frame, ds.labels.numpy()
 display(split_table(frame))
 for split in ("train", "val", "test"):
     card.number(f"n_{split}", f"Images in the {split} split", int((frame["split"] == split).sum()),
-                paper=ref.SPLIT_SIZES[split], tolerance=10, source="Sect. 2.2")
+                paper=ref.SPLIT_SIZES[split], tolerance=10, unit="count", source="Sect. 2.2")
 card.number("ready_share", "Ready images (%)", 100 * float(y.mean()), unit="%", source="Sect. 2.2 (70% implied)")
 
 # %%
@@ -262,17 +262,20 @@ card.number("occlusion_information", "Occlusion: share of the error flag's entro
 card.claim("gradcam_concentrates_errors",
            "Grad-CAM clusters concentrate the errors: one validation cluster is over 75% wrong, the others mostly right",
            worst["Grad-CAM"] > cfg.t and second["Grad-CAM"] < 0.5,
+           margin=min(worst["Grad-CAM"] - cfg.t, 0.5 - second["Grad-CAM"]),
            evidence=f"worst cluster {100 * worst['Grad-CAM']:.0f}% wrong, next {100 * second['Grad-CAM']:.0f}%",
            source="Sect. 3.4, Fig. 3")
 card.claim("occlusion_does_not", "Occlusion clusters do not: no validation cluster is mostly wrong",
-           worst["Occlusion"] <= 0.5, evidence=f"worst cluster {100 * worst['Occlusion']:.0f}% wrong",
+           worst["Occlusion"] <= 0.5, margin=0.5 - worst["Occlusion"], evidence=f"worst cluster {100 * worst['Occlusion']:.0f}% wrong",
            source="Sect. 3.4, Fig. 5")
 card.claim("gradcam_separates_better", "Grad-CAM clusters separate right from wrong better than occlusion clusters",
            sep["Grad-CAM"]["information"] > sep["Occlusion"]["information"],
+           margin=sep["Grad-CAM"]["information"] - sep["Occlusion"]["information"],
            evidence=f"explained entropy {sep['Grad-CAM']['information']:.2f} vs {sep['Occlusion']['information']:.2f}",
            source="Sect. 3.4")
 card.claim("adjustment_raises_test_accuracy", "Adjusting by Grad-CAM clusters raises test accuracy",
            g.loc["test", "overall after"] > g.loc["test", "overall before"],
+           margin=g.loc["test", "overall after"] - g.loc["test", "overall before"],
            evidence=f"{g.loc['test', 'overall before']:.1f}% -> {g.loc['test', 'overall after']:.1f}%",
            source="Sect. 3.5")
 gc_before, gc_after = g.loc["test", "overall before"], g.loc["test", "overall after"]
@@ -284,7 +287,7 @@ glue("adjust_verdict", f"Test accuracy rises by {gc_after - gc_before:.1f} point
       if len(models["Grad-CAM"].flip) == 0 else f"Test accuracy changes by {gc_after - gc_before:+.1f} points."))
 n_central = int((centre["Grad-CAM"] > 1).sum())
 card.claim("prototypes_central", "At least half of the Grad-CAM prototypes put their mass near the patch centre",
-           n_central >= cfg.q / 2,
+           n_central >= cfg.q / 2, margin=n_central - cfg.q / 2,
            evidence=f"{n_central} of {cfg.q} prototypes hold more mass within a quarter side of the stem than a "
                     f"uniform map", source="Sect. 3.4, Fig. 4 (half of the prototypes)")
 

@@ -35,17 +35,28 @@ def test_unknown_chapter_and_profile_are_refused(tmp_path):
         build.execute([], profile="slow", out_dir=tmp_path, results_dir=tmp_path)
 
 
-def test_scorecard_markdown_lists_numbers_claims_and_provenance():
+def test_scorecard_markdown_lists_numbers_spread_claims_and_provenance():
     result = {"chapter": "01_foam", "profile": "fast", "data": "synthetic",
-              "provenance": {"seed": 0, "commit": "abc", "versions": {}, "device": "CPU", "wall_time_s": 99.0},
+              "provenance": {"seed": 0, "commit": "abc", "versions": {}, "device": "CPU", "wall_time_s": 99.0,
+                             "cpu": "AMD EPYC", "capability": "AVX512", "threads": 2, "kernel_path": "native"},
+              "bands": {"runs_summary": {"n": 20, "seeds": list(range(10)), "kernels": ["avx2", "native"],
+                                         "gated_numbers": 1, "gated_claims": 0},
+                        "kernel_effect": {"sentence": "CPU kernels change this chapter's numbers."}},
               "numbers": [{"key": "f1", "label": "Binary F1 (%)", "paper": 97.45, "ours": 96.8, "unit": "%",
-                           "delta": -0.65, "band": [94.0, 99.0], "in_band": True, "verdict": "reproduced"}],
+                           "delta": -0.65, "band": [94.0, 99.0], "in_band": True, "verdict": "reproduced",
+                           "spread": {"mean": 96.0, "lo": 94.5, "hi": 98.25, "n": 20}},
+                          {"key": "n", "label": "Images", "paper": 5135, "ours": 1175.0, "unit": "count",
+                           "delta": -3960.0, "band": None, "in_band": None, "verdict": "not comparable",
+                           "spread": None}],
               "claims": [{"key": "c", "statement": "Binary beats fine", "holds": False, "must_hold": [],
-                          "evidence": "1 vs 2", "source": ""}]}
+                          "evidence": "1 vs 2", "source": "", "held": "13/20"}]}
     md = build.scorecard_markdown([json.loads(json.dumps(result))])
-    assert "| Binary F1 (%) | 97.45 | 96.80 | -0.65 | [94.00, 99.00] | yes | reproduced |" in md
-    assert "| Binary beats fine | **no** | – | 1 vs 2 |" in md
-    assert "Profile **fast**, data **synthetic**, seed 0, commit `abc`" in md
+    assert "| Binary F1 (%) | 97.45 | 96.80 | -0.65 | 96.00 [94.50, 98.25] | [94.00, 99.00] | yes | reproduced |" in md
+    assert "| Images | 5135 | 1175 | -3960 | – | – | – | not comparable |" in md
+    assert "| Binary beats fine | **no** | 13/20 | – | 1 vs 2 |" in md
+    assert "Profile **fast**, data **synthetic**, seed 0, commit `abc`, AMD EPYC, torch capability AVX512" in md
+    assert "CPU kernels change this chapter's numbers. Our spread comes from 20 runs: seeds 0-9" in md
+    assert "*mixed*: some of our runs come within the tolerance" in md        # the verdicts are defined
 
 
 def test_start_chapter_resolves_data_kind_and_opens_the_scorecard(tmp_path):

@@ -31,7 +31,59 @@ from ._utils.io import atomic_write_json
 
 PROFILES = ("fast", "paper")
 DATA_KINDS = ("synthetic", "real")
-LIMITS = {"%": (0.0, 100.0), "fraction": (0.0, 1.0)}
+#: natural ranges: a band never leaves them, and "informative" is judged against them
+LIMITS = {"%": (0.0, 100.0), "fraction": (0.0, 1.0), "count": (0.0, math.inf)}
+#: chance that a correct build fails anywhere in the suite on a new machine (all chapters together)
+SUITE_ALPHA = 0.01
+#: chapters the suite will hold (five papers); each gets an equal share of SUITE_ALPHA
+SUITE_CHAPTERS = 5
+
+VERDICTS = {
+    "reproduced": "the paper's value is within the chapter's tolerance of our mean over the derivation runs",
+    "mixed": "some of our runs come within the tolerance of the paper's value, our mean does not",
+    "differs": "every derivation run is farther from the paper's value than the tolerance",
+    "reproduced (this run)": "no derivation runs to compare with: this run is within the tolerance",
+    "differs (this run)": "no derivation runs to compare with: this run is outside the tolerance",
+    "not comparable": "the paper reports this number but the chapter states no tolerance (a different setting)",
+    "no paper value": "the paper reports no such number (beyond the paper)",
+}
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Our distribution of a number over the derivation runs (seeds x kernel paths)."""
+
+    mean: float
+    lo: float
+    hi: float
+    n: int
+
+    def text(self, unit: str = "") -> str:
+        f = _fmt_unit(unit)
+        return f"{f(self.mean)} [{f(self.lo)}, {f(self.hi)}] (n={self.n})"
+
+
+def _fmt_unit(unit: str):
+    if unit in ("%", "pp"):
+        return lambda v: f"{v:.1f}"
+    if unit == "count":
+        return lambda v: f"{v:.0f}"
+    return lambda v: f"{v:.3g}"
+
+
+def verdict(paper: float | None, tolerance: float | None, ours: float, spread: Spread | None) -> str:
+    """Agreement of the paper's value with our *distribution* (keys and meanings: :data:`VERDICTS`)."""
+    if paper is None:
+        return "no paper value"
+    if tolerance is None:
+        return "not comparable"
+    if spread is None:
+        return "reproduced (this run)" if abs(ours - paper) <= tolerance else "differs (this run)"
+    if abs(spread.mean - paper) <= tolerance:
+        return "reproduced"
+    if spread.lo - tolerance <= paper <= spread.hi + tolerance:
+        return "mixed"
+    return "differs"
 
 
 @dataclass
@@ -45,6 +97,8 @@ class Number:
     band: list[float] | None = None
     source: str = ""
     gated: bool = True
+    spread: Spread | None = None
+    gate_reason: str = ""
 
     @property
     def delta(self) -> float | None:
@@ -59,12 +113,7 @@ class Number:
 
     @property
     def verdict(self) -> str:
-        """Agreement with the paper: ``reproduced`` when ``|ours - paper| <= tolerance``."""
-        if self.paper is None:
-            return "no paper value"
-        if self.tolerance is None:
-            return "not comparable"
-        return "reproduced" if abs(self.ours - self.paper) <= self.tolerance else "differs"
+        return verdict(self.paper, self.tolerance, self.ours, self.spread)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -81,6 +130,9 @@ class Claim:
     evidence: str = ""
     source: str = ""
     gated: bool = True
+    margin: float | None = None
+    held: str = ""
+    gate_reason: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -125,11 +177,22 @@ def describe_device(device: str) -> str:
     return f"CPU: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
 
 
+def spread_of(entry: dict[str, Any]) -> Spread | None:
+    """Our spread over the derivation runs from a bands entry (also reads the older 5-seed files)."""
+    if "mean" in entry:
+        return Spread(entry["mean"], entry["min"], entry["max"], entry["n"])
+    vals = entry.get("observed")
+    if not vals:
+        return None
+    return Spread(sum(vals) / len(vals), min(vals), max(vals), len(vals))
+
+
 class Scorecard:
     """Collects a chapter's numbers and claims and writes ``results/<chapter>.json``.
 
-    Bands and ``must_hold`` come from the committed bands file for the run's profile, so a
-    notebook never states its own pass criteria.
+    Bands, our spread and ``must_hold`` come from the committed bands file, so a notebook never
+    states its own pass criteria. Bands apply to the fast profile on synthetic data; the spread
+    is shown for any run of the fast profile.
     """
 
     def __init__(self, chapter: str, *, profile: str, data: str, seed: int, device: str = "cpu",
@@ -142,52 +205,78 @@ class Scorecard:
         self.results_dir = Path(results_dir) if results_dir else paths.results_dir()
         self.numbers: dict[str, Number] = {}
         self.claims: dict[str, Claim] = {}
-        self._bands = load_bands(chapter) if profile == "fast" and data == "synthetic" else {"numbers": {}, "claims": {}}
+        banded = profile == "fast" and data == "synthetic"
+        self._bands = load_bands(chapter) if banded else {"numbers": {}, "claims": {}}
         self._t0 = time.perf_counter()
 
     def number(self, key: str, label: str, ours: float, *, paper: float | None = None, unit: str = "",
-               tolerance: float | None = None, source: str = "", gate: bool = True) -> float:
+               tolerance: float | None = None, source: str = "", gate: bool = True, why: str = "") -> float:
         """Record a reproduced number; returns ``ours`` so it can be used inline.
 
-        ``gate=False`` for numbers that depend on the machine (throughput, wall time): they are
-        reported but never get a band, since speed is measured by benchmarks, not asserted.
+        ``gate=False``, with the reason in ``why``, for numbers that are never to be gated (speed,
+        which depends on the machine; cells summarised by a gated number): they show our spread
+        but get no band. Whether a gated number gets a band is decided by ``make bands``
+        (:func:`derive_bands`). Units ``%``, ``fraction`` and ``count`` have natural ranges.
         """
+        if not gate and not why:
+            raise ValueError(f"number {key!r} of chapter {self.chapter}: say why it is not gated (why=...)")
         if key in self.numbers:
             raise KeyError(f"number {key!r} recorded twice in chapter {self.chapter}")
         ours = float(ours)
         if not math.isfinite(ours):
             raise ValueError(f"number {key!r} of chapter {self.chapter} is not finite: {ours}")
-        band = self._bands["numbers"].get(key, {}).get("band") if gate else None
+        entry = self._bands["numbers"].get(key, {})
         self.numbers[key] = Number(key, label, None if paper is None else float(paper), ours, unit,
-                                   tolerance, band, source, gate)
+                                   tolerance, entry.get("band") if gate else None, source, gate, spread_of(entry),
+                                   entry.get("reason", "") if gate else why)
         return ours
 
     def claim(self, key: str, statement: str, holds: bool, *, evidence: str = "", source: str = "",
-              gate: bool = True) -> bool:
-        """Record a qualitative claim of the paper as a check on this run (``gate=False``: never required)."""
+              gate: bool = True, margin: float | None = None, why: str = "") -> bool:
+        """Record a qualitative claim of the paper as a check on this run (``gate=False``: never required).
+
+        ``margin`` is how far the claim's own quantity is from its threshold, positive when it
+        holds (e.g. ``a - b`` for "a beats b"): with it, ``make bands`` can bound the chance that
+        the claim fails on a new machine and require it; without it a claim is shown, never required.
+        """
         if key in self.claims:
             raise KeyError(f"claim {key!r} recorded twice in chapter {self.chapter}")
-        must_hold = list(self._bands["claims"].get(key, {}).get("must_hold", [])) if gate else []
-        self.claims[key] = Claim(key, statement, bool(holds), must_hold, evidence, source, gate)
-        return bool(holds)
+        if not gate and not why:
+            raise ValueError(f"claim {key!r} of chapter {self.chapter}: say why it is never required (why=...)")
+        holds = bool(holds)
+        if margin is not None:
+            margin = float(margin)
+            if not math.isfinite(margin):
+                raise ValueError(f"claim {key!r} of chapter {self.chapter}: margin is not finite ({margin})")
+            if (margin > 0 and not holds) or (margin < 0 and holds):
+                raise ValueError(f"claim {key!r} of chapter {self.chapter}: margin {margin:.4g} contradicts "
+                                 f"holds={holds} (a positive margin means the claim holds)")
+        entry = self._bands["claims"].get(key, {})
+        self.claims[key] = Claim(key, statement, holds, list(entry.get("must_hold", [])) if gate else [], evidence,
+                                 source, gate, margin, entry.get("held", ""), entry.get("reason", "") if gate else why)
+        return holds
 
     def failures(self) -> list[str]:
         """Numbers outside their band and must-hold claims that do not hold, as messages."""
         out = [f"{n.key} = {n.ours:.4g} outside band {n.band}" for n in self.numbers.values() if n.in_band is False]
         out += [f"claim {c.key} does not hold: {c.statement}" for c in self.claims.values()
                 if self.profile in c.must_hold and not c.holds]
-        missing = set(self._bands["numbers"]) - set(self.numbers)
-        out += [f"number {k} has a band but was not recorded" for k in sorted(missing)]
+        banded = {k for k, e in self._bands["numbers"].items() if e.get("band") is not None}
+        out += [f"number {k} has a band but was not recorded" for k in sorted(banded - set(self.numbers))]
         return out
 
     def to_dict(self) -> dict[str, Any]:
+        from .kernels import describe_cpu
+
         return {
             "chapter": self.chapter,
             "profile": self.profile,
             "data": self.data,
             "provenance": {"seed": self.seed, "commit": _git_commit(), "versions": _versions(),
-                           "device": describe_device(self.device),
+                           "device": describe_device(self.device), **describe_cpu(),
                            "wall_time_s": round(time.perf_counter() - self._t0, 2)},
+            "bands": {k: self._bands.get(k) for k in ("runs_summary", "rule", "kernel_effect")
+                      if self._bands.get(k) is not None},
             "numbers": [n.to_dict() for n in self.numbers.values()],
             "claims": [c.to_dict() for c in self.claims.values()],
         }
@@ -196,16 +285,17 @@ class Scorecard:
         return atomic_write_json(self.results_dir / f"{self.chapter}.json", self.to_dict())
 
     def numbers_frame(self, keys: list[str] | None = None):
-        """The paper | ours | delta | verdict table for display in the chapter."""
+        """The paper | ours | delta | our spread | band | verdict table for display in the chapter."""
         import pandas as pd
 
         rows = [self.numbers[k] for k in (keys or list(self.numbers))]
         return pd.DataFrame({
             "quantity": [n.label for n in rows],
             "paper": [n.paper for n in rows],
-            "ours": [n.ours for n in rows],
+            "ours (this run)": [n.ours for n in rows],
             "delta": [n.delta for n in rows],
-            "band (fast)": ["" if n.band is None else f"[{n.band[0]:.3g}, {n.band[1]:.3g}]" for n in rows],
+            "ours over seeds x kernels: mean [min, max]": [n.spread.text(n.unit) if n.spread else "–" for n in rows],
+            "band (gated)": ["–" if n.band is None else f"[{n.band[0]:.3g}, {n.band[1]:.3g}]" for n in rows],
             "verdict": [n.verdict for n in rows],
         }).set_index("quantity")
 
@@ -215,40 +305,183 @@ class Scorecard:
         return pd.DataFrame({
             "claim": [c.statement for c in self.claims.values()],
             "holds": ["yes" if c.holds else "no" for c in self.claims.values()],
+            "held over seeds x kernels": [c.held or "–" for c in self.claims.values()],
             "must hold in": [", ".join(c.must_hold) or "-" for c in self.claims.values()],
             "evidence": [c.evidence for c in self.claims.values()],
         }).set_index("claim")
 
 
-def derive_bands(runs: list[dict[str, Any]], *, rel_pad: float = 0.5, abs_pad: dict[str, float] | None = None) -> dict[str, Any]:
-    """Bands from several seeded runs of one chapter.
+# ---------------------------------------------------------------------------------------------
+# Bands: a prediction interval for one new run, on any machine
+# ---------------------------------------------------------------------------------------------
 
-    For each number: ``[min - pad, max + pad]`` with ``pad = max(rel_pad * (max - min), floor)``;
-    the floor is ``abs_pad[unit]`` (default 2 for percentages, 0.02 for fractions, else 5% of
-    ``|mean|``); percentages are clipped to [0, 100] and fractions to [0, 1]. A claim must hold
-    in ``fast`` only if it held in every run.
+def _t_quantile(p: float, df: int) -> float:
+    from scipy import stats
+
+    return float(stats.t.ppf(p, df))
+
+
+def _informative(lo: float, hi: float, mean: float, unit: str) -> tuple[bool, str]:
+    """Whether a band says something: see :func:`derive_bands` for the rule."""
+    width = hi - lo
+    if unit in ("%", "fraction"):
+        full = LIMITS[unit][1] - LIMITS[unit][0]
+        return width <= 0.5 * full, f"band spans {100 * width / full:.0f}% of the natural range (at most 50% is gated)"
+    if unit == "pp":
+        return lo > 0 or hi < 0, "band " + ("excludes" if (lo > 0 or hi < 0) else "includes") + " zero (a signed " \
+            "difference is gated only when its sign is certain)"
+    rel = width / abs(mean) if mean else math.inf
+    return rel <= 1.0, f"band is {rel:.2f} x the mean wide (at most 1 x is gated)"
+
+
+def _band(vals: list[float], unit: str, k: float) -> tuple[float, float]:
+    n = len(vals)
+    mean = sum(vals) / n
+    sd = math.sqrt(sum((v - mean) ** 2 for v in vals) / (n - 1)) if n > 1 else 0.0
+    half = k * sd * math.sqrt(1 + 1 / n)
+    lo, hi = min(mean - half, min(vals)), max(mean + half, max(vals))   # every derivation run inside
+    if unit in LIMITS:      # a share or a count cannot leave its natural range
+        lo, hi = max(lo, LIMITS[unit][0]), min(hi, LIMITS[unit][1])
+    return lo, hi
+
+
+def derive_bands(runs: list[dict[str, Any]], *, suite_alpha: float = SUITE_ALPHA,
+                 suite_chapters: int = SUITE_CHAPTERS) -> dict[str, Any]:
+    r"""Bands and must-hold claims from runs of one chapter over seeds x kernel paths.
+
+    Each run is ``{"seed", "kernel", "provenance": {...}, "numbers": {key: {"ours", "unit", "gated"}},
+    "claims": {key: {"holds", "margin", "gated"}}}``.
+
+    **Coverage.** A correct build may fail anywhere in the suite with probability at most
+    ``suite_alpha`` (1%), split equally over ``suite_chapters`` chapters and, within a chapter,
+    over its G gated quantities (Bonferroni): :math:`\alpha = 0.01 / (5 G)` each.
+
+    **Number band.** A normal prediction interval for one new run,
+    :math:`\bar x \pm t_{1-\alpha/2,\,s-1}\; \mathrm{sd}\, \sqrt{1 + 1/n}` with n runs and s seeds
+    (the degrees of freedom count seeds, not runs, because two kernel paths of one seed are not
+    independent draws); widened to contain every derivation run and clipped to the natural range
+    (percentages, fractions, counts >= 0).
+
+    **Gated numbers** are those whose band is informative: at most half the natural range for
+    percentages and fractions, a certain sign for signed differences (``pp``), at most the mean's
+    magnitude wide otherwise. G and the bands are found together: start from every candidate,
+    drop the uninformative ones, recompute with the smaller G, until nothing changes.
+
+    **Must-hold claims** held in every run *and* have a margin (the claim's quantity minus its
+    threshold) whose one-sided lower prediction bound at :math:`\alpha` is positive. A claim
+    without a margin cannot have its failure rate bounded by a few dozen runs (20 successes in
+    20 runs still allow a 14% failure rate at 95% confidence) and is shown, never required.
     """
-    floors = {"%": 2.0, "fraction": 0.02, "pp": 2.0}
-    floors.update(abs_pad or {})
+    if len(runs) < 2:
+        raise ValueError("derive_bands needs at least two runs")
+    seeds = sorted({r["seed"] for r in runs})
+    n, df = len(runs), max(len(seeds) - 1, 1)
+    alpha_chapter = suite_alpha / suite_chapters
+
     numbers: dict[str, Any] = {}
-    # a number absent from some run (e.g. the energy of incorrect predictions when there were
-    # none) gets no band: it cannot be required of every run
-    for key in [k for k in runs[0]["numbers"] if all(k in r["numbers"] for r in runs)
-                and runs[0]["numbers"][k].get("gated", True)]:
-        vals = [r["numbers"][key]["ours"] for r in runs]
-        unit = runs[0]["numbers"][key]["unit"]
-        spread = max(vals) - min(vals)
+    candidates = []
+    for key in runs[0]["numbers"]:
+        present = [r for r in runs if key in r["numbers"]]
+        vals = [r["numbers"][key]["ours"] for r in present]
+        unit = runs[0]["numbers"][key].get("unit", "")
         mean = sum(vals) / len(vals)
-        pad = max(rel_pad * spread, floors.get(unit, 0.05 * abs(mean)))
-        lo, hi = min(vals) - pad, max(vals) + pad
-        if unit in LIMITS:      # a share cannot leave its natural range, whatever the padding
-            lo, hi = max(lo, LIMITS[unit][0]), min(hi, LIMITS[unit][1])
-        numbers[key] = {"band": [round(lo, 4), round(hi, 4)], "observed": vals}
-    claims = {}
-    for key in runs[0]["claims"]:
-        held = [bool(r["claims"][key]["holds"]) for r in runs]
-        required = all(held) and runs[0]["claims"][key].get("gated", True)
-        claims[key] = {"must_hold": ["fast"] if required else [], "held": f"{sum(held)}/{len(held)}"}
-    return {"profile": "fast", "seeds": [r["seed"] for r in runs],
-            "rule": f"band = [min - pad, max + pad], pad = max({rel_pad} x spread, unit floor {floors})",
-            "numbers": numbers, "claims": claims}
+        sd = math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else 0.0
+        numbers[key] = {"label": runs[0]["numbers"][key].get("label", key), "unit": unit, "band": None,
+                        "mean": mean, "sd": sd, "min": min(vals), "max": max(vals), "n": len(vals),
+                        "values": [r["numbers"].get(key, {}).get("ours") for r in runs]}
+        if not runs[0]["numbers"][key].get("gated", True):
+            numbers[key]["reason"] = runs[0]["numbers"][key].get("gate_reason") or "not gated by the chapter"
+        elif len(present) < n:    # e.g. the energy of incorrect predictions when a run had none
+            numbers[key]["reason"] = f"recorded in {len(present)} of {n} runs only"
+        else:
+            candidates.append(key)
+
+    claim_keys = list(runs[0]["claims"])
+    claims: dict[str, Any] = {}
+    claim_candidates = []
+    for key in claim_keys:
+        held = [bool(r["claims"][key]["holds"]) for r in runs if key in r["claims"]]
+        margins = [r["claims"][key].get("margin") for r in runs if key in r["claims"]]
+        claims[key] = {"must_hold": [], "held": f"{sum(held)}/{len(held)}"}
+        if not runs[0]["claims"][key].get("gated", True):
+            claims[key]["reason"] = runs[0]["claims"][key].get("gate_reason") or "never required by the chapter"
+        elif len(held) < n or not all(held):
+            claims[key]["reason"] = f"held in {sum(held)} of {n} runs"
+        elif any(m is None for m in margins):
+            claims[key]["reason"] = "held in every run, but has no margin to bound its failure rate"
+        else:
+            m_mean = sum(margins) / n
+            m_sd = math.sqrt(sum((m - m_mean) ** 2 for m in margins) / (n - 1))
+            claims[key].update(margin_mean=m_mean, margin_sd=m_sd)
+            claim_candidates.append(key)
+
+    gated_nums, gated_claims = list(candidates), list(claim_candidates)
+    while True:
+        g = max(len(gated_nums) + len(gated_claims), 1)
+        alpha = alpha_chapter / g
+        k2, k1 = _t_quantile(1 - alpha / 2, df), _t_quantile(1 - alpha, df)
+        keep_nums, keep_claims = [], []
+        for key in candidates:
+            e = numbers[key]
+            lo, hi = _band([v for v in e["values"]], e["unit"], k2)
+            ok, why = _informative(lo, hi, e["mean"], e["unit"])
+            e.update(band=[round(lo, 6), round(hi, 6)] if ok else None, reason=why)
+            if ok:
+                keep_nums.append(key)
+        for key in claim_candidates:
+            c = claims[key]
+            lower = c["margin_mean"] - k1 * c["margin_sd"] * math.sqrt(1 + 1 / n)
+            c["margin_lower_bound"] = lower
+            ok = lower > 0
+            c["must_hold"] = ["fast"] if ok else []
+            c["reason"] = (f"held in every run; margin {c['margin_mean']:.3g} ± {c['margin_sd']:.3g}, lower "
+                           f"prediction bound {lower:.3g} " + ("> 0" if ok else "<= 0: could fail on a new machine"))
+            if ok:
+                keep_claims.append(key)
+        if keep_nums == gated_nums and keep_claims == gated_claims:
+            break
+        gated_nums, gated_claims = keep_nums, keep_claims
+
+    kernels = sorted({r["kernel"] for r in runs})
+    return {
+        "profile": "fast",
+        "rule": (f"band = mean ± t(1 - a/2, seeds - 1) x sd x sqrt(1 + 1/n), widened to every run, clipped to the "
+                 f"natural range; a = {suite_alpha} / ({suite_chapters} chapters x {g} gated quantities) = "
+                 f"{alpha:.2e}; gated when informative; claims must hold when their margin's lower "
+                 f"prediction bound is positive"),
+        "alpha_per_quantity": alpha, "t_two_sided": k2, "t_one_sided": k1,
+        "runs_summary": {"n": n, "seeds": seeds, "kernels": kernels,
+                         "gated_numbers": len(gated_nums), "gated_claims": len(gated_claims)},
+        "kernel_effect": kernel_effect(runs, numbers),
+        "runs": [{"seed": r["seed"], "kernel": r["kernel"], **r.get("provenance", {})} for r in runs],
+        "numbers": numbers,
+        "claims": claims,
+    }
+
+
+def kernel_effect(runs: list[dict[str, Any]], numbers: dict[str, Any]) -> dict[str, Any]:
+    """How much the kernel path alone moves each number: mean |difference| between two paths of one seed.
+
+    Reported relative to the spread between seeds (sd over all runs): 0 means kernels do not
+    matter, about 1.1 means a kernel change is as good as a new seed.
+    """
+    by_seed: dict[int, list[dict[str, Any]]] = {}
+    for r in runs:
+        by_seed.setdefault(r["seed"], []).append(r)
+    pairs = [rs[:2] for rs in by_seed.values() if len(rs) >= 2]
+    per_number = {}
+    for key, e in numbers.items():
+        diffs = [abs(a["numbers"][key]["ours"] - b["numbers"][key]["ours"]) for a, b in pairs
+                 if key in a["numbers"] and key in b["numbers"]]
+        if diffs:
+            d = sum(diffs) / len(diffs)
+            per_number[key] = {"mean_abs_change": d, "relative_to_sd": d / e["sd"] if e["sd"] else 0.0,
+                               "changed_seeds": sum(x > 0 for x in diffs), "seeds": len(diffs)}
+    changed = [k for k, v in per_number.items() if v["changed_seeds"]]
+    rel = sorted(v["relative_to_sd"] for k, v in per_number.items() if k in changed)
+    median = rel[len(rel) // 2] if rel else 0.0
+    sentence = (f"CPU kernels change this chapter's numbers: the same seed on two kernel paths gives a different "
+                f"value for {len(changed)} of {len(per_number)} numbers, by {median:.1f} times the spread between "
+                f"seeds (median over those numbers)." if changed else
+                "The same seed gives the same numbers on both kernel paths.")
+    return {"per_number": per_number, "sentence": sentence, "pairs": len(pairs)}

@@ -166,8 +166,9 @@ def factor_effects(manifest: pd.DataFrame, correct: np.ndarray) -> pd.DataFrame:
 
 def gradcampp_maps(model: torch.nn.Module, images: torch.Tensor, classes: np.ndarray, layer: str,
                    batch_size: int = 64, device: str = "cpu") -> torch.Tensor:
-    """GradCAM++ (the exp-score variant of stefannc/GradCAM-Pytorch) for the given classes, (N, H, W) on CPU."""
-    cam = GradCAMpp(model, getattr(model, layer), exp_score=True)
+    """GradCAM++ in the form of stefannc/GradCAM-Pytorch, the code the paper used (exp-score, and
+    :math:`\\sum_{ij} A_{ij} g_{ij}^3` in alpha's denominator), for the given classes, (N, H, W) on CPU."""
+    cam = GradCAMpp(model, getattr(model, layer), variant="gradcam-pytorch")
     out = []
     for i in range(0, len(images), batch_size):
         x = to_input(images[i:i + batch_size], device)
@@ -197,6 +198,20 @@ def ranked_confusions(cm: np.ndarray, names: tuple[str, ...] = CLASSES) -> pd.Da
             for a in range(len(cm)) for b in range(len(cm)) if a != b and cm[a, b] > 0]
     return pd.DataFrame(rows, columns=["confusion", "rate", "count", "adjacent"]).sort_values(
         ["rate", "count"], ascending=False).set_index("confusion")
+
+
+def rank_margin(ranked: pd.DataFrame, confusion: str, place: int) -> float:
+    """How far the rate of ``confusion`` lies above the confusion that would push it out of the
+    first ``place`` ranks (from :func:`ranked_confusions`); positive when it is among them.
+
+    The margin of chapter 01_foam's Fig. 3B claims: ``make bands`` requires a claim only when its
+    margin stays positive on a new machine. An absent confusion has rate 0.
+    """
+    rates = ranked["rate"]
+    own = float(rates[confusion]) if confusion in rates.index else 0.0
+    others = rates.drop(confusion, errors="ignore").sort_values(ascending=False)
+    rival = float(others.iloc[place - 1]) if len(others) >= place else 0.0
+    return own - rival
 
 
 def pick_examples(correct: np.ndarray, confidence: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -52,37 +52,52 @@ def gradcam_weights(gradients: torch.Tensor) -> torch.Tensor:
     return gradients.mean(dim=spatial_dims(gradients))
 
 
-def gradcampp_weights(activations: torch.Tensor, gradients: torch.Tensor, scores: torch.Tensor | None = None,
-                      *, exp_score: bool = False) -> torch.Tensor:
-    r"""Grad-CAM++ channel weights (Chattopadhay et al. 2018, Eqs. 19-20).
+GRADCAMPP_VARIANTS = ("chattopadhay", "gradcam-pytorch")
 
-    :math:`\alpha^k_{ab} = g^2 / (2 g^2 + \sum_{ij} A^k_{ij}\, g^3)` with :math:`g = \partial S/\partial A^k_{ab}`,
-    zero denominators replaced by one, and :math:`w_k = \sum_{ab} \alpha^k_{ab}\,\mathrm{ReLU}(s\, g)` where
-    :math:`s = \exp(S)` when ``exp_score`` (the variant of stefannc/GradCAM-Pytorch, used by
-    Austerjost et al. 2021, and of MONAI) and :math:`s = 1` otherwise (pytorch-grad-cam).
-    Because :math:`\exp(S) > 0` is one scale per sample, the two variants give the same map after
-    min-max normalisation; the exp variant overflows float32 for scores above about 88, so it is
-    evaluated in float64 here.
+
+def gradcampp_weights(activations: torch.Tensor, gradients: torch.Tensor, scores: torch.Tensor | None = None,
+                      *, variant: str = "chattopadhay", exp_score: bool | None = None) -> torch.Tensor:
+    r"""Grad-CAM++ channel weights (Chattopadhay et al. 2018, Eqs. 19-20), in one of two published forms.
+
+    With :math:`g_{ab} = \partial S/\partial A^k_{ab}`, :math:`w_k = \sum_{ab} \alpha^k_{ab}\,\mathrm{ReLU}(s\, g_{ab})` and
+
+    - ``"chattopadhay"`` (the paper's Eq. 19 as pytorch-grad-cam computes it):
+      :math:`\alpha_{ab} = g_{ab}^2 / (2 g_{ab}^2 + (\sum_{ij} A_{ij})\, g_{ab}^3)`, :math:`s = 1`;
+    - ``"gradcam-pytorch"`` (1Konny's and stefannc's GradCAM-Pytorch, used by Austerjost et al. 2021,
+      and MONAI): :math:`\alpha_{ab} = g_{ab}^2 / (2 g_{ab}^2 + \sum_{ij} A_{ij}\, g_{ij}^3)`,
+      :math:`s = \exp(S)`.
+
+    The two agree only where the gradient is spatially constant (the last block before global
+    average pooling and a linear head); at an inner layer they differ. Zero denominators are
+    replaced by one. :math:`\exp(S)` is one positive scale per sample (no effect after min-max)
+    but overflows float32 above S = 88, so that variant is evaluated in float64. Everything is
+    computed in at least float32: :math:`g^3` underflows float16 for :math:`|g| < 4\cdot10^{-3}`.
+    ``exp_score`` overrides the variant's choice of :math:`s`.
 
     Args:
         activations, gradients: (N, C, *S).
-        scores: (N,) target scores; required when ``exp_score``.
+        scores: (N,) target scores; required when :math:`s = \exp(S)`.
     Returns:
-        (N, C) weights. Used in chapter 01_foam.
+        (N, C) weights, float32 or float64. Used in chapters 01_foam (gradcam-pytorch) and 04_steel_defects.
     """
+    check_one_of("variant", variant, GRADCAMPP_VARIANTS)
     dims = spatial_dims(gradients)
-    g2 = gradients.pow(2)
-    g3 = gradients.pow(3)
-    sum_a = activations.sum(dim=dims, keepdim=True)
-    denom = 2 * g2 + sum_a * g3
+    use_exp = (variant == "gradcam-pytorch") if exp_score is None else exp_score
+    dtype = torch.float64 if use_exp else torch.promote_types(gradients.dtype, torch.float32)
+    g, a = gradients.to(dtype), activations.to(dtype)
+    g2, g3 = g.pow(2), g.pow(3)
+    if variant == "chattopadhay":
+        denom = 2 * g2 + a.sum(dim=dims, keepdim=True) * g3
+    else:
+        denom = 2 * g2 + (a * g3).sum(dim=dims, keepdim=True)
     denom = torch.where(denom != 0, denom, torch.ones_like(denom))
     alpha = g2 / denom
-    if exp_score:
+    if use_exp:
         if scores is None:
-            raise ValueError("exp_score=True needs the target scores")
-        scale = torch.exp(scores.detach().double()).reshape(-1, *([1] * (gradients.ndim - 1)))
-        return (alpha.double() * F.relu(scale * gradients.double())).sum(dim=dims)
-    return (alpha * F.relu(gradients)).sum(dim=dims)
+            raise ValueError("the exp(score) form needs the target scores")
+        scale = torch.exp(scores.detach().to(dtype)).reshape(-1, *([1] * (g.ndim - 1)))
+        return (alpha * F.relu(scale * g)).sum(dim=dims)
+    return (alpha * F.relu(g)).sum(dim=dims)
 
 
 def upsample(cam: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:

@@ -78,17 +78,23 @@ class GradCAM(BaseCAM):
 
 @METHODS.register("gradcampp")
 class GradCAMpp(BaseCAM):
-    """Grad-CAM++ (Chattopadhay et al. 2018); ``exp_score=True`` is the stefannc/MONAI variant.
+    """Grad-CAM++ (Chattopadhay et al. 2018) in one of two published forms (``variant``).
 
-    Chapter 01_foam uses ``exp_score=True`` because Austerjost et al. used stefannc/GradCAM-Pytorch.
+    ``"chattopadhay"`` (default) is the paper's Eq. 19 as pytorch-grad-cam computes it;
+    ``"gradcam-pytorch"`` is the form of the GradCAM-Pytorch code (and MONAI), with exp(score):
+    chapter 01_foam uses it because Austerjost et al. used that code. See
+    :func:`xaibook.saliency._core.gradcampp_weights`.
     """
 
     name = "GradCAM++"
     paper = "Chattopadhay et al. 2018, WACV"
 
-    def __init__(self, model: nn.Module, target_layer: nn.Module, *, exp_score: bool = False) -> None:
+    def __init__(self, model: nn.Module, target_layer: nn.Module, *, variant: str = "chattopadhay",
+                 exp_score: bool | None = None) -> None:
         super().__init__(model, target_layer)
-        self.exp_score = exp_score
+        _core.check_one_of("variant", variant, _core.GRADCAMPP_VARIANTS)
+        self.variant, self.exp_score = variant, exp_score
 
     def get_cam_weights(self, activations, gradients, scores):
-        return _core.gradcampp_weights(activations, gradients, scores, exp_score=self.exp_score)
+        return _core.gradcampp_weights(activations, gradients, scores, variant=self.variant,
+                                       exp_score=self.exp_score)

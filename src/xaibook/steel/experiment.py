@@ -36,6 +36,13 @@ class SteelSettings:
     smoothgrad_samples: tuple[int, ...] = (10, 50, 100)
     smoothgrad_noise: float = 0.02
     scorecam_batches: tuple[int, ...] = (1, 25, 50)
+    blur_sigma_at_256: float = 10.0          # DeepLift's blur reference, in pixels of a 256-px patch
+
+    @property
+    def blur_sigma(self) -> float:
+        """DeepLift's blur width at the model's input size: the same blur relative to the patch
+        (10 px at the paper's 256 px, 2.5 px at the fast profile's 64 px)."""
+        return self.blur_sigma_at_256 * self.input_size / 256
 
 
 # The paper: ImageNet ResNet-18, fc and the later half of the convolutional layers fine-tuned for
@@ -149,12 +156,33 @@ def variants(cfg: SteelSettings) -> list[Variant]:
                 lambda m, n=n, b=batched: SmoothGrad(VanillaGrad(m), n, noise=cfg.smoothgrad_noise,
                                                      batch_size=n if b else None)), batched))
     out += [Variant("DeepLift zero", "gradient", _gradient(lambda m: DeepLift(m, baseline="zero"))),
-            Variant("DeepLift blur", "gradient", _gradient(lambda m: DeepLift(m, baseline="blur"))),
+            Variant("DeepLift blur", "gradient", _gradient(lambda m: DeepLift(m, baseline="blur",
+                                                                              sigma=cfg.blur_sigma))),
             Variant("GradCAM", "cam", _cam(GradCAM)),
             Variant("GradCAM++", "cam", _cam(GradCAMpp))]
     for b in cfg.scorecam_batches:
         out.append(Variant(f"ScoreCAM b={b}", "cam", _scorecam(b), batched=b > 1))
     return out
+
+
+#: the methods the paper names as its three best (Abstract, Conclusion): DeepLift, GradCAM, GradCAM++
+TOP_THREE = frozenset({"DeepLift zero", "DeepLift blur", "GradCAM", "GradCAM++"})
+
+
+def method_key(name: str) -> str:
+    """A method's or normalisation's name as a scorecard key: ``"GradCAM++"`` -> ``"gradcampp"``,
+    ``"ScoreCAM b=25"`` -> ``"scorecam_b25"``, ``"ReLU-100"`` -> ``"relu100"``."""
+    return name.lower().replace(" ", "_").replace("+", "p").replace("=", "").replace("-", "")
+
+
+def top_three_margin(best: pd.Series, allowed: frozenset[str]) -> float:
+    """Third-best score minus the best score of a method outside ``allowed``: positive exactly when
+    the three best methods all belong to ``allowed`` (the margin of chapter 04's top-three claim)."""
+    ranked = best.sort_values(ascending=False)
+    outside = ranked[[m not in allowed for m in ranked.index]]
+    if outside.empty:
+        return float("inf")
+    return float(ranked.iloc[2] - outside.iloc[0])
 
 
 def benchmark_name(v: Variant) -> str:

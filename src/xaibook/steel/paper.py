@@ -28,6 +28,14 @@ N_SALIENCY_SAMPLES = 1984
 GRADIENT_METHODS = ("VanillaGrad", "SmoothGrad 10", "SmoothGrad 50", "SmoothGrad 100", "DeepLift zero", "DeepLift blur")
 
 
+def table3_cell(method: str, norm: str) -> float | None:
+    """The paper's Table 3 value for ``method`` and normalisation ``norm`` (None: not in the table,
+    e.g. SmoothGrad 50, which the text quotes only as a best median)."""
+    if method not in TABLE3.index or norm not in TABLE3.columns:
+        return None
+    return float(TABLE3.loc[method, norm])
+
+
 def paper_best() -> pd.Series:
     """The paper's best median per method (SmoothGrad 50 from the text)."""
     best = TABLE3.max(axis=1)
