@@ -5,7 +5,17 @@ one GPU. This script times our implementation of each method and the reference l
 identical model (torchvision ResNet-18, random init, eval mode, five classes: no defect and four
 defect classes), batch, input size and target class, and prints one table::
 
-    method | ours maps/s | reference maps/s | ratio ours/ref | device
+    method | batch | ours maps/s | reference maps/s | ratio ours/ref | ours / fwd+bwd | device
+
+How close to the limit: every batch size also times the bare forward pass plus one backward pass
+to the input for the same model, batch and target (``fwd+bwd``), in the same run; a single-pass
+method (Grad-CAM, Grad-CAM++, VanillaGrad) cannot beat it, so ``ours / fwd+bwd`` says how much of
+the achievable throughput it reaches (1.0 = no overhead beyond one forward and one backward).
+
+Video rows (``--methods video``): the 3D ResNet-18 of keras-resnet3d that chapter 03 uses
+(``xaibook.resnet3d``, random init, one grey channel, one sigmoid logit) on clips of
+60 x 30 x 30 (frames x height x width), VanillaGrad and SmoothGrad-50 batched and unbatched
+against captum's Saliency and NoiseTunnel, with their own fwd+bwd row.
 
 Protocol: per method, ``--warmup`` untimed calls, then ``--repeats`` timed calls of each side,
 ours and the reference alternating so that both see the same load on a shared machine; each call
@@ -23,6 +33,7 @@ Usage::
     python benchmarks/saliency_throughput.py --quick                  # smoke test, < 1 min on 2 cores
     python benchmarks/saliency_throughput.py --device cuda --repeats 50
     python benchmarks/saliency_throughput.py --methods gradcam,deeplift --size 128
+    python benchmarks/saliency_throughput.py --batch 1,32 --methods gradcam,gradcampp,vanillagrad,video
 
 Reference variants, written down because they are not the same computation as ours:
 
@@ -76,7 +87,9 @@ NOISE = 0.02             # SmoothGrad noise, x the input range (Lorentz et al. 2
 SMOOTH_SAMPLES = (10, 50, 100)
 SCORECAM_BATCHES = (1, 25, 50)
 BLUR_SIGMA = 10.0        # DeepLift blur reference, px (the paper gives none; our DeepLift's default)
-FAMILIES = ("gradcam", "gradcampp", "scorecam", "vanillagrad", "smoothgrad", "deeplift")
+FAMILIES = ("gradcam", "gradcampp", "scorecam", "vanillagrad", "smoothgrad", "deeplift", "video")
+VIDEO_CLIP = (60, 30, 30)  # frames, height, width: chapter 03's fast-profile clips
+VIDEO_SMOOTH = 50
 
 # captum tells on every call that it set requires_grad and hooks on the ReLUs: expected here
 warnings.filterwarnings("ignore", message=r"Input Tensor \d+ did not already require gradients")
@@ -97,6 +110,7 @@ class Setting:
     layer: nn.Module
     classes: torch.Tensor
     relu_model: nn.Module   # same weights, one non-in-place ReLU module per use (for DeepLift)
+    video: bool = False     # a 3D model on clips: only the video cases run on it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,8 +118,9 @@ class Case:
     label: str
     family: str
     ours: Callable[[Setting], ContextManager[Runner]]
-    ref: Callable[[Setting], ContextManager[Runner]]
+    ref: Callable[[Setting], ContextManager[Runner]] | None
     note: str = ""
+    video: bool = False
 
 
 # ----------------------------------------------------------------------------- our side
@@ -167,6 +182,17 @@ def ours_deeplift(s: Setting, baseline: str) -> Iterator[Runner]:
     method = _ours("gradients", "deeplift")(s.relu_model, None, baseline=baseline, sigma=BLUR_SIGMA)
     target = _target(s)
     yield lambda x: method.attribute(x, target)
+
+
+@contextlib.contextmanager
+def bare_forward_backward(s: Setting) -> Iterator[Runner]:
+    """The limit of a single-pass method: one forward pass and one backward pass to the input."""
+    def run(x: torch.Tensor):
+        xx = x.detach().requires_grad_(True)
+        with torch.enable_grad():
+            scores = s.model(xx).gather(1, s.classes[:, None])[:, 0]
+            return torch.autograd.grad(scores.sum(), xx)[0]
+    yield run
 
 
 # ----------------------------------------------------------------------- reference side
@@ -234,6 +260,19 @@ def cases(smooth_samples: Sequence[int] = SMOOTH_SAMPLES, scorecam_batches: Sequ
                             lambda s, n=n, b=batched: ref_smoothgrad(s, n, b)))
     out += [Case(f"DeepLift-{b}", "deeplift", lambda s, b=b: ours_deeplift(s, b), lambda s, b=b: ref_deeplift(s, b),
                  note=relu_note) for b in ("zero", "blur")]
+    out.append(Case("fwd+bwd (limit)", "limit", bare_forward_backward, None))
+    return out
+
+
+def video_cases(n: int = VIDEO_SMOOTH) -> list[Case]:
+    """VanillaGrad and SmoothGrad-n (batched, unbatched) on clips, and the clip model's fwd+bwd."""
+    out = [Case("video VanillaGrad", "video", lambda s: ours_method(s, "gradients", "vanillagrad", layer=False),
+                ref_saliency, video=True)]
+    for batched in (False, True):
+        out.append(Case(f"video SmoothGrad-{n} {'batched' if batched else 'unbatched'}", "video",
+                        lambda s, b=batched: ours_smoothgrad(s, n, b),
+                        lambda s, b=batched: ref_smoothgrad(s, n, b), video=True))
+    out.append(Case("video fwd+bwd (limit)", "video", bare_forward_backward, None, video=True))
     return out
 
 
@@ -280,6 +319,7 @@ class Result:
     device: str
     ours: float | str        # maps/s, or "skipped" / "error"
     ref: float | str
+    batch: int = 1
 
 
 def measure(case: Case, s: Setting, x: torch.Tensor, args, problems: dict[str, None]) -> tuple[float | str, ...]:
@@ -288,7 +328,7 @@ def measure(case: Case, s: Setting, x: torch.Tensor, args, problems: dict[str, N
     Each call enters its side's context afresh (building the method and its hooks is not timed),
     so one side's hooks never slow the other down. A side that is skipped or raises drops out.
     """
-    sides = {"ours": case.ours, "reference": case.ref}
+    sides = {"ours": case.ours, "reference": case.ref} if case.ref is not None else {"ours": case.ours}
     times: dict[str, list[float]] = {side: [] for side in sides}
     outcome: dict[str, str] = {}
     for i in range(args.warmup + args.repeats):
@@ -307,13 +347,52 @@ def measure(case: Case, s: Setting, x: torch.Tensor, args, problems: dict[str, N
             else:
                 if i >= args.warmup:
                     times[side].append(t)
-    return tuple(outcome.get(side) or x.shape[0] / statistics.median(times[side]) for side in sides)
+    got = [outcome.get(side) or x.shape[0] / statistics.median(times[side]) for side in sides]
+    return tuple(got) if len(got) == 2 else (got[0], "-")
 
 
-def run_device(device: torch.device, selected: list[Case], args, problems: dict[str, None]) -> list[Result]:
+def video_setting(device: torch.device, batch: int) -> tuple[Setting, torch.Tensor]:
+    """keras-resnet3d's 3D ResNet-18 (random init, one logit) and a batch of grey clips of VIDEO_CLIP."""
+    from xaibook.resnet3d import ResNet3D
+
+    torch.manual_seed(0)
+    model = ResNet3D(18, num_outputs=1, in_channels=1).eval().to(device)
+    x = torch.rand(batch, 1, *VIDEO_CLIP, generator=torch.Generator().manual_seed(0)).to(device)
+    with torch.no_grad():
+        classes = model(x).argmax(1)
+    return Setting(model, model.layer4, classes, model, video=True), x
+
+
+def run_device(device: torch.device, selected: list[Case], args, problems: dict[str, None], batch: int
+               ) -> list[Result]:
+    results = []
+    image_cases = [c for c in selected if not c.video]
+    video = [c for c in selected if c.video]
+    if image_cases:
+        results += run_images(device, image_cases, args, problems, batch)
+    if video:
+        s, x = video_setting(device, batch)
+        results += timed(video, s, x, args, problems, batch, device)
+    return results
+
+
+def timed(selected: list[Case], s: Setting, x: torch.Tensor, args, problems: dict[str, None], batch: int,
+          device: torch.device) -> list[Result]:
+    results = []
+    for case in selected:
+        start = time.perf_counter()
+        ours, ref = measure(case, s, x, args, problems)
+        results.append(Result(case, device.type, ours, ref, batch))
+        print(f"  {device.type}: {case.label} (batch {batch}) measured in {time.perf_counter() - start:.1f} s",
+              file=sys.stderr, flush=True)
+    return results
+
+
+def run_images(device: torch.device, selected: list[Case], args, problems: dict[str, None], batch: int
+               ) -> list[Result]:
     torch.manual_seed(0)
     model = torchvision.models.resnet18(weights=None, num_classes=NUM_CLASSES).eval().to(device)
-    x = torch.rand(args.batch, 3, args.size, args.size, generator=torch.Generator().manual_seed(0)).to(device)
+    x = torch.rand(batch, 3, args.size, args.size, generator=torch.Generator().manual_seed(0)).to(device)
     layer = model.get_submodule(args.layer)
     with torch.no_grad():
         store: list[torch.Tensor] = []
@@ -332,14 +411,7 @@ def run_device(device: torch.device, selected: list[Case], args, problems: dict[
         for _ in range(2):
             xx = x.clone().requires_grad_(True)
             torch.autograd.grad(model(xx).sum(), xx)
-    results = []
-    for case in selected:
-        start = time.perf_counter()
-        ours, ref = measure(case, s, x, args, problems)
-        results.append(Result(case, device.type, ours, ref))
-        print(f"  {device.type}: {case.label} measured in {time.perf_counter() - start:.1f} s", file=sys.stderr,
-              flush=True)
-    return results
+    return timed(selected, s, x, args, problems, batch, device)
 
 
 # ----------------------------------------------------------------------------- report
@@ -358,11 +430,20 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])
 
 
+def limit_ratio(r: Result, results: list[Result]) -> str:
+    """ours maps/s divided by the bare fwd+bwd maps/s of the same model, batch and device."""
+    name = "video fwd+bwd (limit)" if r.case.video else "fwd+bwd (limit)"
+    limit = next((q for q in results if q.case.label == name and q.batch == r.batch and q.device == r.device), None)
+    return "-" if limit is None else ratio(r.ours, limit.ours)
+
+
 def batching_rows(results: list[Result]) -> list[list[str]]:
-    by = {(r.device, r.case.label): r for r in results}
+    by = {(r.device, r.case.label): r for r in results if r.batch == 1}
     rows = []
     for r in results:
         label = r.case.label
+        if r.batch != 1:
+            continue
         if label.endswith(" batched"):
             base = by.get((r.device, label.replace(" batched", " unbatched")))
             name = label.replace(" batched", "") + ": batched / unbatched"
@@ -380,8 +461,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--size", type=int, default=None, help="input height = width (default 256, quick 32)")
-    p.add_argument("--batch", type=int, default=None, help="images per call (default 1: one map at a time, "
-                                                           "as the paper timed)")
+    p.add_argument("--batch", default=None, help="images per call, comma-separated for several runs (default "
+                                                 "1,32: one map at a time, as the paper timed, then batches of 32)")
     p.add_argument("--repeats", type=int, default=None, help="timed calls per method and side (default 10, quick 1)")
     p.add_argument("--warmup", type=int, default=None, help="untimed calls first (default 2, quick 0)")
     p.add_argument("--layer", default=None, choices=("layer1", "layer2", "layer3", "layer4"),
@@ -395,15 +476,21 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--methods", default=",".join(FAMILIES), help=f"comma-separated subset of {','.join(FAMILIES)}")
     p.add_argument("--quick", action="store_true",
                    help="smoke test: size 32, batch 1, CAM layer layer1, 1 thread, one warm-up and one timed call, "
-                        "SmoothGrad with 10 samples only, ScoreCAM with batch sizes 1 and 50 only. "
+                        "SmoothGrad with 10 samples only (2 on video), ScoreCAM with batch sizes 1 and 50 only. "
                         "Not for reporting.")
     args = p.parse_args(argv)
-    quick = dict(size=32, batch=1, repeats=1, warmup=1, layer="layer1", threads=1)
-    full = dict(size=256, batch=1, repeats=10, warmup=2, layer="layer4", threads=torch.get_num_threads())
+    quick = dict(size=32, batch="1", repeats=1, warmup=1, layer="layer1", threads=1)
+    full = dict(size=256, batch="1,32", repeats=10, warmup=2, layer="layer4", threads=torch.get_num_threads())
     for k, v in (quick if args.quick else full).items():
         if getattr(args, k) is None:
             setattr(args, k, v)
-    for k in ("size", "batch", "repeats", "threads"):
+    try:
+        args.batches = [int(b) for b in str(args.batch).split(",") if b.strip()]
+    except ValueError:
+        p.error(f"--batch takes comma-separated whole numbers, got {args.batch!r}")
+    if not args.batches or min(args.batches) < 1:
+        p.error(f"--batch sizes must be at least 1, got {args.batch!r}")
+    for k in ("size", "repeats", "threads"):
         if getattr(args, k) < 1:
             p.error(f"--{k} must be at least 1, got {getattr(args, k)}")
     if args.warmup < 0:
@@ -420,8 +507,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
     torch.set_num_threads(args.threads)
-    all_cases = cases((10,), (1, 50)) if args.quick else cases()
-    selected = [c for c in all_cases if c.family in args.families]
+    all_cases = (cases((10,), (1, 50)) + video_cases(2)) if args.quick else cases() + video_cases()
+    selected = [c for c in all_cases if c.family in args.families or c.family == "limit"]
     devices = [torch.device("cpu")] if args.device in ("all", "cpu") else []
     if args.device == "cuda" or (args.device == "all" and torch.cuda.is_available()):
         devices.append(torch.device("cuda"))
@@ -437,12 +524,12 @@ def main(argv: Sequence[str] | None = None) -> int:
           + ("; --quick: smoke test, do not report these numbers" if args.quick else ""))
 
     problems: dict[str, None] = {}   # an ordered set of messages
-    results = [r for d in devices for r in run_device(d, selected, args, problems)]
+    results = [r for d in devices for b in args.batches for r in run_device(d, selected, args, problems, b)]
 
     print()
-    print(table(["method", "ours maps/s", "reference maps/s", "ratio ours/ref", "device"],
-                [[r.case.label + (f" {r.case.note}" if r.case.note else ""), fmt(r.ours), fmt(r.ref),
-                  ratio(r.ours, r.ref), r.device] for r in results]))
+    print(table(["method", "batch", "ours maps/s", "reference maps/s", "ratio ours/ref", "ours / fwd+bwd", "device"],
+                [[r.case.label + (f" {r.case.note}" if r.case.note else ""), str(r.batch), fmt(r.ours), fmt(r.ref),
+                  ratio(r.ours, r.ref), limit_ratio(r, results), r.device] for r in results]))
     rows = batching_rows(results)
     if rows:
         print("\nSpeed-up from batching (throughput ratio)")

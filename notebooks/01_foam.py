@@ -65,13 +65,14 @@ if "google.colab" in sys.modules:
 import numpy as np
 import pandas as pd
 import torch
-from IPython.display import display
+from IPython.display import Markdown, display
 
 from xaibook import build_model, paths
 from xaibook.audit import audit_frame
-from xaibook.foam import (CLASSES, WHY, PAPER, binary_labels, box_masks, ensure_standin, factor_effects,
+from xaibook.foam import (CLASSES, WHY, PAPER, binary_labels, box_masks, confusion_claims, energy_claim, ensure_standin,
+                          f1_claim, factor_effects, temporal_claim,
                           gradcampp_maps, interface_energy, load_images, load_manifest, make_splits,
-                          moving_average_f1, pick_examples, rank_margin, ranked_confusions, scores, settings, table2,
+                          moving_average_f1, pick_examples, ranked_confusions, scores, settings, table2,
                           adjacent_error_share, threshold_error_share, THRESHOLDS_MM)
 from xaibook.foam import paper as ref
 from xaibook.metrics import confusion, prf_from_confusion, row_normalise
@@ -190,9 +191,7 @@ for n in tasks:
 display(card.numbers_frame([f"{n}_{m}" for n in tasks for m in ("precision", "recall", "f1")]))
 glue("binary_f1", card.numbers["binary_f1"].ours)
 glue("fine_f1", card.numbers["fine_f1"].ours)
-card.claim("binary_beats_fine", "Binary F1 exceeds fine-grained F1",
-           card.numbers["binary_f1"].ours > card.numbers["fine_f1"].ours,
-           margin=card.numbers["binary_f1"].ours - card.numbers["fine_f1"].ours, evidence=f"{card.numbers['binary_f1'].ours:.1f} vs {card.numbers['fine_f1'].ours:.1f}", source="Table 3")
+card.record([f1_claim(card.numbers["binary_f1"].ours, card.numbers["fine_f1"].ours)])
 
 # %% [markdown]
 # ## Fig. 3: confusion matrices
@@ -209,20 +208,20 @@ adj = adjacent_error_share(cms["fine"])
 top_two = list(ranked.index[:2])
 card.number("adjacent_error_share", "Share of fine-grained errors between adjacent levels (%)", 100 * adj,
             unit="%", source="Fig. 3B")
-card.claim("adjacent_confusions", "Fine-grained errors are mostly between adjacent foam levels (>= 80%)",
-           adj >= 0.8, margin=adj - 0.8, evidence=f"{100 * adj:.0f}% of errors adjacent", source="Results, Fig. 3B")
-card.claim("high_to_medium_top", "High foam taken for medium foam is the most frequent confusion (row-normalised)",
-           top_two[0] == "high -> medium", margin=rank_margin(ranked, "high -> medium", 1), evidence=f"top two: {', '.join(top_two)}", source="Results, Fig. 3B")
-card.claim("medium_to_low_second", "Medium foam taken for low foam is among the two most frequent confusions",
-           "medium -> low" in top_two, margin=rank_margin(ranked, "medium -> low", 2), evidence=f"top two: {', '.join(top_two)}", source="Results, Fig. 3B")
+card.record(confusion_claims(cms["fine"]))
 glue("top_confusion", top_two[0])
 glue("adjacent_share", 100 * adj)
 
 # %% [markdown]
 # ## Fig. 4: GradCAM++ for correct and incorrect predictions
 #
-# GradCAM++ as in the `stefannc/GradCAM-Pytorch` code the paper used: channel weights from the
-# gradient of $\exp(S)$, bilinear upsampling and min-max normalisation, for the predicted class.
+# GradCAM++ as in the `stefannc/GradCAM-Pytorch` code the paper used (the `gradcam-pytorch` form
+# of `xaibook.saliency.GradCAMpp`): channel weights from the gradient of $\exp(S)$, and in the
+# pixel weights' denominator the sum $\sum_{ij} A_{ij} g_{ij}^3$ over the map, not the
+# Grad-CAM++ paper's $(\sum_{ij} A_{ij})\, g_{ab}^3$ that pytorch-grad-cam computes. The two agree
+# only where the gradient is the same at every position; at `layer3`, which the fast profile
+# hooks, it is not, so the form matters. Bilinear upsampling and min-max normalisation, for the
+# predicted class.
 # The green box is the liquid–gas interface and foam region that the simulator knows.
 
 # %%
@@ -271,9 +270,7 @@ if has_boxes:
         if n_bad:
             card.number(f"energy_{n}_incorrect", f"GradCAM++ energy in interface box, {n} model, incorrect", e_bad,
                         unit="fraction")
-        card.claim(f"energy_{n}", f"Correct predictions of the {n} model put more GradCAM++ energy on the interface",
-                   bool(n_bad) and e_ok > e_bad, margin=e_ok - e_bad if n_bad else None,
-                   evidence=f"{e_ok:.2f} (correct) vs {e_bad:.2f} ({n_bad} incorrect)", source="Fig. 4, Results")
+        card.record([energy_claim(n, e_ok, e_bad, n_bad)])
         glue(f"energy_{n}_ok", e_ok)
         glue(f"energy_{n}_bad", e_bad)
 
@@ -297,8 +294,7 @@ else:
 f1_single, f1_avg = temporal.loc[1, "F1 (%)"], temporal.loc[3, "F1 (%)"]
 card.number("temporal_f1_k1", "Binary F1 on the held-out run, single frames (%)", f1_single, unit="%")
 card.number("temporal_f1_k3", "Binary F1 on the held-out run, average of 3 frames (%)", f1_avg, unit="%")
-card.claim("temporal_averaging_helps", "Averaging over 3 consecutive frames raises binary F1",
-           f1_avg > f1_single, margin=f1_avg - f1_single, evidence=f"{f1_single:.1f} -> {f1_avg:.1f}", source="Results and Discussion")
+card.record([temporal_claim(f1_single, f1_avg)])
 errors_single = int(temporal.loc[1, "errors"])
 glue("frames_per_error", len(y_run) / max(errors_single, 1))
 
@@ -359,6 +355,7 @@ display(audit_frame(ref.audit()))
 # stand-in that is a statement about the *method*, not about Sartorius' images.
 
 # %%
+display(Markdown(card.spread_note()))
 display(card.numbers_frame())
 display(card.claims_frame())
 path = card.write()

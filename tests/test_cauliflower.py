@@ -86,21 +86,46 @@ def tiny():
     return model, images
 
 
-@pytest.mark.parametrize("method", ["Grad-CAM", "Occlusion", "LIME"])
+@pytest.mark.parametrize("method", ["gradcam", "occlusion", "lime"])
 def test_maps_are_scaled_as_documented_and_deterministic(tiny, method):
     model, images = tiny
+    model.train()                                              # the caller's mode must come back as it went in
+    before = {k: v.clone() for k, v in model.state_dict().items()}
     a = compute_maps(method, model, images, FAST, batch_size=2)
+    assert model.training and all(m.training for m in model.modules())
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())   # BN statistics untouched
+    model.eval()
     b = compute_maps(method, model, images, FAST, batch_size=3)
     assert a.shape == (3, 32, 32)
     np.testing.assert_allclose(a, b, atol=1e-5)                # batch size changes nothing
     peak = np.abs(a.reshape(3, -1)).max(1)
-    if method == "Grad-CAM":
+    if method == "gradcam":
         assert a.min() >= 0 and np.all((peak == 0) | np.isclose(peak, 1))
     else:
         assert np.allclose(peak, 1)                            # signed, largest magnitude 1
-    assert not model.training
 
 
 def test_unknown_method_is_refused(tiny):
     with pytest.raises(ValueError, match="unknown method"):
         compute_maps("SHAP", *tiny, FAST)
+
+
+def test_paper_claims_on_constructed_clusters():
+    from types import SimpleNamespace
+
+    from xaibook.cauliflower.experiment import paper_claims
+
+    models = {"GradCAM": SimpleNamespace(table=pd.DataFrame({"r_q": [0.1, 0.9, 0.3, 0.2]})),
+              "Occlusion": SimpleNamespace(table=pd.DataFrame({"r_q": [0.4, 0.6, 0.2]})),
+              "LIME": SimpleNamespace(table=pd.DataFrame({"r_q": [0.3, 0.3]}))}
+    sep = {"GradCAM": {"information": 0.30}, "Occlusion": {"information": 0.10}, "LIME": {"information": 0.2}}
+    adjust = pd.DataFrame({"overall before": [80.0, 72.0], "overall after": [90.0, 70.0]}, index=["val", "test"])
+    centre = {"GradCAM": np.array([1.5, 0.8, 1.2, 2.0, 0.9, 1.1, 0.5, 0.7])}
+    checks = {c.key: c for c in paper_claims(models, sep, adjust, centre, FAST)}
+    c = checks["gradcam_concentrates_errors"]
+    assert c.holds and c.margin == pytest.approx(min(0.9 - 0.75, 0.5 - 0.3))
+    assert not checks["occlusion_does_not"].holds and checks["occlusion_does_not"].margin == pytest.approx(-0.1)
+    assert checks["gradcam_separates_better"].margin == pytest.approx(0.2)
+    assert not checks["adjustment_raises_test_accuracy"].holds
+    assert checks["adjustment_raises_test_accuracy"].margin == pytest.approx(-2.0)
+    assert checks["prototypes_central"].holds and checks["prototypes_central"].margin == 0.0    # 4 of 8 central

@@ -244,3 +244,18 @@ def test_atomic_directory_gives_the_usual_folder_mode(tmp_path):
         os.umask(mask)
     assert stat.S_IMODE((tmp_path / "data").stat().st_mode) == 0o755       # not mkdtemp's 0700
     assert (tmp_path / "data" / "x.txt").read_text() == "x"
+
+
+def test_spread_note_says_where_the_spread_comes_from(tmp_path, monkeypatch):
+    runs = _runs({"f1": [90.0, 91.0, 92.0, 93.0, 91.5, 92.5]}, {"f1": "%"})
+    bands = derive_bands(runs)
+    monkeypatch.setattr(claims, "load_bands", lambda chapter: bands)
+    card = Scorecard("99_test", profile="fast", data="synthetic", seed=0, results_dir=tmp_path)
+    card.number("f1", "F1 (%)", 91.0, paper=92.0, unit="%", tolerance=2.0)
+    note = card.spread_note()
+    assert "6 fast-profile runs: seeds 0-2, each on the CPU kernel paths avx2, native" in note
+    assert "CPU kernels change this chapter's numbers" in note
+    n = card.numbers["f1"]
+    assert n.spread.n == 6 and n.verdict == "reproduced" and n.band == bands["numbers"]["f1"]["band"]
+    paper = Scorecard("99_test", profile="paper", data="real", seed=0, results_dir=tmp_path)
+    assert "No spread to show" in paper.spread_note()

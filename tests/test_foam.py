@@ -198,3 +198,21 @@ def test_paper_audit_known_findings():
     binary = checks["Binary P/R/F1 from integer counts (195 no foam, 477 foam)"]
     assert not binary.consistent and "TN=189 TP=473" in binary.recomputed
     assert "77.50" in checks["Fine-grained F1 vs harmonic mean of its P and R"].recomputed
+
+
+def test_claims_of_the_paper_with_their_margins():
+    from xaibook.foam import confusion_claims, energy_claim, f1_claim, temporal_claim
+
+    c = f1_claim(97.0, 75.0)
+    assert c.holds and c.margin == 22.0 and c.evidence == "97.0 vs 75.0"
+    # rows: true no, low, medium, high; row-normalised error rates: high->medium 10/50 = 0.2,
+    # medium->low 6/40 = 0.15, low->no 3/30 = 0.1, high->no 2/50 = 0.04 (not adjacent)
+    cm = np.array([[20, 0, 0, 0], [3, 27, 0, 0], [0, 6, 34, 0], [2, 0, 10, 38]])
+    checks = {k.key: k for k in confusion_claims(cm)}
+    assert checks["adjacent_confusions"].holds and checks["adjacent_confusions"].margin == pytest.approx(19 / 21 - 0.8)
+    assert checks["high_to_medium_top"].holds and checks["high_to_medium_top"].margin == pytest.approx(0.2 - 0.15)
+    assert checks["medium_to_low_second"].holds and checks["medium_to_low_second"].margin == pytest.approx(0.15 - 0.1)
+    e = energy_claim("fine", 0.2, 0.25, 12)
+    assert not e.holds and e.margin == pytest.approx(-0.05)
+    assert energy_claim("binary", 0.3, 0.0, 0).margin is None          # no incorrect prediction: nothing to compare
+    assert not temporal_claim(99.6, 99.5).holds

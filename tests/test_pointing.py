@@ -176,10 +176,17 @@ def test_parts_of_the_constructed_example():
     assert 0 < p.energy_score < p.distance_score < 1
 
 
-def test_precomputed_distances_give_the_same_scores():
+def test_precomputed_distances_are_the_scaled_euclidean_distances():
     from xaibook.metrics import distance_mask
-    g = torch.Generator().manual_seed(0)
-    masks = torch.rand(3, 9, 7, generator=g) > 0.8
-    maps = torch.rand(3, 9, 7, generator=g)
-    torch.testing.assert_close(distance_pointing_game(maps, masks, distance_mask(masks)),
-                               distance_pointing_game(maps, masks), equal_nan=True)
+    # one defect pixel at (0, 0) of a 3 x 4 image: d = |p| / sqrt(3^2 + 4^2) = |p| / 5
+    mask = torch.zeros(1, 3, 4, dtype=torch.bool)
+    mask[0, 0, 0] = True
+    d = distance_mask(mask)[0]
+    assert float(d[0, 0]) == 0 and float(d[0, 3]) == pytest.approx(3 / 5) and float(d[2, 3]) == pytest.approx(13 ** 0.5 / 5)
+    # a map with 1 on the defect and 1 at (2, 3): D = 1 / (1 + sqrt(13) / 5); precomputed d gives the same
+    sal = torch.zeros(1, 3, 4)
+    sal[0, 0, 0] = sal[0, 2, 3] = 1.0
+    want = 1 / (1 + 13 ** 0.5 / 5)
+    assert float(distance_pointing_game(sal, mask)[0]) == pytest.approx(want, rel=1e-6)
+    assert float(distance_pointing_game(sal, mask, d[None])[0]) == pytest.approx(want, rel=1e-6)
+

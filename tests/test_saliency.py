@@ -128,8 +128,10 @@ def test_gradcam_matches_captum_layergradcam():
     torch.testing.assert_close(got, ref.detach(), rtol=1e-5, atol=1e-6)
 
 
-# options that fit the 8x8 test inputs, for methods whose defaults are sized for 224-px images
-SMALL_INPUT_OPTIONS = {"occlusion": {"patch": 3, "stride": 1}}
+# options that fit the 8x8 test inputs, for methods whose defaults are sized for 224-px images,
+# and fewer noisy copies for the smoothing methods (their defaults of 50 only cost time here)
+SMALL_INPUT_OPTIONS = {"occlusion": {"patch": 3, "stride": 1}, "smoothgrad": {"n_samples": 4},
+                       "smoothgradcampp": {"n_samples": 4}}
 
 
 @pytest.mark.parametrize("name", METHODS.names())
@@ -137,7 +139,7 @@ class TestEveryMethod:
     def test_batch_size_does_not_change_maps(self, name):
         net = small_convnet()
         x = torch.randn(5, 3, 8, 8, generator=torch.Generator().manual_seed(4))
-        method = METHODS.get(name)(net, net[3])
+        method = METHODS.get(name)(net, net[3], **SMALL_INPUT_OPTIONS.get(name, {}))
         whole = method.attribute(x, class_score(2))
         single = torch.cat([method.attribute(x[i:i + 1], class_score(2)) for i in range(5)])
         torch.testing.assert_close(whole, single, rtol=1e-5, atol=1e-6)
@@ -150,7 +152,7 @@ class TestEveryMethod:
         state = {k: v.clone() for k, v in net.state_dict().items()}
         x = torch.randn(2, 3, 8, 8, requires_grad=True)
         x_before = x.detach().clone()
-        METHODS.get(name)(net, net[3]).attribute(x, class_score(0))
+        METHODS.get(name)(net, net[3], **SMALL_INPUT_OPTIONS.get(name, {})).attribute(x, class_score(0))
         assert x.grad is None
         torch.testing.assert_close(x.detach(), x_before)
         assert [m.training for m in net.modules()] == flags

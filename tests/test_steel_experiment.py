@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from torch import nn
 import torchvision
 
 from xaibook.steel.experiment import (FAST, PAPER, at_mask_size, benchmark_name, best_per_method, compute_maps,
@@ -85,17 +86,40 @@ def test_variants_cover_the_papers_methods_with_batched_and_unbatched_forms():
     assert "SmoothGrad 100 unbatched" in names and "ScoreCAM b=1" in names and "ScoreCAM b=50" in names
 
 
-def test_compute_maps_uses_one_variant_per_method_and_matches_a_direct_call():
+class LinearMeans(nn.Module):
+    """x -> A = W x (1x1 conv, 3 -> 2) -> mean over space -> logits V mean(A): every map by hand.
+
+    dS_c/dA_k = V_ck / Z and dS_c/dx_j = sum_k V_ck W_kj / Z everywhere (Z = H W)."""
+
+    W = torch.tensor([[1.0, -2.0, 0.5], [0.25, 1.0, -1.0]])
+    V = torch.tensor([[2.0, 1.0], [-1.0, 3.0], [0.5, 0.5]])
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Conv2d(3, 2, 1, bias=False)
+        with torch.no_grad():
+            self.features.weight.copy_(self.W.reshape(2, 3, 1, 1))
+
+    def forward(self, x):
+        return self.features(x).mean((2, 3)) @ self.V.T
+
+
+def test_compute_maps_gives_each_method_its_known_map_once():
     torch.manual_seed(0)
-    model = torchvision.models.resnet18(num_classes=3).eval()
-    images = torch.randint(0, 255, (2, 3, 32, 32), dtype=torch.uint8)
+    model = LinearMeans()
+    images = torch.randint(0, 255, (2, 3, 4, 4), dtype=torch.uint8)
+    classes = np.array([0, 2])
     cfg = FAST.__class__(**{**FAST.__dict__, "smoothgrad_samples": (2,), "scorecam_batches": (1, 64)})
-    maps = compute_maps(model, model.layer3, images, np.array([0, 2]), variants(cfg))
+    maps = compute_maps(model, model.features, images, classes, variants(cfg))
     assert set(maps) == {"VanillaGrad", "SmoothGrad 2", "DeepLift zero", "DeepLift blur", "GradCAM", "GradCAM++", "ScoreCAM"}
-    from xaibook.saliency import VanillaGrad, class_score
     from xaibook.training import to_input
-    direct = VanillaGrad(model).attribute(to_input(images), class_score(torch.tensor([0, 2])))
-    torch.testing.assert_close(maps["VanillaGrad"], direct)
+    z = 16
+    grad = (LinearMeans.V[classes] @ LinearMeans.W).sum(1) / z          # channel sum of dS/dx, per sample
+    torch.testing.assert_close(maps["VanillaGrad"], grad.reshape(2, 1, 1).expand(2, 4, 4))
+    torch.testing.assert_close(maps["SmoothGrad 2"], maps["VanillaGrad"])    # a linear model: noise changes nothing
+    acts = torch.einsum("kj,njhw->nkhw", LinearMeans.W, to_input(images))
+    cam = torch.einsum("nk,nkhw->nhw", LinearMeans.V[classes] / z, acts)    # raw Grad-CAM: signed, no ReLU
+    torch.testing.assert_close(maps["GradCAM"], cam, rtol=1e-5, atol=1e-6)
 
 
 def test_speed_pairs_join_variants_of_a_method_from_slow_to_fast():
@@ -110,3 +134,42 @@ def test_paper_numbers_and_audit():
     assert "32 px each side" in checks["Crop: 6 patches of 256 px from 1600 px, 34 px off each side"].recomputed
     assert checks["Table 1: percentages from counts"].consistent
     assert "rank 6 of 8" in checks["'DeepLift-zero reached the highest median score'"].recomputed
+
+
+def test_deeplift_blur_is_the_same_relative_blur_at_every_input_size():
+    # 10 px on the paper's 256-px patches; the fast profile's 64-px input gets 2.5 px, not a 4x heavier blur
+    assert PAPER.blur_sigma == 10.0 and FAST.blur_sigma == 2.5
+    blur = next(v for v in variants(FAST) if v.name == "DeepLift blur")
+    assert blur.method == "deeplift" and blur.options == {"baseline": "blur", "sigma": 2.5}
+
+
+def test_paper_claims_on_a_constructed_table():
+    from xaibook.steel.experiment import paper_claims
+    from xaibook.steel.paper import GRADIENT_METHODS, NORMS
+
+    rows = {  # All-100, Abs-100, ReLU-100, All-99, Abs-99, ReLU-99
+        "VanillaGrad": [0.50, 0.60, 0.61, 0.49, 0.59, 0.60],
+        "SmoothGrad 10": [0.55, 0.70, 0.70, 0.54, 0.69, 0.69],
+        "SmoothGrad 50": [0.55, 0.72, 0.71, 0.54, 0.70, 0.70],
+        "SmoothGrad 100": [0.55, 0.71, 0.73, 0.54, 0.72, 0.72],
+        "DeepLift zero": [0.40, 0.80, 0.80, 0.40, 0.79, 0.79],
+        "DeepLift blur": [0.30, 0.45, 0.45, 0.31, 0.46, 0.46],     # 99th beats max here: cap_at_max fails
+        "GradCAM": [0.82, 0.82, 0.83, 0.82, 0.82, 0.82],
+        "GradCAM++": [0.84, 0.84, 0.84, 0.83, 0.83, 0.83],
+        "ScoreCAM": [0.78, 0.78, 0.78, 0.77, 0.77, 0.77],
+    }
+    table = pd.DataFrame(rows, index=list(NORMS)).T
+    best = table.max(axis=1)
+    fps = pd.Series({"SmoothGrad 10": 5.0, "SmoothGrad 10 unbatched": 2.0, "SmoothGrad 50": 1.0,
+                     "SmoothGrad 50 unbatched": 0.5, "SmoothGrad 100": 0.6, "SmoothGrad 100 unbatched": 0.3,
+                     "ScoreCAM b=1": 1.0, "ScoreCAM b=25": 3.0, "ScoreCAM b=50": 3.5})
+    checks = {c.key: c for c in paper_claims(table, best, fps, FAST, GRADIENT_METHODS)}
+    assert checks["deeplift_zero_beats_blur"].holds and checks["deeplift_zero_beats_blur"].margin == pytest.approx(0.34)
+    assert checks["rectify_gradients"].holds and checks["rectify_gradients"].margin == pytest.approx(0.11)
+    assert not checks["cap_at_max"].holds and checks["cap_at_max"].margin == pytest.approx(-0.01)
+    assert checks["gradcampp_ge_gradcam"].margin == pytest.approx(0.01)
+    assert not checks["vanillagrad_lowest"].holds and checks["vanillagrad_lowest"].margin == pytest.approx(0.46 - 0.61)
+    assert checks["smoothgrad_more_samples"].holds and checks["smoothgrad_more_samples"].margin == pytest.approx(0.01)
+    # top three: GradCAM++ 0.84, GradCAM 0.83, DeepLift zero 0.80; best outside: ScoreCAM 0.78
+    assert checks["top_three"].holds and checks["top_three"].margin == pytest.approx(0.02)
+    assert checks["batching_speeds_up"].holds and not checks["batching_speeds_up"].gate

@@ -1,18 +1,24 @@
 """The claims registry: every reproduced number beside the paper's, every claim as a check.
 
 A chapter opens a :class:`Scorecard`, records numbers and claims while it runs, and writes
-``results/<chapter>.json`` atomically at the end. The expected bands for the ``fast`` profile
-live in ``xaibook/bands/<chapter>.json``; they are derived from runs over several seeds by
-``python -m xaibook.build bands`` (never from one run) and committed. A number outside its band,
-or a claim that must hold in the current profile and does not, makes the test suite fail.
+``results/<chapter>.json`` atomically at the end. The bands for the ``fast`` profile live in
+``xaibook/bands/<chapter>.json``; ``make bands`` derives them from runs over seeds x CPU kernel
+paths (:func:`derive_bands`, :mod:`xaibook.kernels`) and they are committed. A gated number
+outside its band, or a claim that must hold in the current profile and does not, makes the test
+suite fail. Every number also carries our spread over the derivation runs, and its verdict
+compares the paper's value with that spread (:data:`VERDICTS`).
 
 Schema of the results file (one per chapter)::
 
     {"chapter", "profile", "data": "synthetic" | "real",
-     "provenance": {"seed", "commit", "versions", "device", "wall_time_s"},
-     "numbers": [{"key", "label", "paper", "ours", "unit", "delta", "tolerance",
-                  "band": [lo, hi] | null, "in_band": bool | null, "verdict", "source"}],
-     "claims":  [{"key", "statement", "holds", "must_hold": [...], "evidence", "source"}]}
+     "provenance": {"seed", "commit", "versions", "device", "cpu", "capability", "onednn_isa",
+                    "threads", "blas", "kernel_path", "wall_time_s"},
+     "bands": {"runs_summary", "rule", "kernel_effect"},
+     "numbers": [{"key", "label", "paper", "ours", "unit", "delta", "tolerance", "band": [lo, hi] | null,
+                  "in_band": bool | null, "gated", "spread": {"mean", "lo", "hi", "n"} | null,
+                  "gate_reason", "verdict", "source"}],
+     "claims":  [{"key", "statement", "holds", "margin", "must_hold": [...], "held", "gate_reason",
+                  "evidence", "source"}]}
 """
 from __future__ import annotations
 
@@ -138,6 +144,21 @@ class Claim:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class ClaimCheck:
+    """A claim of a paper checked on one run: what a chapter module's claim function returns and
+    :meth:`Scorecard.record` registers (the arguments of :meth:`Scorecard.claim`)."""
+
+    key: str
+    statement: str
+    holds: bool
+    margin: float | None = None
+    evidence: str = ""
+    source: str = ""
+    gate: bool = True
+    why: str = ""
+
+
 def load_bands(chapter: str) -> dict[str, Any]:
     """The committed bands of ``chapter`` (empty when none were derived yet)."""
     ref = resources.files("xaibook") / "bands" / f"{chapter}.json"
@@ -256,6 +277,11 @@ class Scorecard:
                                  source, gate, margin, entry.get("held", ""), entry.get("reason", "") if gate else why)
         return holds
 
+    def record(self, checks: list[ClaimCheck]) -> dict[str, bool]:
+        """Register claim checks computed by a chapter module; returns whether each holds, by key."""
+        return {c.key: self.claim(c.key, c.statement, c.holds, evidence=c.evidence, source=c.source, gate=c.gate,
+                                  margin=c.margin, why=c.why) for c in checks}
+
     def failures(self) -> list[str]:
         """Numbers outside their band and must-hold claims that do not hold, as messages."""
         out = [f"{n.key} = {n.ours:.4g} outside band {n.band}" for n in self.numbers.values() if n.in_band is False]
@@ -283,6 +309,18 @@ class Scorecard:
 
     def write(self) -> Path:
         return atomic_write_json(self.results_dir / f"{self.chapter}.json", self.to_dict())
+
+    def spread_note(self) -> str:
+        """One paragraph for the chapter's scorecard: where our spread comes from and what CPU kernels do."""
+        summary, effect = self._bands.get("runs_summary"), self._bands.get("kernel_effect")
+        if not summary or not effect:
+            return ("No spread to show: bands and our spread are derived for the fast profile on synthetic data "
+                    "(`make bands`); this run is compared with the paper on its own.")
+        return (f"*Ours over seeds x kernels* is our mean [min, max] over {summary['n']} fast-profile runs: seeds "
+                f"{summary['seeds'][0]}-{summary['seeds'][-1]}, each on the CPU kernel paths "
+                f"{', '.join(summary['kernels'])}. {effect['sentence']} {summary['gated_numbers']} numbers and "
+                f"{summary['gated_claims']} claims are gated; the verdict compares the paper with our spread "
+                f"(reproduced: our mean within the tolerance; mixed: only some runs; differs: no run).")
 
     def numbers_frame(self, keys: list[str] | None = None):
         """The paper | ours | delta | our spread | band | verdict table for display in the chapter."""

@@ -36,5 +36,24 @@ def resnet18(num_classes: int, *, pretrained: bool = False) -> nn.Module:
     return model
 
 
-def build(name: str, num_classes: int, *, pretrained: bool = False) -> nn.Module:
-    return MODELS.get(name)(num_classes, pretrained=pretrained)
+def _resnet3d(depth: int) -> Callable[..., nn.Module]:
+    def make(num_classes: int, *, pretrained: bool = False, in_channels: int = 1) -> nn.Module:
+        """keras-resnet3d's 3D ResNet (:mod:`xaibook.resnet3d`); ``num_classes=1``: one sigmoid logit.
+
+        No pretrained weights exist for it (the paper trained from scratch). Used in chapter 03_lung_sliding.
+        """
+        if pretrained:
+            raise ValueError(f"resnet3d_{depth} has no pretrained weights (Kolarik et al. train from scratch)")
+        from .resnet3d import ResNet3D
+
+        return ResNet3D(depth, num_classes, in_channels)
+
+    return make
+
+
+for _depth in (18, 34, 50):
+    MODELS.add(f"resnet3d_{_depth}", _resnet3d(_depth))
+
+
+def build(name: str, num_classes: int, *, pretrained: bool = False, **options) -> nn.Module:
+    return MODELS.get(name)(num_classes, pretrained=pretrained, **options)

@@ -9,6 +9,7 @@ chapter.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,15 +19,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..claims import ClaimCheck
 from ..plotting import overlay
 from ..reliability import Accuracy, ReliabilityModel, ReliabilityResult
-from ..saliency import GradCAM, Lime, Occlusion, predicted_class
+from ..saliency import METHODS, build_method, predicted_class
 from ..training import TrainConfig, to_input
 from .dataset import PAPER_SPLIT_SIZES, load_growliflower, load_images, split_by_plant
 from .standin import StandinSpec
-
-METHOD_NAMES = ("Grad-CAM", "Occlusion", "LIME")
-
 
 @dataclass(frozen=True)
 class CauliflowerSettings:
@@ -121,38 +120,73 @@ def _maxabs(maps: torch.Tensor) -> torch.Tensor:
     return (flat / flat.abs().max(1, keepdim=True).values.clamp_min(1e-12)).reshape(maps.shape)
 
 
+@dataclass(frozen=True)
+class MapSpec:
+    """How the chapter runs one registered method: its options, what it sees, how its maps are scaled.
+
+    ``unit_images``: the method perturbs images in [0, 1] itself (LIME segments the picture) and
+    maps them to the model's input with ``preprocess``; the others see the model's input directly.
+    ``maxabs``: divide each map by its largest absolute value (signed maps in [-1, 1]).
+    """
+
+    options: dict
+    unit_images: bool = False
+    maxabs: bool = False
+
+
+def map_specs(cfg: CauliflowerSettings, seed: int = 0, device: str = "cpu") -> dict[str, MapSpec]:
+    """The chapter's three kinds of maps by registry name, with the paper's (or the profile's) options.
+
+    * ``"gradcam"``: at ``cfg.cam_layer`` with its ReLU, upsampled to the input, min-max to [0, 1]
+      (a map without positive evidence stays all zero);
+    * ``"occlusion"``: the paper's sign (occluded minus original score: negative where the region
+      supports the class), zero baseline in the normalised input (the mean colour), divided by its
+      largest absolute value, so in [-1, 1];
+    * ``"lime"``: SLIC superpixels, least-squares surrogate on the class probability, signed,
+      divided by its largest absolute value.
+    """
+    return {
+        "gradcam": MapSpec({}),
+        "occlusion": MapSpec({"patch": cfg.occlusion_patch, "stride": cfg.occlusion_stride, "sign": "rise",
+                              "batch_size": 256}, maxabs=True),
+        "lime": MapSpec({"num_samples": cfg.lime_samples, "segmentation": "slic",
+                         "segmentation_options": {"n_segments": cfg.lime_segments}, "surrogate": "linear",
+                         "preprocess": functools.partial(_unit_to_input, device=device), "batch_size": 256,
+                         "seed": seed, "device": device}, unit_images=True, maxabs=True),
+    }
+
+
+#: registry names of the chapter's methods, in the order of its tables
+MAP_METHODS = ("gradcam", "occlusion", "lime")
+#: their display names (the registry's), used as keys in the chapter's tables and figures
+METHOD_NAMES = tuple(METHODS.get(m).name for m in MAP_METHODS)
+_KEYS = dict(zip(METHOD_NAMES, MAP_METHODS))
+
+
+def _unit_to_input(x: torch.Tensor, device: str) -> torch.Tensor:
+    return to_input(x * 255, device)
+
+
 def compute_maps(method: str, model: nn.Module, images: torch.Tensor, cfg: CauliflowerSettings, *,
                  batch_size: int = 32, seed: int = 0, device: str = "cpu") -> np.ndarray:
     """Saliency maps (N, S, S) of the predicted class for uint8 images (N, 3, S, S), as the chapter clusters them.
 
-    * ``"Grad-CAM"``: at ``cfg.cam_layer`` with its ReLU, upsampled to the input, min-max to [0, 1]
-      (a map without positive evidence stays all zero);
-    * ``"Occlusion"``: the paper's sign (occluded minus original score: negative where the region
-      supports the class), zero baseline in the normalised input (the mean colour), divided by
-      its largest absolute value, so in [-1, 1];
-    * ``"LIME"``: SLIC superpixels, least-squares surrogate on the class probability, signed,
-      divided by its largest absolute value.
+    ``method`` is a registry name of :data:`MAP_METHODS` (options and scaling: :func:`map_specs`).
+    The model must already be on ``device``; it is left as it came (mode, device, weights).
     """
-    model = model.to(device).eval()
-    if method == "Grad-CAM":
-        cam = GradCAM(model, getattr(model, cfg.cam_layer))
-        parts = [cam.attribute(to_input(images[i:i + batch_size], device), predicted_class).detach().cpu()
-                 for i in range(0, len(images), batch_size)]
-        maps = torch.cat(parts)                       # min-max scaled by attribute(normalize=True)
-    elif method == "Occlusion":
-        occ = Occlusion(model, patch=cfg.occlusion_patch, stride=cfg.occlusion_stride, sign="rise", batch_size=256)
-        parts = [occ.attribute(to_input(images[i:i + batch_size], device), predicted_class).cpu()
-                 for i in range(0, len(images), batch_size)]
-        maps = _maxabs(torch.cat(parts))
-    elif method == "LIME":
-        lime = Lime(model, num_samples=cfg.lime_samples, segmentation="slic",
-                    segmentation_options={"n_segments": cfg.lime_segments}, surrogate="linear",
-                    preprocess=lambda x: to_input(x * 255, device), batch_size=256, seed=seed, device=device)
-        parts = [lime.attribute(images[i:i + batch_size].float() / 255, predicted_class).cpu()
-                 for i in range(0, len(images), batch_size)]
-        maps = _maxabs(torch.cat(parts))
-    else:
-        raise ValueError(f"unknown method {method!r}; choose from {METHOD_NAMES}")
+    specs = map_specs(cfg, seed, device)
+    if method not in specs:
+        raise ValueError(f"unknown method {method!r}; choose from {tuple(specs)}")
+    spec = specs[method]
+    explainer = build_method(method, model, getattr(model, cfg.cam_layer), **spec.options)
+    parts = []
+    for i in range(0, len(images), batch_size):
+        chunk = images[i:i + batch_size]
+        x = chunk.float() / 255 if spec.unit_images else to_input(chunk, device)
+        parts.append(explainer.attribute(x, predicted_class).detach().cpu())
+    maps = torch.cat(parts)
+    if spec.maxabs:
+        maps = _maxabs(maps)
     if maps.shape[-1] != images.shape[-1]:
         maps = F.interpolate(maps[:, None], size=tuple(images.shape[-2:]), mode="bilinear", align_corners=False)[:, 0]
     return maps.float().numpy()
@@ -206,10 +240,11 @@ def mechanism_table(frame: pd.DataFrame, clusters: np.ndarray, table: pd.DataFra
 def map_panels(image: np.ndarray, maps: dict[str, np.ndarray]) -> np.ndarray:
     """Fig. 2: an (H, W, 3) uint8 image followed by each map over it, as uint8 (1 + M, H, W, 3).
 
-    Grad-CAM maps are in [0, 1]; the signed maps (occlusion, LIME) in [-1, 1] are shifted to
-    [0, 1], so blue is negative (support for the class, the paper's convention) and red positive.
+    ``maps`` are keyed by display name (:data:`METHOD_NAMES`). CAM maps are in [0, 1]; the signed
+    maps (occlusion, LIME) in [-1, 1] are shifted to [0, 1], so blue is negative (support for the
+    class, the paper's convention) and red positive.
     """
-    shown = [overlay(image, m if name == "Grad-CAM" else (m + 1) / 2) for name, m in maps.items()]
+    shown = [overlay(image, m if METHODS.get(_KEYS[name]).contract == "cam" else (m + 1) / 2) for name, m in maps.items()]
     return np.stack([image] + [np.clip(255 * p, 0, 255).astype(np.uint8) for p in shown])
 
 
@@ -260,3 +295,46 @@ def errors_by_days(days_to_harvest: pd.Series, wrong: np.ndarray) -> tuple[pd.Da
              .agg(["size", "mean"]).rename(columns={"size": "images", "mean": "share wrong"}))
     near = 100 * float(at.loc[days.isin(["1-3 (ready)", "4-6"]), "wrong"].sum() / at["wrong"].sum())
     return table.rename_axis("days to harvest"), near
+
+
+def worst_clusters(models: dict[str, ReliabilityModel]) -> tuple[dict[str, float], dict[str, float]]:
+    """Per method, the share wrong in the worst and in the second-worst validation cluster."""
+    worst = {n: float(m.table["r_q"].max()) for n, m in models.items()}
+    second = {n: float(m.table["r_q"].nlargest(2).iloc[-1]) for n, m in models.items()}
+    return worst, second
+
+
+def paper_claims(models: dict[str, ReliabilityModel], separation: dict[str, dict[str, float]],
+                 gradcam_adjustment: pd.DataFrame, centre: dict[str, np.ndarray], cfg: CauliflowerSettings
+                 ) -> list[ClaimCheck]:
+    """The claims of Kierdorf & Roscher 2023 checked on one run, each with its margin (chapter 02_cauliflower).
+
+    Args:
+        models: per method (display name), the reliability model fitted on validation maps.
+        separation: per method, :func:`xaibook.reliability.error_separation` of its validation clusters.
+        gradcam_adjustment: the GradCAM rows of :func:`adjustment_table` (index ``"val"``, ``"test"``).
+        centre: per method, :func:`centre_concentration` of its prototypes.
+    """
+    gc, occ = METHOD_NAMES[0], METHOD_NAMES[1]
+    worst, second = worst_clusters(models)
+    info = {n: separation[n]["information"] for n in (gc, occ)}
+    before, after = gradcam_adjustment.loc["test", "overall before"], gradcam_adjustment.loc["test", "overall after"]
+    n_central = int((centre[gc] > 1).sum())
+    return [
+        ClaimCheck("gradcam_concentrates_errors",
+                   "GradCAM clusters concentrate the errors: one validation cluster is over 75% wrong, the others "
+                   "mostly right", worst[gc] > cfg.t and second[gc] < 0.5, min(worst[gc] - cfg.t, 0.5 - second[gc]),
+                   f"worst cluster {100 * worst[gc]:.0f}% wrong, next {100 * second[gc]:.0f}%", "Sect. 3.4, Fig. 3"),
+        ClaimCheck("occlusion_does_not", "Occlusion clusters do not: no validation cluster is mostly wrong",
+                   worst[occ] <= 0.5, 0.5 - worst[occ], f"worst cluster {100 * worst[occ]:.0f}% wrong",
+                   "Sect. 3.4, Fig. 5"),
+        ClaimCheck("gradcam_separates_better", "GradCAM clusters separate right from wrong better than occlusion clusters",
+                   info[gc] > info[occ], info[gc] - info[occ],
+                   f"explained entropy {info[gc]:.2f} vs {info[occ]:.2f}", "Sect. 3.4"),
+        ClaimCheck("adjustment_raises_test_accuracy", "Adjusting by GradCAM clusters raises test accuracy",
+                   after > before, after - before, f"{before:.1f}% -> {after:.1f}%", "Sect. 3.5"),
+        ClaimCheck("prototypes_central", "At least half of the GradCAM prototypes put their mass near the patch centre",
+                   n_central >= cfg.q / 2, n_central - cfg.q / 2,
+                   f"{n_central} of {cfg.q} prototypes hold more mass within a quarter side of the stem than a uniform "
+                   f"map", "Sect. 3.4, Fig. 4 (half of the prototypes)"),
+    ]

@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..claims import ClaimCheck
 from ..metrics import confusion, energy_inside, prf_from_confusion
-from ..saliency import GradCAMpp, class_score
+from ..saliency import build_method, class_score
 from ..training import to_input
 from .dataset import CLASSES, FACTOR_COLUMNS
 from .standin import StandinSpec
@@ -168,7 +169,7 @@ def gradcampp_maps(model: torch.nn.Module, images: torch.Tensor, classes: np.nda
                    batch_size: int = 64, device: str = "cpu") -> torch.Tensor:
     """GradCAM++ in the form of stefannc/GradCAM-Pytorch, the code the paper used (exp-score, and
     :math:`\\sum_{ij} A_{ij} g_{ij}^3` in alpha's denominator), for the given classes, (N, H, W) on CPU."""
-    cam = GradCAMpp(model, getattr(model, layer), variant="gradcam-pytorch")
+    cam = build_method("gradcampp", model, getattr(model, layer), variant="gradcam-pytorch")
     out = []
     for i in range(0, len(images), batch_size):
         x = to_input(images[i:i + batch_size], device)
@@ -226,3 +227,44 @@ def threshold_error_share(foam_mm: np.ndarray, wrong: np.ndarray, threshold: flo
     if not wrong.any():
         return float("nan")
     return float((np.abs(np.asarray(foam_mm)[wrong] - threshold) <= within_mm).mean())
+
+
+# --- the paper's claims, each with its margin (chapter 01_foam) ----------------------------------
+
+def f1_claim(binary_f1: float, fine_f1: float) -> ClaimCheck:
+    """Table 3: the binary model's F1 exceeds the four-level model's."""
+    return ClaimCheck("binary_beats_fine", "Binary F1 exceeds fine-grained F1", binary_f1 > fine_f1, binary_f1 - fine_f1,
+                      f"{binary_f1:.1f} vs {fine_f1:.1f}", "Table 3")
+
+
+def confusion_claims(cm: np.ndarray) -> list[ClaimCheck]:
+    """Fig. 3B: errors fall between adjacent levels; high -> medium first, medium -> low among the top two."""
+    adj = adjacent_error_share(cm)
+    ranked = ranked_confusions(cm)
+    top_two = list(ranked.index[:2])
+    top = ", ".join(top_two)
+    return [
+        ClaimCheck("adjacent_confusions", "Fine-grained errors are mostly between adjacent foam levels (>= 80%)",
+                   adj >= 0.8, adj - 0.8, f"{100 * adj:.0f}% of errors adjacent", "Results, Fig. 3B"),
+        ClaimCheck("high_to_medium_top", "High foam taken for medium foam is the most frequent confusion (row-normalised)",
+                   bool(top_two) and top_two[0] == "high -> medium", rank_margin(ranked, "high -> medium", 1),
+                   f"top two: {top}", "Results, Fig. 3B"),
+        ClaimCheck("medium_to_low_second", "Medium foam taken for low foam is among the two most frequent confusions",
+                   "medium -> low" in top_two, rank_margin(ranked, "medium -> low", 2), f"top two: {top}",
+                   "Results, Fig. 3B"),
+    ]
+
+
+def energy_claim(model: str, e_correct: float, e_incorrect: float, n_incorrect: int) -> ClaimCheck:
+    """Fig. 4: correct predictions put more GradCAM++ energy on the interface than incorrect ones."""
+    return ClaimCheck(f"energy_{model}", f"Correct predictions of the {model} model put more GradCAM++ energy on the "
+                      f"interface", bool(n_incorrect) and e_correct > e_incorrect,
+                      e_correct - e_incorrect if n_incorrect else None,
+                      f"{e_correct:.2f} (correct) vs {e_incorrect:.2f} ({n_incorrect} incorrect)", "Fig. 4, Results")
+
+
+def temporal_claim(f1_single: float, f1_averaged: float) -> ClaimCheck:
+    """Results and Discussion: averaging over 3 consecutive frames raises the binary F1."""
+    return ClaimCheck("temporal_averaging_helps", "Averaging over 3 consecutive frames raises binary F1",
+                      f1_averaged > f1_single, f1_averaged - f1_single, f"{f1_single:.1f} -> {f1_averaged:.1f}",
+                      "Results and Discussion")

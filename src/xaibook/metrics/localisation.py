@@ -19,6 +19,9 @@ def energy_inside(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     """
     if maps.shape != masks.shape:
         raise ValueError(f"maps {tuple(maps.shape)} and masks {tuple(masks.shape)} differ in shape")
+    if not torch.isfinite(maps).all():
+        raise ValueError("maps contain NaN or infinite values; fix the saliency method (a NaN weight or "
+                         "input) before scoring them")
     s = maps.clamp_min(0).reshape(maps.shape[0], -1).double()
     m = masks.reshape(masks.shape[0], -1).bool()
     total = s.sum(1)

@@ -55,24 +55,43 @@ def gradcam_weights(gradients: torch.Tensor) -> torch.Tensor:
 GRADCAMPP_VARIANTS = ("chattopadhay", "gradcam-pytorch")
 
 
+def gradcampp_alpha(activations: torch.Tensor, d2: torch.Tensor, d3: torch.Tensor, variant: str) -> torch.Tensor:
+    r"""Grad-CAM++'s pixel weights from the second- and third-order terms :math:`D^2, D^3` (N, C, *S).
+
+    ``"chattopadhay"``: :math:`\alpha_{ab} = D^2_{ab} / (2 D^2_{ab} + (\sum_{ij} A_{ij})\, D^3_{ab})`;
+    ``"gradcam-pytorch"``: :math:`\alpha_{ab} = D^2_{ab} / (2 D^2_{ab} + \sum_{ij} A_{ij} D^3_{ij})`.
+    Zero denominators are replaced by one (the numerator is then zero too, or the pixel is
+    degenerate). For Grad-CAM++ :math:`D^k = g^k`; Smooth Grad-CAM++ averages them over noisy copies.
+    """
+    check_one_of("variant", variant, GRADCAMPP_VARIANTS)
+    dims = spatial_dims(d2)
+    if variant == "chattopadhay":
+        denom = 2 * d2 + activations.sum(dim=dims, keepdim=True) * d3
+    else:
+        denom = 2 * d2 + (activations * d3).sum(dim=dims, keepdim=True)
+    return d2 / torch.where(denom != 0, denom, torch.ones_like(denom))
+
+
+def _at_least_float32(t: torch.Tensor) -> torch.dtype:
+    return torch.promote_types(t.dtype, torch.float32)
+
+
 def gradcampp_weights(activations: torch.Tensor, gradients: torch.Tensor, scores: torch.Tensor | None = None,
                       *, variant: str = "chattopadhay", exp_score: bool | None = None) -> torch.Tensor:
     r"""Grad-CAM++ channel weights (Chattopadhay et al. 2018, Eqs. 19-20), in one of two published forms.
 
-    With :math:`g_{ab} = \partial S/\partial A^k_{ab}`, :math:`w_k = \sum_{ab} \alpha^k_{ab}\,\mathrm{ReLU}(s\, g_{ab})` and
+    With :math:`g_{ab} = \partial S/\partial A^k_{ab}`, :math:`w_k = \sum_{ab} \alpha^k_{ab}\,\mathrm{ReLU}(s\, g_{ab})`,
+    :math:`\alpha` from :func:`gradcampp_alpha` with :math:`D^2 = g^2, D^3 = g^3`, and
 
-    - ``"chattopadhay"`` (the paper's Eq. 19 as pytorch-grad-cam computes it):
-      :math:`\alpha_{ab} = g_{ab}^2 / (2 g_{ab}^2 + (\sum_{ij} A_{ij})\, g_{ab}^3)`, :math:`s = 1`;
+    - ``"chattopadhay"`` (the paper's Eq. 19 as pytorch-grad-cam computes it): :math:`s = 1`;
     - ``"gradcam-pytorch"`` (1Konny's and stefannc's GradCAM-Pytorch, used by Austerjost et al. 2021,
-      and MONAI): :math:`\alpha_{ab} = g_{ab}^2 / (2 g_{ab}^2 + \sum_{ij} A_{ij}\, g_{ij}^3)`,
-      :math:`s = \exp(S)`.
+      and MONAI): the per-pixel sum :math:`\sum_{ij} A_{ij} g_{ij}^3` and :math:`s = \exp(S)`.
 
     The two agree only where the gradient is spatially constant (the last block before global
-    average pooling and a linear head); at an inner layer they differ. Zero denominators are
-    replaced by one. :math:`\exp(S)` is one positive scale per sample (no effect after min-max)
-    but overflows float32 above S = 88, so that variant is evaluated in float64. Everything is
-    computed in at least float32: :math:`g^3` underflows float16 for :math:`|g| < 4\cdot10^{-3}`.
-    ``exp_score`` overrides the variant's choice of :math:`s`.
+    average pooling and a linear head); at an inner layer they differ. :math:`\exp(S)` is one
+    positive scale per sample (no effect after min-max) but overflows float32 above S = 88, so
+    that form is evaluated in float64. Everything is computed in at least float32: :math:`g^3`
+    underflows float16 for :math:`|g| < 4\cdot10^{-3}`. ``exp_score`` overrides the form's :math:`s`.
 
     Args:
         activations, gradients: (N, C, *S).
@@ -83,21 +102,36 @@ def gradcampp_weights(activations: torch.Tensor, gradients: torch.Tensor, scores
     check_one_of("variant", variant, GRADCAMPP_VARIANTS)
     dims = spatial_dims(gradients)
     use_exp = (variant == "gradcam-pytorch") if exp_score is None else exp_score
-    dtype = torch.float64 if use_exp else torch.promote_types(gradients.dtype, torch.float32)
+    dtype = torch.float64 if use_exp else _at_least_float32(gradients)
     g, a = gradients.to(dtype), activations.to(dtype)
-    g2, g3 = g.pow(2), g.pow(3)
-    if variant == "chattopadhay":
-        denom = 2 * g2 + a.sum(dim=dims, keepdim=True) * g3
-    else:
-        denom = 2 * g2 + (a * g3).sum(dim=dims, keepdim=True)
-    denom = torch.where(denom != 0, denom, torch.ones_like(denom))
-    alpha = g2 / denom
+    alpha = gradcampp_alpha(a, g.pow(2), g.pow(3), variant)
     if use_exp:
         if scores is None:
             raise ValueError("the exp(score) form needs the target scores")
         scale = torch.exp(scores.detach().to(dtype)).reshape(-1, *([1] * (g.ndim - 1)))
         return (alpha * F.relu(scale * g)).sum(dim=dims)
     return (alpha * F.relu(g)).sum(dim=dims)
+
+
+def smooth_gradcampp_weights(activations: torch.Tensor, d1: torch.Tensor, d2: torch.Tensor, d3: torch.Tensor,
+                             *, variant: str = "gradcam-pytorch") -> torch.Tensor:
+    r"""Smooth Grad-CAM++ channel weights (Omeiza et al. 2019, Eqs. 5-7).
+
+    :math:`D^k = \frac1n \sum_i (\partial S/\partial A)^k\big|_{x+\epsilon_i}` are the first-, second-
+    and third-order gradient terms averaged over n noisy copies; then
+    :math:`w_c = \sum_{ab} \alpha_{ab} \mathrm{ReLU}(D^1_{ab})` with :math:`\alpha` from
+    :func:`gradcampp_alpha` (Omeiza et al. and torch-cam use the per-pixel sum, ``"gradcam-pytorch"``).
+    This is not the average of n finished Grad-CAM++ maps. Computed in at least float32.
+
+    Args:
+        activations: (N, C, *S) feature maps of the clean input.
+        d1, d2, d3: (N, C, *S) averaged gradient powers.
+    Returns:
+        (N, C) weights. Used in chapter 05_feature_cam.
+    """
+    dtype = _at_least_float32(d1)
+    alpha = gradcampp_alpha(activations.to(dtype), d2.to(dtype), d3.to(dtype), variant)
+    return (alpha * F.relu(d1.to(dtype))).sum(dim=spatial_dims(d1))
 
 
 def upsample(cam: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:

@@ -28,16 +28,8 @@ from torch import nn
 
 from .._utils.hooks import eval_mode
 from . import _core
-from .cam import METHODS
-from .targets import Target, predicted_class
-
-
-def target_scores(target: Target, logits: torch.Tensor, n: int) -> torch.Tensor:
-    """``target(logits)``, checked to give one score per sample (n of them)."""
-    scores = target(logits)
-    if scores.shape != (n,):
-        raise ValueError(f"target must return one score per sample, got shape {tuple(scores.shape)} for {n} samples")
-    return scores
+from .registry import METHODS
+from .targets import Target, predicted_class, target_scores
 
 
 class BaseGradient:
@@ -51,6 +43,7 @@ class BaseGradient:
 
     name: ClassVar[str] = ""
     paper: ClassVar[str] = ""
+    contract: ClassVar[str] = "signed"
 
     def __init__(self, model: nn.Module, target_layer: nn.Module | None = None) -> None:
         self.model = model

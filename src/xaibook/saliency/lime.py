@@ -57,9 +57,8 @@ from torch import nn
 
 from .._utils.hooks import eval_mode
 from . import _core
-from .cam import METHODS
-from .scorecam import class_selection
-from .targets import Target, predicted_class
+from .registry import METHODS
+from .targets import Target, class_selection, predicted_class, target_scores
 
 SEGMENTATIONS = ("slic", "quickshift")
 SEGMENTATION_DEFAULTS = {"slic": {"n_segments": 50, "compactness": 10.0},
@@ -130,6 +129,7 @@ class Lime:
     """
 
     name: ClassVar[str] = "LIME"
+    contract: ClassVar[str] = "signed"
     paper: ClassVar[str] = "Ribeiro et al. 2016, KDD"
 
     def __init__(self, model: nn.Module, target_layer: nn.Module | None = None, *, num_samples: int = 1000,

@@ -44,10 +44,8 @@ from torch import nn
 
 from .._utils.hooks import eval_mode
 from . import _core
-from .cam import METHODS
-from .gradients import target_scores
-from .scorecam import class_selection
-from .targets import Target, predicted_class
+from .registry import METHODS
+from .targets import Target, class_selection, predicted_class, target_scores
 
 SIGNS = ("drop", "rise")
 
@@ -111,6 +109,7 @@ class Occlusion:
     """
 
     name: ClassVar[str] = "Occlusion"
+    contract: ClassVar[str] = "signed"
     paper: ClassVar[str] = "Zeiler & Fergus 2014, ECCV"
 
     def __init__(self, model: nn.Module, target_layer: nn.Module | None = None, *,

@@ -33,33 +33,11 @@ from torch import nn
 
 from .._utils.hooks import capture, eval_mode
 from . import _core
-from .cam import METHODS
-from .gradients import target_scores
-from .targets import Target, predicted_class
+from .cam import BaseCAM
+from .registry import METHODS
+from .targets import class_selection
 
 VARIANTS = ("wang2020", "pytorch-grad-cam")
-
-
-def class_selection(target: Target, logits: torch.Tensor) -> torch.Tensor:
-    r"""The (N, K) weights :math:`g = \partial\,\mathrm{target}/\partial z` of a linear target.
-
-    Checks that ``target(z) == (g * z).sum(1)``, i.e. that the target picks (a linear combination
-    of) logits, so that it can be applied to other outputs with its choice of class frozen.
-
-    Args:
-        logits: (N, K) logits of the unmasked inputs.
-    Returns:
-        (N, K) selection weights, detached.
-    """
-    z = logits.detach().clone().requires_grad_(True)
-    with torch.enable_grad():
-        scores = target_scores(target, z, z.shape[0])
-        (g,) = torch.autograd.grad(scores.sum(), z, allow_unused=True)
-    g = torch.zeros_like(z) if g is None else g
-    if not torch.allclose(scores.detach(), (g * z.detach()).sum(1), rtol=1e-4, atol=1e-6):
-        raise ValueError("Score-CAM needs a target that selects (a linear combination of) logits, such as "
-                         "class_score or predicted_class; got a nonlinear target")
-    return g.detach()
 
 
 def scorecam_masks(activations: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
@@ -93,7 +71,7 @@ def scorecam_weights(scores: torch.Tensor, valid: torch.Tensor, variant: str) ->
 
 
 @METHODS.register("scorecam")
-class ScoreCAM:
+class ScoreCAM(BaseCAM):
     """Score-CAM (Wang et al. 2020, CVPRW); see the module docstring for the variants.
 
     Args:
@@ -111,10 +89,9 @@ class ScoreCAM:
 
     def __init__(self, model: nn.Module, target_layer: nn.Module, *, batch_size: int = 25,
                  variant: str = "wang2020") -> None:
+        super().__init__(model, target_layer)
         _core.check_at_least("batch_size", batch_size, 1)
         _core.check_one_of("variant", variant, VARIANTS)
-        self.model = model
-        self.target_layer = target_layer
         self.batch_size = batch_size
         self.variant = variant
 
@@ -132,34 +109,17 @@ class ScoreCAM:
             scores[n, k] = (selection[n] * out).sum(1)
         return scores
 
-    def attribute(self, inputs: torch.Tensor, target: Target = predicted_class, *, normalize: bool = True,
-                  upsample: bool = True, relu: bool = True) -> torch.Tensor:
-        r"""Score-CAM maps :math:`L = \mathrm{ReLU}(\sum_k w_k A^k)` for a batch.
-
-        Args:
-            inputs: (N, C, *S) images (S = H, W) or videos (S = T, H, W).
-            target: callable from logits (N, K) to scores (N,) selecting a class (linear in the logits).
-            normalize: min-max each map to [0, 1].
-            upsample: resize maps to the input's spatial size.
-            relu: clamp the weighted sum at zero (False for the normalisation ablation).
-        Returns:
-            (N, *S) maps, detached, in the input's dtype. Used in chapter 04_steel_defects.
-        """
+    def channel_weights(self, inputs, target):
+        """Activations of the clean input and the masked-input scores as channel weights (Sect. 3)."""
         x = inputs.detach()
         with eval_mode(self.model), torch.no_grad():
             with capture(self.target_layer) as store:
                 logits = self.model(x)
-            if store.output is None:
-                raise RuntimeError(f"target layer {type(self.target_layer).__name__} saw no forward pass")
-            activations = store.output.detach()
+            activations = store.tensor().detach()
             selection = class_selection(target, logits)
             if self.variant == "wang2020" and logits.shape[1] < 2:
                 raise ValueError("the wang2020 variant scores softmax probabilities and needs at least two "
                                  "classes; use variant='pytorch-grad-cam' for a single-logit model")
             valid = ~constant_channels(activations)
             scores = self.masked_scores(x, activations, valid, selection)
-        weights = scorecam_weights(scores, valid, self.variant)
-        cam = _core.cam_from_weights(activations, weights, relu=relu)
-        if upsample:
-            cam = _core.upsample(cam, tuple(x.shape[2:]))
-        return _core.minmax(cam) if normalize else cam
+        return activations, scorecam_weights(scores, valid, self.variant)

@@ -2,8 +2,11 @@ r"""SmoothGrad as a wrapper around any saliency method (STYLE 4; model: captum's
 
 :math:`\hat M(x) = \frac{1}{n}\sum_{i=1}^{n} M(x + \epsilon_i)`, :math:`\epsilon_i \sim
 \mathcal N(0, \sigma^2)`, :math:`\sigma = \text{noise} \cdot (\max x - \min x)` per input sample
-(Smilkov et al. 2017, Sect. 3). Wrapping VanillaGrad gives SmoothGrad; wrapping Grad-CAM++ gives
-Smooth Grad-CAM++ (Omeiza et al. 2019). Used in chapter 04_steel_defects.
+(Smilkov et al. 2017, Sect. 3). Wrapping VanillaGrad gives SmoothGrad. Wrapping a CAM method
+averages its finished maps over the noisy copies ("map averaging", as Eq. 6 of the Feature CAM
+paper describes it); that is *not* Omeiza et al.'s Smooth Grad-CAM++, which averages the gradient
+terms before forming one map (:class:`xaibook.saliency.cam.SmoothGradCAMpp`). The target's class is
+fixed on the clean input, so every copy explains the same class. Used in chapter 04_steel_defects.
 """
 from __future__ import annotations
 
@@ -12,12 +15,16 @@ from typing import Any, ClassVar, Protocol
 import torch
 from torch import nn
 
+from .._utils.hooks import eval_mode
 from . import _core
-from .cam import METHODS
-from .targets import Target, predicted_class
+from .cam import noise_copies, noise_scale
+from .registry import METHODS, build_method
+from .targets import Target, frozen, predicted_class
 
 
 class Method(Protocol):
+    model: nn.Module
+
     def attribute(self, inputs: torch.Tensor, target: Target, **kwargs: Any) -> torch.Tensor: ...
 
 
@@ -46,11 +53,14 @@ class SmoothGrad:
             "batched" variant (Lorentz et al. set B = n). Both draw the same noise in the same order
             from the same generator, so they give the same maps up to floating-point rounding.
         seed: seed of the ``torch.Generator`` that draws the noise; every call restarts it, so a
-            call is deterministic and independent of the global RNG state.
+            call is deterministic and independent of the global RNG state. Copy j of every sample
+            gets the same standard-normal draw (scaled by that sample's range), so a sample's map
+            does not depend on the batch it came in.
     """
 
     name: ClassVar[str] = "SmoothGrad"
     paper: ClassVar[str] = "Smilkov et al. 2017, ICML workshop"
+    contract: ClassVar[str] = "wrapped"
 
     def __init__(self, method: Method, n_samples: int, noise: float = 0.02, batch_size: int | None = None,
                  *, seed: int = 0) -> None:
@@ -65,20 +75,14 @@ class SmoothGrad:
         self.batch_size = batch_size
         self.seed = seed
 
-    @classmethod
-    def from_registry(cls, name: str, model: nn.Module, target_layer: nn.Module | None = None, *,
-                      n_samples: int, noise: float = 0.02, batch_size: int | None = None, seed: int = 0,
-                      **options: Any) -> SmoothGrad:
-        """``SmoothGrad(METHODS.get(name)(model, target_layer, **options), ...)``, e.g. ``"vanillagrad"``."""
-        return cls(METHODS.get(name)(model, target_layer, **options), n_samples, noise, batch_size, seed=seed)
-
     def attribute(self, inputs: torch.Tensor, target: Target = predicted_class, **kwargs: Any) -> torch.Tensor:
         r"""Mean of the wrapped method's maps over the noisy copies.
 
         Args:
             inputs: (N, C, *S) images or videos.
-            target: callable from logits (N, K) to scores (N,); in batched mode it is applied to
-                each block of N rows (one noisy copy of the whole batch) separately.
+            target: callable from logits (N, K) to scores (N,) that selects (a linear combination
+                of) logits; its class is fixed on the clean input (one extra forward pass), then
+                applied to each block of N rows (one noisy copy of the whole batch).
             **kwargs: passed to the wrapped method (e.g. ``normalize=False`` for a CAM method).
         Returns:
             (N, *S) averaged maps, as raw as the wrapped method's (no extra normalisation).
@@ -86,21 +90,34 @@ class SmoothGrad:
         """
         x = inputs.detach()
         b, *_ = x.shape
-        lo = x.reshape(b, -1).amin(1)
-        hi = x.reshape(b, -1).amax(1)
-        std = (self.noise * (hi - lo)).reshape(b, *([1] * (x.ndim - 1)))
-        generator = torch.Generator(device=x.device).manual_seed(self.seed)
+        with eval_mode(self.method.model), torch.no_grad():
+            target = frozen(target, self.method.model(x))
+        std = noise_scale(x, self.noise)
+        draws = noise_copies(x, self.seed)
         per_pass = self.batch_size or 1
         total: torch.Tensor | None = None
         done = 0
         while done < self.n_samples:
             copies = min(per_pass, self.n_samples - done)
-            # one draw per copy, always of the input's shape, so batched and unbatched runs see the same noise
-            noisy = torch.cat([x + std * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-                               for _ in range(copies)])
+            noisy = torch.cat([x + std * next(draws) for _ in range(copies)])
             maps = self.method.attribute(noisy, _per_copy(target, b), **kwargs)
             # accumulate copy by copy, in draw order, so both variants add in the same order
             for block in maps.split(b):
                 total = block if total is None else total + block
             done += copies
         return total / self.n_samples
+
+
+@METHODS.register("smoothgrad")
+class RegisteredSmoothGrad(SmoothGrad):
+    """SmoothGrad around a registered method, built by name like every other entry.
+
+    ``METHODS.get("smoothgrad")(model, layer, method="vanillagrad", n_samples=50)`` is SmoothGrad;
+    ``method="gradcampp"`` averages finished Grad-CAM++ maps (map averaging, not Smooth Grad-CAM++:
+    that is ``"smoothgradcampp"``). Options other than SmoothGrad's go to the wrapped method.
+    """
+
+    def __init__(self, model: nn.Module, target_layer: nn.Module | None = None, *, method: str = "vanillagrad",
+                 n_samples: int = 50, noise: float = 0.02, batch_size: int | None = None, seed: int = 0,
+                 **options: Any) -> None:
+        super().__init__(build_method(method, model, target_layer, **options), n_samples, noise, batch_size, seed=seed)

@@ -29,3 +29,50 @@ def class_score(classes: int | Sequence[int] | torch.Tensor) -> Target:
 def predicted_class(logits: torch.Tensor) -> torch.Tensor:
     """The logit of each sample's predicted class (the default target)."""
     return logits.gather(1, logits.argmax(1, keepdim=True))[:, 0]
+
+
+def target_scores(target: Target, logits: torch.Tensor, n: int) -> torch.Tensor:
+    """``target(logits)``, checked to give one score per sample (n of them)."""
+    scores = target(logits)
+    if scores.shape != (n,):
+        raise ValueError(f"target must return one score per sample, got shape {tuple(scores.shape)} for {n} samples")
+    return scores
+
+
+def class_selection(target: Target, logits: torch.Tensor) -> torch.Tensor:
+    r"""The (N, K) weights :math:`g = \partial\,\mathrm{target}/\partial z` of a linear target.
+
+    Checks that ``target(z) == (g * z).sum(1)``, i.e. that the target picks (a linear combination
+    of) logits, so that it can be applied to other outputs with its choice of class frozen.
+
+    Args:
+        logits: (N, K) logits of the clean inputs.
+    Returns:
+        (N, K) selection weights, detached. Used by Score-CAM, SmoothGrad and Smooth Grad-CAM++.
+    """
+    z = logits.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        scores = target_scores(target, z, z.shape[0])
+        (g,) = torch.autograd.grad(scores.sum(), z, allow_unused=True)
+    g = torch.zeros_like(z) if g is None else g
+    if not torch.allclose(scores.detach(), (g * z.detach()).sum(1), rtol=1e-4, atol=1e-6):
+        raise ValueError("this method needs a target that selects (a linear combination of) logits, such as "
+                         "class_score or predicted_class; got a nonlinear target")
+    return g.detach()
+
+
+def frozen(target: Target, logits: torch.Tensor) -> Target:
+    """``target`` with its choice of class fixed at the clean input's ``logits`` (N, K).
+
+    ``predicted_class`` evaluated on a noisy copy may pick another class than on the clean
+    input, so one averaged map would mix classes; the frozen target scores every copy on the
+    clean input's class. It applies to any batch of N rows (one copy of each input sample).
+    """
+    selection = class_selection(target, logits)
+
+    def fixed(z: torch.Tensor) -> torch.Tensor:
+        if z.shape != selection.shape:
+            raise ValueError(f"a frozen target scores batches of {tuple(selection.shape)} logits, got {tuple(z.shape)}")
+        return (selection.to(z.dtype) * z).sum(1)
+
+    return fixed

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -11,8 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..claims import ClaimCheck
 from ..metrics import distance_mask, distance_pointing_game
-from ..saliency import NORMALISATIONS, DeepLift, GradCAM, GradCAMpp, ScoreCAM, SmoothGrad, VanillaGrad, class_score, normalise
+from ..saliency import METHODS, NORMALISATIONS, build_method, class_score, normalise
 from ..training import to_input
 
 
@@ -114,33 +115,31 @@ def saliency_set(probs: np.ndarray, labels: np.ndarray, min_confidence: float, a
 
 @dataclass(frozen=True)
 class Variant:
-    """One row of the benchmark: a method with its options, and how it is run."""
+    """One row of the benchmark: a registered method, its options, how its maps are read, how it is run.
+
+    ``method`` and ``options`` build it from the registry (``METHODS.get(method)(model, layer,
+    **options)``); ``call`` are the keyword arguments of its ``attribute``.
+    """
 
     name: str
-    family: str                       # "gradient" or "cam"
-    make: Callable[[nn.Module, nn.Module], Callable[[torch.Tensor, Callable], torch.Tensor]]
+    method: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    call: Mapping[str, Any] = field(default_factory=dict)
     batched: bool = True
 
+    @property
+    def family(self) -> str:
+        """"cam" for the Grad-CAM family and Score-CAM, "gradient" for input attributions."""
+        return "cam" if METHODS.get(self.method).contract == "cam" else "gradient"
 
-def _cam(cls, **options):
-    def make(model, layer):
-        method = cls(model, layer, **options)
-        return lambda x, target: method.attribute(x, target, normalize=False, relu=False)
-    return make
-
-
-def _scorecam(batch):
-    def make(model, layer):
-        method = ScoreCAM(model, layer, batch_size=batch)
-        return lambda x, target: method.attribute(x, target, normalize=False)
-    return make
+    def make(self, model: nn.Module, layer: nn.Module) -> Callable[[torch.Tensor, Callable], torch.Tensor]:
+        method = build_method(self.method, model, layer, **self.options)
+        return lambda x, target: method.attribute(x, target, **self.call)
 
 
-def _gradient(factory):
-    def make(model, layer):
-        method = factory(model)
-        return lambda x, target: method.attribute(x, target)
-    return make
+#: CAMs are read raw: signed, before their final ReLU, so that the normalisation ablation sees
+#: what the paper's did (Score-CAM keeps its ReLU, as in the paper's benchmark)
+RAW_CAM = {"normalize": False, "relu": False}
 
 
 def variants(cfg: SteelSettings) -> list[Variant]:
@@ -149,19 +148,18 @@ def variants(cfg: SteelSettings) -> list[Variant]:
     Maps are raw (signed, before any ReLU) so that the normalisation ablation sees them as the
     paper did; GradCAM and GradCAM++ are taken before their final ReLU for the same reason.
     """
-    out = [Variant("VanillaGrad", "gradient", _gradient(VanillaGrad))]
+    out = [Variant("VanillaGrad", "vanillagrad")]
     for n in cfg.smoothgrad_samples:
         for batched in (True, False):
-            out.append(Variant(f"SmoothGrad {n}" + ("" if batched else " unbatched"), "gradient", _gradient(
-                lambda m, n=n, b=batched: SmoothGrad(VanillaGrad(m), n, noise=cfg.smoothgrad_noise,
-                                                     batch_size=n if b else None)), batched))
-    out += [Variant("DeepLift zero", "gradient", _gradient(lambda m: DeepLift(m, baseline="zero"))),
-            Variant("DeepLift blur", "gradient", _gradient(lambda m: DeepLift(m, baseline="blur",
-                                                                              sigma=cfg.blur_sigma))),
-            Variant("GradCAM", "cam", _cam(GradCAM)),
-            Variant("GradCAM++", "cam", _cam(GradCAMpp))]
+            out.append(Variant(f"SmoothGrad {n}" + ("" if batched else " unbatched"), "smoothgrad",
+                               {"method": "vanillagrad", "n_samples": n, "noise": cfg.smoothgrad_noise,
+                                "batch_size": n if batched else None}, batched=batched))
+    out += [Variant("DeepLift zero", "deeplift", {"baseline": "zero"}),
+            Variant("DeepLift blur", "deeplift", {"baseline": "blur", "sigma": cfg.blur_sigma}),
+            Variant("GradCAM", "gradcam", call=RAW_CAM),
+            Variant("GradCAM++", "gradcampp", call=RAW_CAM)]
     for b in cfg.scorecam_batches:
-        out.append(Variant(f"ScoreCAM b={b}", "cam", _scorecam(b), batched=b > 1))
+        out.append(Variant(f"ScoreCAM b={b}", "scorecam", {"batch_size": b}, {"normalize": False}, batched=b > 1))
     return out
 
 
@@ -273,3 +271,54 @@ def maps_per_second(model: nn.Module, layer: nn.Module, images: torch.Tensor, cl
         rows.append({"variant": v.name, "method": benchmark_name(v), "batched": v.batched,
                      "maps/s": 1.0 / float(np.median(times))})
     return pd.DataFrame(rows).set_index("variant")
+
+
+def _yes_no(flags: Mapping[str, bool]) -> str:
+    return ", ".join(f"{k}: {'yes' if v else 'no'}" for k, v in flags.items())
+
+
+def paper_claims(table: pd.DataFrame, best: pd.Series, fps: pd.Series, cfg: SteelSettings,
+                 gradient_methods: tuple[str, ...]) -> list[ClaimCheck]:
+    """The claims of Lorentz et al. 2021 checked on one run, each with its margin (chapter 04_steel_defects).
+
+    Args:
+        table: median distance score per method (rows) and normalisation (columns), Table 3.
+        best: each method's best median score.
+        fps: maps per second per benchmark variant (Fig. 5a).
+        gradient_methods: the paper's gradient methods (rectification applies to them).
+    """
+    grads = [m for m in gradient_methods if m in table.index]
+    rectify = {m: max(table.loc[m, "ReLU-100"], table.loc[m, "Abs-100"]) - table.loc[m, "All-100"] for m in grads}
+    capped = {m: table.loc[m, ["All-100", "Abs-100", "ReLU-100"]].max() - table.loc[m, ["All-99", "Abs-99", "ReLU-99"]].max()
+              for m in table.index}
+    sg = np.array([best[f"SmoothGrad {n}"] for n in cfg.smoothgrad_samples])
+    ranking = list(best.sort_values(ascending=False).index)
+    batching = {f"SmoothGrad {n}": fps[f"SmoothGrad {n}"] > fps[f"SmoothGrad {n} unbatched"]
+                for n in cfg.smoothgrad_samples}
+    batching["ScoreCAM"] = fps[f"ScoreCAM b={max(cfg.scorecam_batches)}"] > fps[f"ScoreCAM b={min(cfg.scorecam_batches)}"]
+    b = best
+    return [
+        ClaimCheck("deeplift_zero_beats_blur", "DeepLift with a zero reference scores above DeepLift with a blurred one",
+                   b["DeepLift zero"] > b["DeepLift blur"], b["DeepLift zero"] - b["DeepLift blur"],
+                   f"{b['DeepLift zero']:.3f} vs {b['DeepLift blur']:.3f}", "Section 4.2"),
+        ClaimCheck("rectify_gradients", "For gradient methods ReLU or absolute value beats no rectification (-100)",
+                   all(v > 0 for v in rectify.values()), min(rectify.values()),
+                   _yes_no({m: v > 0 for m, v in rectify.items()}), "Table 3"),
+        ClaimCheck("cap_at_max", "Capping at the maximum scores at least as well as at the 99th percentile",
+                   all(v >= 0 for v in capped.values()), min(capped.values()),
+                   f"{sum(v >= 0 for v in capped.values())}/{len(capped)} methods", "Table 3"),
+        ClaimCheck("gradcampp_ge_gradcam", "GradCAM++ scores at least as high as GradCAM", b["GradCAM++"] >= b["GradCAM"],
+                   b["GradCAM++"] - b["GradCAM"], f"{b['GradCAM++']:.3f} vs {b['GradCAM']:.3f}", "Section 4.2"),
+        ClaimCheck("vanillagrad_lowest", "VanillaGrad scores lowest of all methods", ranking[-1] == "VanillaGrad",
+                   b.drop("VanillaGrad").min() - b["VanillaGrad"], f"lowest: {ranking[-1]}",
+                   "Section 4.2 (Table 3 itself ranks DeepLift blur lowest)"),
+        ClaimCheck("smoothgrad_more_samples", "More SmoothGrad samples score higher (10 < 50 < 100)",
+                   bool(np.all(np.diff(sg) > 0)), float(np.min(np.diff(sg))), " < ".join(f"{v:.3f}" for v in sg),
+                   "Section 4.2"),
+        ClaimCheck("top_three", "DeepLift, GradCAM and GradCAM++ are the three best methods",
+                   set(ranking[:3]) <= TOP_THREE, top_three_margin(b, TOP_THREE), f"top three: {', '.join(ranking[:3])}",
+                   "Abstract, Conclusion"),
+        ClaimCheck("batching_speeds_up", "Batching raises SmoothGrad and ScoreCAM throughput", all(batching.values()),
+                   None, _yes_no(batching), "Section 4.2", gate=False,
+                   why="speed depends on the machine (see the benchmarks)"),
+    ]

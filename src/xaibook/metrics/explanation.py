@@ -1,0 +1,66 @@
+r"""Explanation-map metrics: does keeping only what a map highlights keep the model's confidence?
+
+Chattopadhay et al. 2018 (Grad-CAM++, Sect. 5.1) multiply the image by its map,
+:math:`E^c = I \circ L^c`, and compare the model's confidence (the softmax probability of class c)
+on :math:`E^c`, :math:`O_c`, with that on the image, :math:`Y_c`:
+
+* Average Drop %: :math:`\frac{1}{N}\sum_i \max(0, Y^i_c - O^i_c) / Y^i_c \cdot 100` (lower is better);
+* % Increase in Confidence: :math:`\frac{1}{N}\sum_i \mathbb 1[Y^i_c < O^i_c] \cdot 100` (higher is better).
+
+pytorch-grad-cam's ``DropInConfidence`` is :math:`\max(0, Y_c - O_c)` without the division, so
+its average is not the paper's Average Drop %; ours divides. Functions return one value per
+sample (aggregate with the mean). Compared by chapter 05_feature_cam.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .._utils.hooks import eval_mode
+
+
+def _check_confidences(before: torch.Tensor, after: torch.Tensor) -> None:
+    if before.shape != after.shape or before.ndim != 1:
+        raise ValueError(f"expected two (N,) confidences of one shape, got {tuple(before.shape)} and {tuple(after.shape)}")
+    for name, t in (("before", before), ("after", after)):
+        if not torch.isfinite(t).all():
+            raise ValueError(f"confidences {name} contain NaN or infinite values")
+        if (t < 0).any() or (t > 1).any():
+            raise ValueError(f"confidences {name} must be probabilities in [0, 1] (softmax of the target class)")
+    if (before == 0).any():
+        raise ValueError("a confidence before masking is 0: the drop relative to it is undefined")
+
+
+def average_drop(before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
+    r"""Per-sample drop :math:`\max(0, Y_c - O_c) / Y_c \cdot 100` (%); its mean is Average Drop %."""
+    _check_confidences(before, after)
+    return 100 * (before - after).clamp_min(0) / before
+
+
+def increase_in_confidence(before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
+    r"""Per-sample :math:`\mathbb 1[Y_c < O_c] \cdot 100`; its mean is % Increase in Confidence."""
+    _check_confidences(before, after)
+    return 100 * (after > before).to(before.dtype)
+
+
+def masked_confidence(model: nn.Module, images: torch.Tensor, maps: torch.Tensor, classes: torch.Tensor,
+                      *, batch_size: int = 64) -> torch.Tensor:
+    r"""Softmax probability of ``classes`` on the explanation map :math:`E = I \circ L` (N,).
+
+    Args:
+        images: (N, C, *S) model inputs; maps: (N, *S) in [0, 1], broadcast over channels.
+        classes: (N,) target classes.
+    Returns:
+        (N,) probabilities. The model runs in eval mode and is left as it came.
+    """
+    if maps.shape != images.shape[:1] + images.shape[2:]:
+        raise ValueError(f"maps {tuple(maps.shape)} must have the images' (N, *S) shape {tuple(images.shape[:1] + images.shape[2:])}")
+    if not torch.isfinite(maps).all() or (maps < 0).any() or (maps > 1).any():
+        raise ValueError("maps must be finite and in [0, 1] (min-max normalise them first)")
+    out = []
+    with eval_mode(model), torch.no_grad():
+        for i in range(0, len(images), batch_size):
+            x = images[i:i + batch_size] * maps[i:i + batch_size].unsqueeze(1)
+            p = model(x).softmax(1)
+            out.append(p.gather(1, classes[i:i + batch_size, None].to(p.device).long())[:, 0])
+    return torch.cat(out)
