@@ -277,3 +277,21 @@ def test_every_method_states_its_output_contract():
     for name in METHODS.names():
         cls = METHODS.get(name)
         assert cls.name and cls.paper and cls.contract in CONTRACTS, name
+
+
+@pytest.mark.parametrize("name", ["gradcam", "gradcampp", "vanillagrad", "deeplift"])
+def test_a_nan_weight_raises_instead_of_a_blank_map(name):
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1), nn.ReLU(),
+                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+    with torch.no_grad():
+        net[2].weight[0, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        build_method(name, net, net[3]).attribute(torch.randn(2, 3, 6, 6), class_score(0))
+
+
+def test_minmax_refuses_nan():
+    from xaibook.saliency import minmax
+
+    with pytest.raises(ValueError, match="NaN"):
+        minmax(torch.tensor([[0.0, float("nan"), 1.0]]))

@@ -23,6 +23,15 @@ def check_one_of(name: str, value: str, choices: tuple[str, ...]) -> None:
         raise ValueError(f"{name} must be one of {choices}, got {value!r}")
 
 
+def check_finite(t: torch.Tensor, what: str) -> torch.Tensor:
+    """Refuse NaN or infinite values (a NaN weight or input, an overflowing score) instead of
+    letting min-max scaling turn them into a blank map; returns ``t``."""
+    if not torch.isfinite(t).all():
+        raise ValueError(f"{what} contain NaN or infinite values: check the model's weights and the input "
+                         f"(a NaN anywhere in the network reaches every map)")
+    return t
+
+
 def spatial_dims(t: torch.Tensor) -> tuple[int, ...]:
     """The spatial axes of an (N, C, *spatial) tensor: (2, 3) for images, (2, 3, 4) for video."""
     if t.ndim < 3:
@@ -141,7 +150,10 @@ def upsample(cam: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
 
 
 def minmax(maps: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
-    """Per-sample min-max normalisation of (N, *S) maps to [0, 1]; a constant map becomes zeros."""
+    """Per-sample min-max normalisation of (N, *S) maps to [0, 1]; a constant map becomes zeros.
+
+    NaN or infinite values raise: they would otherwise turn the whole map into zeros."""
+    check_finite(maps, "maps to normalise")
     flat = maps.reshape(maps.shape[0], -1)
     lo = flat.min(1, keepdim=True).values
     hi = flat.max(1, keepdim=True).values

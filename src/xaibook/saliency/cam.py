@@ -66,6 +66,7 @@ class BaseCAM:
         """
         _core.check_inputs(inputs)
         activations, weights = self.channel_weights(inputs.detach(), target)
+        _core.check_finite(weights, f"{self.name} channel weights")
         cam = _core.cam_from_weights(activations.to(weights.dtype), weights, relu=relu)
         if upsample:
             cam = _core.upsample(cam, tuple(inputs.shape[2:]))

@@ -62,7 +62,7 @@ class BaseGradient:
             (N, *S) detached, unnormalised, signed maps. Used in chapter 04_steel_defects.
         """
         _core.check_inputs(inputs)
-        return self.attribute_channels(inputs.detach(), target).sum(1)
+        return _core.check_finite(self.attribute_channels(inputs.detach(), target).sum(1), f"{self.name} maps")
 
 
 @METHODS.register("vanillagrad")
