@@ -1,0 +1,134 @@
+"""Chapter 03_lung_sliding's data layer: video I/O, the paper's preprocessing by hand, the simulator's
+seashore and barcode signs, and bad input (errors that name the file, the row and the fix)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from xaibook.lung import (LungDataError, LungStandinSpec, build_patch_sets, cut_clips, draw_patients, load_clips,
+                          load_index, m_mode, read_video, scale_roi, split_patients, tile_patches, unify,
+                          write_standin, write_video)
+from xaibook.lung.standin import Scene
+
+TINY = LungStandinSpec(n_present=3, n_absent=2, scale=0.25, seconds_present=(2.2, 2.6), seconds_absent=(2.1, 2.3))
+
+
+@pytest.fixture(scope="module")
+def standin(tmp_path_factory):
+    return write_standin(tmp_path_factory.mktemp("lung") / "data", TINY, seed=0)
+
+
+@pytest.mark.parametrize("ext", [".mp4", ".avi"])
+def test_video_round_trip_keeps_frames_and_rate(tmp_path, ext):
+    y, x = np.mgrid[0:48, 0:64]
+    frames = np.stack([((x * 3 + y + 5 * k) % 200 + 20).astype(np.uint8) for k in range(12)])
+    video = read_video(write_video(tmp_path / f"v{ext}", frames, 30))
+    assert video.frames.shape == frames.shape and video.fps == 30.0 and video.seconds == pytest.approx(0.4)
+    assert np.abs(video.frames.astype(int) - frames).mean() < 3          # visually lossless
+    assert [p.name for p in tmp_path.iterdir()] == [f"v{ext}"]           # nothing half-written left
+
+
+def test_truncated_video_names_the_file(tmp_path):
+    path = write_video(tmp_path / "v.mp4", np.full((10, 32, 32), 128, np.uint8), 30)
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(LungDataError, match=r"v\.mp4"):
+        read_video(path)
+
+
+def test_unify_takes_the_target_rate_instants_and_keeps_the_length():
+    frames = np.arange(108, dtype=np.uint8)[:, None, None] * np.ones((1, 4, 6), np.uint8)   # 2 s at 54 fps
+    out = unify(frames, 54.0, size=(4, 6), target_fps=30)
+    assert out.shape == (60, 4, 6)
+    assert out[:, 0, 0].tolist() == [int(np.floor(k * 54 / 30 + 1e-9)) for k in range(60)]
+    with pytest.raises(LungDataError, match="24 fps is below the 30 fps"):
+        unify(frames, 24.0, size=(4, 6))
+    constant = unify(np.full((30, 480, 854), 77, np.uint8), 30.0)
+    assert constant.shape == (30, 480, 640) and (constant == 77).all()      # 854x480 squeezed to 640x480
+
+
+def test_clips_patches_and_regions_by_hand():
+    frames = np.arange(130)[:, None, None] * np.ones((1, 8, 8), int)
+    clips = cut_clips(frames, 60)
+    assert clips.shape == (2, 60, 8, 8) and clips[1, 0, 0, 0] == 60       # the last 10 frames are dropped
+    clip = np.zeros((2, 10, 12), int)
+    clip[:, :, :] = np.arange(10)[:, None] * 100 + np.arange(12)[None, :]  # value = 100 * row + col
+    tiles = tile_patches(clip, {"top": 1, "bottom": 10, "left": 2, "right": 12}, 4)
+    assert tiles.shape == (2, 2, 2, 4, 4)                                  # 9 // 4 rows, 10 // 4 columns
+    assert tiles[1, 1, 0, 0, 0] == 100 * (1 + 4) + (2 + 4)
+    assert scale_roi({"top": 48, "bottom": 240, "left": 85, "right": 427}, (480, 854)) == \
+        {"top": 48, "bottom": 240, "left": 64, "right": 320}
+    with pytest.raises(LungDataError, match="not inside the 640x480 frame"):
+        scale_roi({"top": 0, "bottom": 500, "left": 0, "right": 10}, (480, 640))
+
+
+def test_patch_sets_count_rows_and_columns():
+    clip = np.zeros((60, 200, 200), np.uint8)
+    roi = {"top": 10, "bottom": 10 + 95, "left": 0, "right": 185}      # 3 rows x 6 cols of 30, 1 x 3 of 60, 1 x 2 of 90
+    sets = build_patch_sets([clip, clip], [roi, roi], [1, 0], ["A", "B"])
+    assert sets["all_30x30"].counts() == {"patches": 36, "present": 18, "absent": 18}
+    assert sets["2_30x30"].counts()["patches"] == 24 and set(sets["2_30x30"].row) == {0, 1}
+    assert sets["all_60x60"].counts()["patches"] == 6 and sets["2_60x60"].counts()["patches"] == 6
+    assert sets["all_90x90"].counts()["patches"] == 4 and sets["all_90x90"].patches.shape == (4, 60, 90, 90)
+
+
+def test_patient_split_is_stratified_and_respects_a_given_split():
+    table = pd.DataFrame({"patient": [f"P{i}" for i in range(20)], "y": [1] * 10 + [0] * 10})
+    split = split_patients(table, seed=3)
+    test = [p for p, s in split.items() if s == "test"]
+    assert len(test) == 6 and sum(int(p[1:]) < 10 for p in test) == 3
+    assert split == split_patients(table, seed=3)
+    given = table.assign(split=["test"] + ["train"] * 19)
+    assert split_patients(given)["P0"] == "test"
+
+
+def test_standin_loads_through_the_clinic_path(standin):
+    table = load_index(standin)
+    assert sorted(table["label"]) == ["absent"] * 2 + ["present"] * 3
+    assert set(table["file"].str[-4:]) <= {".mp4", ".avi"}
+    _, clips = load_clips(standin, size=(120, 160), min_patch=8)
+    assert len(clips.clips) == 5 and all(c.shape == (60, 120, 160) for c in clips.clips)   # one 2-s clip each
+    assert clips.y == [1, 1, 1, 0, 0]
+
+
+def test_simulated_sliding_shows_the_seashore_sign_and_its_absence_the_barcode():
+    """Below the pleura an M-mode line changes over time with sliding (sand) and stays put without (barcode)."""
+    spec = LungStandinSpec(scale=0.5, chest_wall_mm=(0.0, 0.0), hand_drift_mm=0.0, lung_pulse_share=0.0,
+                           b_lines_mean=0.0)
+    change = {}
+    for p in draw_patients(spec, 1)[26:30]:          # two with sliding, two without
+        p = p.__class__(**{**p.__dict__, "seconds": 2.0, "fps": 30})
+        scene = Scene(p, spec)
+        frames = scene.render()
+        roi = scene.roi()
+        mm = m_mode(frames, column=(roi["left"] + roi["right"]) // 2).astype(float)
+        pleura = int(round(scene.pleura_z * scene.px_per_mm))
+        tissue, lung = mm[pleura - 25:pleura - 5], mm[pleura + 5:pleura + 60]
+        change[p.sliding] = change.get(p.sliding, []) + [np.abs(np.diff(lung, axis=1)).mean()
+                                                         / max(np.abs(np.diff(tissue, axis=1)).mean(), 1.0)]
+    assert min(change[True]) > 3 * max(change[False])
+
+
+def test_bad_tables_name_the_file_row_and_fix(standin, tmp_path):
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(standin, bad)
+    videos = pd.read_csv(bad / "videos.csv")
+    with pytest.raises(LungDataError, match="data folder not found"):
+        load_index(tmp_path / "nowhere")
+    videos.assign(label=["present", "maybe"] + list(videos["label"][2:])).to_csv(bad / "videos.csv", index=False)
+    with pytest.raises(LungDataError, match=r"row 3: label 'maybe'"):
+        load_index(bad)
+    videos.assign(split=["train", "test"] + ["train"] * (len(videos) - 2),
+                  patient=["P01", "P01"] + list(videos["patient"][2:])).to_csv(bad / "videos.csv", index=False)
+    with pytest.raises(LungDataError, match="patient P01 is in both splits"):
+        load_index(bad)
+    videos.to_csv(bad / "videos.csv", index=False)
+    rois = pd.read_csv(bad / "roi.csv")
+    rois.iloc[1:].to_csv(bad / "roi.csv", index=False)
+    with pytest.raises(LungDataError, match="no region of interest for"):
+        load_index(bad)
+    rois.assign(bottom=rois["top"] + 4).to_csv(bad / "roi.csv", index=False)
+    with pytest.raises(LungDataError, match="smaller than one 30x30 patch"):
+        load_clips(bad)
