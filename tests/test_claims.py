@@ -259,3 +259,23 @@ def test_spread_note_says_where_the_spread_comes_from(tmp_path, monkeypatch):
     assert n.spread.n == 6 and n.verdict == "reproduced" and n.band == bands["numbers"]["f1"]["band"]
     paper = Scorecard("99_test", profile="paper", data="real", seed=0, results_dir=tmp_path)
     assert "No spread to show" in paper.spread_note()
+
+
+def test_numbers_and_margins_that_never_moved_are_not_gated():
+    values = {"always": [100.0] * 20, "moves": [90.0 + (i % 7) for i in range(20)]}
+    b = derive_bands(_runs(values, {"always": "%", "moves": "%"}, {"fixed": [0.2] * 20}))
+    assert b["numbers"]["always"]["band"] is None and "1 distinct value" in b["numbers"]["always"]["reason"]
+    assert b["numbers"]["moves"]["band"] is not None
+    assert b["claims"]["fixed"]["must_hold"] == [] and "distinct margin" in b["claims"]["fixed"]["reason"]
+
+
+def test_a_bands_file_can_be_gated_again_from_its_recorded_runs():
+    from xaibook.claims import rederive_bands
+
+    runs = _runs({"f1": [90.0 + (i % 5) for i in range(20)], "e": [0.1 * (i % 3) for i in range(20)]},
+                 {"f1": "%", "e": "fraction"}, {"c": [1.0 + 0.1 * (i % 4) for i in range(20)]})
+    b = json.loads(json.dumps(derive_bands(runs)))            # as committed: through JSON
+    again = rederive_bands(b)
+    assert again["numbers"]["f1"]["band"] == b["numbers"]["f1"]["band"]
+    assert again["claims"]["c"]["must_hold"] == b["claims"]["c"]["must_hold"] == ["fast"]
+    assert rederive_bands(b, suite_alpha=1e-9)["claims"]["c"]["must_hold"] == []   # a stricter rule gates less

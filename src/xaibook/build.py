@@ -21,7 +21,7 @@ from pathlib import Path
 from . import paths
 from ._utils.io import atomic_write_json, atomic_write_text
 from .chapters import CHAPTERS, ready
-from .claims import VERDICTS, derive_bands
+from .claims import VERDICTS, derive_bands, rederive_bands
 from .kernels import KERNEL_PATHS, kernel_environment
 from .profiles import check_profile
 
@@ -246,6 +246,24 @@ def bands(chapter: str, seeds: list[int], kernels: list[str] | None = None) -> P
     return out
 
 
+def regate(chapter: str) -> Path:
+    """Gate a chapter's committed bands again from the runs they record, without running anything.
+
+    For a change of the gating rule (coverage, informativeness); a change of the chapter needs
+    new runs (:func:`bands`).
+    """
+    root = paths.project_root()
+    path = root / "src" / "xaibook" / "bands" / f"{chapter}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist: derive it first with `make bands CHAPTER={chapter}`")
+    derived = rederive_bands(json.loads(path.read_text()))
+    atomic_write_json(path, derived)
+    summary = derived["runs_summary"]
+    print(f"[bands] {chapter}: re-gated {summary['n']} recorded runs; {summary['gated_numbers']} numbers and "
+          f"{summary['gated_claims']} claims gated")
+    return path
+
+
 def strip_outputs(paths: list[str | Path]) -> list[Path]:
     """Remove outputs and execution counts from notebooks in place (atomically); returns those changed."""
     import nbformat
@@ -274,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--chapter", required=True)
     d.add_argument("--seeds", type=int, nargs="+", default=DEFAULT_SEEDS)
     d.add_argument("--kernels", nargs="+", default=DEFAULT_KERNELS, help=f"kernel paths: {KERNEL_PATHS.names()}")
+    d.add_argument("--regate", action="store_true", help="gate the recorded runs again (a new rule), run nothing")
     st = sub.add_parser("strip", help="remove outputs from notebooks in place")
     st.add_argument("notebooks", nargs="+")
     args = ap.parse_args(argv)
@@ -283,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[strip] {path}")
         elif args.cmd == "book":
             book(args.profile, args.chapters, args.seed)
+        elif args.regate:
+            regate(args.chapter)
         else:
             bands(args.chapter, args.seeds, args.kernels)
     except ChapterFailed as err:

@@ -383,12 +383,45 @@ def _band(vals: list[float], unit: str, k: float) -> tuple[float, float]:
     return lo, hi
 
 
-def derive_bands(runs: list[dict[str, Any]], *, suite_alpha: float = SUITE_ALPHA,
-                 suite_chapters: int = SUITE_CHAPTERS) -> dict[str, Any]:
-    r"""Bands and must-hold claims from runs of one chapter over seeds x kernel paths.
+def summarise_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """What :func:`gate_bands` needs from the runs of one chapter over seeds x kernel paths.
 
-    Each run is ``{"seed", "kernel", "provenance": {...}, "numbers": {key: {"ours", "unit", "gated"}},
-    "claims": {key: {"holds", "margin", "gated"}}}``.
+    Each run is ``{"seed", "kernel", "provenance": {...}, "numbers": {key: {"ours", "unit", "label",
+    "gated", "gate_reason"}}, "claims": {key: {"holds", "margin", "gated", "gate_reason"}}}``. The
+    summary keeps every number's value per run and every claim's outcome and margin per run; a
+    bands file is this summary plus the gating, so it can be gated again (:func:`rederive_bands`).
+    """
+    if len(runs) < 2:
+        raise ValueError("bands need at least two runs")
+    numbers = {}
+    for key, first in runs[0]["numbers"].items():
+        numbers[key] = {"label": first.get("label", key), "unit": first.get("unit", ""),
+                        "chapter_gated": bool(first.get("gated", True)), "chapter_reason": first.get("gate_reason", ""),
+                        "values": [r["numbers"][key]["ours"] if key in r["numbers"] else None for r in runs]}
+    claims = {}
+    for key, first in runs[0]["claims"].items():
+        claims[key] = {"chapter_gated": bool(first.get("gated", True)), "chapter_reason": first.get("gate_reason", ""),
+                       "holds": [bool(r["claims"][key]["holds"]) if key in r["claims"] else None for r in runs],
+                       "margins": [r["claims"][key].get("margin") if key in r["claims"] else None for r in runs]}
+    return {"profile": "fast", "runs": [{"seed": r["seed"], "kernel": r["kernel"], **r.get("provenance", {})}
+                                        for r in runs],
+            "numbers": numbers, "claims": claims}
+
+
+def _mean_sd(vals: list[float]) -> tuple[float, float]:
+    mean = sum(vals) / len(vals)
+    sd = math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else 0.0
+    return mean, sd
+
+
+def _degenerate(vals: list[float]) -> bool:
+    """Fewer than three distinct values: no spread a normal prediction interval could describe."""
+    return len(set(vals)) < 3
+
+
+def gate_bands(summary: dict[str, Any], *, suite_alpha: float = SUITE_ALPHA,
+               suite_chapters: int = SUITE_CHAPTERS) -> dict[str, Any]:
+    r"""Bands and must-hold claims from a :func:`summarise_runs` summary (runs over seeds x kernel paths).
 
     **Coverage.** A correct build may fail anywhere in the suite with probability at most
     ``suite_alpha`` (1%), split equally over ``suite_chapters`` chapters and, within a chapter,
@@ -400,57 +433,60 @@ def derive_bands(runs: list[dict[str, Any]], *, suite_alpha: float = SUITE_ALPHA
     independent draws); widened to contain every derivation run and clipped to the natural range
     (percentages, fractions, counts >= 0).
 
-    **Gated numbers** are those whose band is informative: at most half the natural range for
-    percentages and fractions, a certain sign for signed differences (``pp``), at most the mean's
-    magnitude wide otherwise. G and the bands are found together: start from every candidate,
-    drop the uninformative ones, recompute with the smaller G, until nothing changes.
+    **Gated numbers** are those the chapter offers for gating, recorded in every run, with at
+    least three distinct values (a number that never moved, such as a share that was 100% in
+    every run, has no spread to predict from: 20 equal runs still allow a 14% chance of a
+    different value at 95% confidence), and whose band is informative: at most half the natural
+    range for percentages and fractions, a certain sign for signed differences (``pp``), at most
+    the mean's magnitude wide otherwise. G and the bands are found together: start from every
+    candidate, drop the uninformative ones, recompute with the smaller G, until none is dropped
+    (a dropped quantity is not taken back, so the iteration always ends).
 
     **Must-hold claims** held in every run *and* have a margin (the claim's quantity minus its
-    threshold) whose one-sided lower prediction bound at :math:`\alpha` is positive. A claim
-    without a margin cannot have its failure rate bounded by a few dozen runs (20 successes in
-    20 runs still allow a 14% failure rate at 95% confidence) and is shown, never required.
+    threshold) with at least three distinct values whose one-sided lower prediction bound at
+    :math:`\alpha` is positive. A claim without a usable margin cannot have its failure rate
+    bounded by a few dozen runs and is shown, never required.
     """
-    if len(runs) < 2:
-        raise ValueError("derive_bands needs at least two runs")
+    runs = summary["runs"]
+    n = len(runs)
     seeds = sorted({r["seed"] for r in runs})
-    n, df = len(runs), max(len(seeds) - 1, 1)
+    df = max(len(seeds) - 1, 1)
     alpha_chapter = suite_alpha / suite_chapters
 
     numbers: dict[str, Any] = {}
     candidates = []
-    for key in runs[0]["numbers"]:
-        present = [r for r in runs if key in r["numbers"]]
-        vals = [r["numbers"][key]["ours"] for r in present]
-        unit = runs[0]["numbers"][key].get("unit", "")
-        mean = sum(vals) / len(vals)
-        sd = math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else 0.0
-        numbers[key] = {"label": runs[0]["numbers"][key].get("label", key), "unit": unit, "band": None,
-                        "mean": mean, "sd": sd, "min": min(vals), "max": max(vals), "n": len(vals),
-                        "values": [r["numbers"].get(key, {}).get("ours") for r in runs]}
-        if not runs[0]["numbers"][key].get("gated", True):
-            numbers[key]["reason"] = runs[0]["numbers"][key].get("gate_reason") or "not gated by the chapter"
-        elif len(present) < n:    # e.g. the energy of incorrect predictions when a run had none
-            numbers[key]["reason"] = f"recorded in {len(present)} of {n} runs only"
+    for key, e in summary["numbers"].items():
+        vals = [v for v in e["values"] if v is not None]
+        mean, sd = _mean_sd(vals)
+        numbers[key] = {k: e[k] for k in ("label", "unit", "chapter_gated", "chapter_reason", "values")}
+        numbers[key].update(band=None, mean=mean, sd=sd, min=min(vals), max=max(vals), n=len(vals))
+        if not e["chapter_gated"]:
+            numbers[key]["reason"] = e["chapter_reason"] or "not gated by the chapter"
+        elif len(vals) < n:    # e.g. the energy of incorrect predictions when a run had none
+            numbers[key]["reason"] = f"recorded in {len(vals)} of {n} runs only"
+        elif _degenerate(vals):
+            numbers[key]["reason"] = f"took {len(set(vals))} distinct value(s) in {n} runs: no spread to predict from"
         else:
             candidates.append(key)
 
-    claim_keys = list(runs[0]["claims"])
     claims: dict[str, Any] = {}
     claim_candidates = []
-    for key in claim_keys:
-        held = [bool(r["claims"][key]["holds"]) for r in runs if key in r["claims"]]
-        margins = [r["claims"][key].get("margin") for r in runs if key in r["claims"]]
-        claims[key] = {"must_hold": [], "held": f"{sum(held)}/{len(held)}"}
-        if not runs[0]["claims"][key].get("gated", True):
-            claims[key]["reason"] = runs[0]["claims"][key].get("gate_reason") or "never required by the chapter"
-        elif len(held) < n or not all(held):
-            claims[key]["reason"] = f"held in {sum(held)} of {n} runs"
-        elif any(m is None for m in margins):
+    for key, c in summary["claims"].items():
+        holds = [h for h in c["holds"] if h is not None]
+        margins = [m for m in c["margins"] if m is not None]
+        claims[key] = {k: c[k] for k in ("chapter_gated", "chapter_reason", "holds", "margins")}
+        claims[key].update(must_hold=[], held=f"{sum(holds)}/{n}")
+        if not c["chapter_gated"]:
+            claims[key]["reason"] = c["chapter_reason"] or "never required by the chapter"
+        elif len(holds) < n or not all(holds):
+            claims[key]["reason"] = f"held in {sum(holds)} of {n} runs"
+        elif len(margins) < n:
             claims[key]["reason"] = "held in every run, but has no margin to bound its failure rate"
+        elif _degenerate(margins):
+            claims[key]["reason"] = (f"held in every run with {len(set(margins))} distinct margin value(s): no spread "
+                                     f"to bound its failure rate from")
         else:
-            m_mean = sum(margins) / n
-            m_sd = math.sqrt(sum((m - m_mean) ** 2 for m in margins) / (n - 1))
-            claims[key].update(margin_mean=m_mean, margin_sd=m_sd)
+            claims[key]["margin_mean"], claims[key]["margin_sd"] = _mean_sd(margins)
             claim_candidates.append(key)
 
     gated_nums, gated_claims = list(candidates), list(claim_candidates)
@@ -459,14 +495,14 @@ def derive_bands(runs: list[dict[str, Any]], *, suite_alpha: float = SUITE_ALPHA
         alpha = alpha_chapter / g
         k2, k1 = _t_quantile(1 - alpha / 2, df), _t_quantile(1 - alpha, df)
         keep_nums, keep_claims = [], []
-        for key in candidates:
+        for key in gated_nums:          # only ever drop: a shrinking set always settles
             e = numbers[key]
-            lo, hi = _band([v for v in e["values"]], e["unit"], k2)
+            lo, hi = _band(e["values"], e["unit"], k2)
             ok, why = _informative(lo, hi, e["mean"], e["unit"])
             e.update(band=[round(lo, 6), round(hi, 6)] if ok else None, reason=why)
             if ok:
                 keep_nums.append(key)
-        for key in claim_candidates:
+        for key in gated_claims:
             c = claims[key]
             lower = c["margin_mean"] - k1 * c["margin_sd"] * math.sqrt(1 + 1 / n)
             c["margin_lower_bound"] = lower
@@ -480,37 +516,48 @@ def derive_bands(runs: list[dict[str, Any]], *, suite_alpha: float = SUITE_ALPHA
             break
         gated_nums, gated_claims = keep_nums, keep_claims
 
-    kernels = sorted({r["kernel"] for r in runs})
     return {
         "profile": "fast",
         "rule": (f"band = mean ± t(1 - a/2, seeds - 1) x sd x sqrt(1 + 1/n), widened to every run, clipped to the "
                  f"natural range; a = {suite_alpha} / ({suite_chapters} chapters x {g} gated quantities) = "
-                 f"{alpha:.2e}; gated when informative; claims must hold when their margin's lower "
-                 f"prediction bound is positive"),
+                 f"{alpha:.2e}; gated when it moved (>= 3 distinct values) and the band is informative; claims "
+                 f"must hold when their margin moved and its lower prediction bound is positive"),
         "alpha_per_quantity": alpha, "t_two_sided": k2, "t_one_sided": k1,
-        "runs_summary": {"n": n, "seeds": seeds, "kernels": kernels,
+        "runs_summary": {"n": n, "seeds": seeds, "kernels": sorted({r["kernel"] for r in runs}),
                          "gated_numbers": len(gated_nums), "gated_claims": len(gated_claims)},
         "kernel_effect": kernel_effect(runs, numbers),
-        "runs": [{"seed": r["seed"], "kernel": r["kernel"], **r.get("provenance", {})} for r in runs],
+        **{k: summary[k] for k in ("derivation_wall_time_s",) if k in summary},
+        "runs": runs,
         "numbers": numbers,
         "claims": claims,
     }
 
 
+def derive_bands(runs: list[dict[str, Any]], **options: Any) -> dict[str, Any]:
+    """Bands and must-hold claims from runs of one chapter: :func:`gate_bands` of :func:`summarise_runs`."""
+    return gate_bands(summarise_runs(runs), **options)
+
+
+def rederive_bands(bands: dict[str, Any], **options: Any) -> dict[str, Any]:
+    """Gate a committed bands file again from the runs it records (after a change of the rule, not of the chapter)."""
+    return gate_bands(bands, **options)
+
+
 def kernel_effect(runs: list[dict[str, Any]], numbers: dict[str, Any]) -> dict[str, Any]:
     """How much the kernel path alone moves each number: mean |difference| between two paths of one seed.
 
-    Reported relative to the spread between seeds (sd over all runs): 0 means kernels do not
+    ``runs`` are the runs' records (seed, kernel) in the order of each number's ``values``.
+    Reported relative to the spread between runs (sd over all runs): 0 means kernels do not
     matter, about 1.1 means a kernel change is as good as a new seed.
     """
-    by_seed: dict[int, list[dict[str, Any]]] = {}
-    for r in runs:
-        by_seed.setdefault(r["seed"], []).append(r)
-    pairs = [rs[:2] for rs in by_seed.values() if len(rs) >= 2]
+    by_seed: dict[int, list[int]] = {}
+    for i, r in enumerate(runs):
+        by_seed.setdefault(r["seed"], []).append(i)
+    pairs = [idx[:2] for idx in by_seed.values() if len(idx) >= 2]
     per_number = {}
     for key, e in numbers.items():
-        diffs = [abs(a["numbers"][key]["ours"] - b["numbers"][key]["ours"]) for a, b in pairs
-                 if key in a["numbers"] and key in b["numbers"]]
+        vals = e["values"]
+        diffs = [abs(vals[a] - vals[b]) for a, b in pairs if vals[a] is not None and vals[b] is not None]
         if diffs:
             d = sum(diffs) / len(diffs)
             per_number[key] = {"mean_abs_change": d, "relative_to_sd": d / e["sd"] if e["sd"] else 0.0,
@@ -520,6 +567,6 @@ def kernel_effect(runs: list[dict[str, Any]], numbers: dict[str, Any]) -> dict[s
     median = rel[len(rel) // 2] if rel else 0.0
     sentence = (f"CPU kernels change this chapter's numbers: the same seed on two kernel paths gives a different "
                 f"value for {len(changed)} of {len(per_number)} numbers, by {median:.1f} times the spread between "
-                f"seeds (median over those numbers)." if changed else
+                f"runs (median over those numbers)." if changed else
                 "The same seed gives the same numbers on both kernel paths.")
     return {"per_number": per_number, "sentence": sentence, "pairs": len(pairs)}
