@@ -279,3 +279,14 @@ def test_a_bands_file_can_be_gated_again_from_its_recorded_runs():
     assert again["numbers"]["f1"]["band"] == b["numbers"]["f1"]["band"]
     assert again["claims"]["c"]["must_hold"] == b["claims"]["c"]["must_hold"] == ["fast"]
     assert rederive_bands(b, suite_alpha=1e-9)["claims"]["c"]["must_hold"] == []   # a stricter rule gates less
+
+
+def test_claims_without_recorded_runs_are_shown_not_gated():
+    from xaibook.claims import rederive_bands
+
+    b = json.loads(json.dumps(derive_bands(_runs({"f1": [90.0 + (i % 5) for i in range(20)]}, {"f1": "%"},
+                                                 {"c": [1.0 + 0.1 * (i % 4) for i in range(20)]}))))
+    b["claims"]["c"].update(holds=None, margins=None, held="20/20")      # an older derivation kept only the count
+    again = rederive_bands(b)
+    assert again["claims"]["c"]["must_hold"] == [] and again["claims"]["c"]["held"] == "20/20"
+    assert "not recorded" in again["claims"]["c"]["reason"]

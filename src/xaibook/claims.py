@@ -472,9 +472,13 @@ def gate_bands(summary: dict[str, Any], *, suite_alpha: float = SUITE_ALPHA,
     claims: dict[str, Any] = {}
     claim_candidates = []
     for key, c in summary["claims"].items():
+        claims[key] = {k: c[k] for k in ("chapter_gated", "chapter_reason", "holds", "margins")}
+        if c["holds"] is None:      # a derivation that kept only the count of runs in which the claim held
+            claims[key].update(must_hold=[], held=c["held"], reason="per-run outcomes and margins were not recorded "
+                               "by this derivation: re-derive (make bands) to gate the claim")
+            continue
         holds = [h for h in c["holds"] if h is not None]
         margins = [m for m in c["margins"] if m is not None]
-        claims[key] = {k: c[k] for k in ("chapter_gated", "chapter_reason", "holds", "margins")}
         claims[key].update(must_hold=[], held=f"{sum(holds)}/{n}")
         if not c["chapter_gated"]:
             claims[key]["reason"] = c["chapter_reason"] or "never required by the chapter"
