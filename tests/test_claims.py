@@ -290,3 +290,9 @@ def test_claims_without_recorded_runs_are_shown_not_gated():
     again = rederive_bands(b)
     assert again["claims"]["c"]["must_hold"] == [] and again["claims"]["c"]["held"] == "20/20"
     assert "not recorded" in again["claims"]["c"]["reason"]
+
+
+def test_floating_point_noise_is_not_spread():
+    noisy_100 = [100.0, 99.99999999999956, 100.00000000000001] * 6 + [100.0, 100.0]
+    b = derive_bands(_runs({"pca": noisy_100}, {"pca": "%"}))
+    assert b["numbers"]["pca"]["band"] is None and "1 distinct value" in b["numbers"]["pca"]["reason"]

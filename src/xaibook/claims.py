@@ -414,9 +414,14 @@ def _mean_sd(vals: list[float]) -> tuple[float, float]:
     return mean, sd
 
 
+def _distinct(vals: list[float]) -> int:
+    """Distinct values, ignoring floating-point noise (100 and 99.99999999999956 are one value)."""
+    return len({round(float(v), 9) for v in vals})
+
+
 def _degenerate(vals: list[float]) -> bool:
     """Fewer than three distinct values: no spread a normal prediction interval could describe."""
-    return len(set(vals)) < 3
+    return _distinct(vals) < 3
 
 
 def gate_bands(summary: dict[str, Any], *, suite_alpha: float = SUITE_ALPHA,
@@ -465,7 +470,7 @@ def gate_bands(summary: dict[str, Any], *, suite_alpha: float = SUITE_ALPHA,
         elif len(vals) < n:    # e.g. the energy of incorrect predictions when a run had none
             numbers[key]["reason"] = f"recorded in {len(vals)} of {n} runs only"
         elif _degenerate(vals):
-            numbers[key]["reason"] = f"took {len(set(vals))} distinct value(s) in {n} runs: no spread to predict from"
+            numbers[key]["reason"] = f"took {_distinct(vals)} distinct value(s) in {n} runs: no spread to predict from"
         else:
             candidates.append(key)
 
@@ -487,7 +492,7 @@ def gate_bands(summary: dict[str, Any], *, suite_alpha: float = SUITE_ALPHA,
         elif len(margins) < n:
             claims[key]["reason"] = "held in every run, but has no margin to bound its failure rate"
         elif _degenerate(margins):
-            claims[key]["reason"] = (f"held in every run with {len(set(margins))} distinct margin value(s): no spread "
+            claims[key]["reason"] = (f"held in every run with {_distinct(margins)} distinct margin value(s): no spread "
                                      f"to bound its failure rate from")
         else:
             claims[key]["margin_mean"], claims[key]["margin_sd"] = _mean_sd(margins)
