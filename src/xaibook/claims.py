@@ -373,10 +373,8 @@ def _informative(lo: float, hi: float, mean: float, unit: str) -> tuple[bool, st
 
 
 def _band(vals: list[float], unit: str, k: float) -> tuple[float, float]:
-    n = len(vals)
-    mean = sum(vals) / n
-    sd = math.sqrt(sum((v - mean) ** 2 for v in vals) / (n - 1)) if n > 1 else 0.0
-    half = k * sd * math.sqrt(1 + 1 / n)
+    mean, sd = _mean_sd(vals)
+    half = k * sd * math.sqrt(1 + 1 / len(vals))
     lo, hi = min(mean - half, min(vals)), max(mean + half, max(vals))   # every derivation run inside
     if unit in LIMITS:      # a share or a count cannot leave its natural range
         lo, hi = max(lo, LIMITS[unit][0]), min(hi, LIMITS[unit][1])

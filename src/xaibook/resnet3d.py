@@ -85,7 +85,6 @@ class Shortcut3d(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
         super().__init__()
-        self.in_channels, self.out_channels, self.stride = in_channels, out_channels, stride
         self.conv: nn.Conv3d | None = None
         if stride > 1 or in_channels != out_channels:
             self.conv = nn.Conv3d(in_channels, out_channels, 1, stride=1, bias=True)
