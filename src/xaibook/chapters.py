@@ -29,6 +29,8 @@ _add(Chapter("01_foam", "Foam in bioreactors: ResNet-18 and GradCAM++",
              "Austerjost et al. 2021, SLAS Technology 26(4):408-414"))
 _add(Chapter("02_cauliflower", "Cauliflower harvest readiness: reliability scores from clusters of saliency maps",
              "Kierdorf & Roscher 2023, arXiv:2305.15149"))
+_add(Chapter("03_lung_sliding", "Lung sliding in ultrasound video: 3D ResNets, an M-mode baseline, saliency through time",
+             "Kolarik, Sarnovsky & Paralic, 3D CNNs and explainability for lung sliding in ultrasound video"))
 _add(Chapter("04_steel_defects", "Steel defects: seven saliency methods and the distance pointing game",
              "Lorentz et al. 2021, IEA/AIE 2021, LNCS 12799"))
 

@@ -37,7 +37,7 @@ def resnet18(num_classes: int, *, pretrained: bool = False) -> nn.Module:
 
 
 def _resnet3d(depth: int) -> Callable[..., nn.Module]:
-    def make(num_classes: int, *, pretrained: bool = False, in_channels: int = 1) -> nn.Module:
+    def make(num_classes: int, *, pretrained: bool = False, in_channels: int = 1, width: int = 64) -> nn.Module:
         """keras-resnet3d's 3D ResNet (:mod:`xaibook.resnet3d`); ``num_classes=1``: one sigmoid logit.
 
         No pretrained weights exist for it (the paper trained from scratch). Used in chapter 03_lung_sliding.
@@ -46,7 +46,7 @@ def _resnet3d(depth: int) -> Callable[..., nn.Module]:
             raise ValueError(f"resnet3d_{depth} has no pretrained weights (Kolarik et al. train from scratch)")
         from .resnet3d import ResNet3D
 
-        return ResNet3D(depth, num_classes, in_channels)
+        return ResNet3D(depth, num_classes, in_channels, width)
 
     return make
 

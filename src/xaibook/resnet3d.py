@@ -145,17 +145,21 @@ class ResNet3D(nn.Module):
         depth: 18, 34 or 50.
         num_outputs: 1 for the paper's single sigmoid unit (the model returns its logit).
         in_channels: 1 for grey ultrasound clips.
+        width: filters of the stem and the first stage (64 in keras-resnet3d; each later stage doubles
+            it). The fast profile narrows the network to fit a CPU budget; the paper profile keeps 64.
     """
 
-    def __init__(self, depth: int = 18, num_outputs: int = 1, in_channels: int = 1) -> None:
+    def __init__(self, depth: int = 18, num_outputs: int = 1, in_channels: int = 1, width: int = 64) -> None:
         super().__init__()
         if depth not in DEPTHS:
             raise ValueError(f"depth must be one of {sorted(DEPTHS)}, got {depth}")
         kind, repetitions = DEPTHS[depth]
         block = BasicBlock3d if kind == "basic" else Bottleneck3d
-        self.depth = depth
-        self.stem = nn.Sequential(SameConv3d(in_channels, 64, 7, 2), bn_relu(64), SameMaxPool3d(3, 2))
-        channels, filters = 64, 64
+        if width < 1:
+            raise ValueError(f"width must be a positive number of filters, got {width}")
+        self.depth, self.width = depth, width
+        self.stem = nn.Sequential(SameConv3d(in_channels, width, 7, 2), bn_relu(width), SameMaxPool3d(3, 2))
+        channels, filters = width, width
         for i, reps in enumerate(repetitions):
             blocks = []
             for j in range(reps):

@@ -28,7 +28,6 @@ the pleura).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass
@@ -37,12 +36,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._utils.io import atomic_directory
+from .._utils.io import atomic_directory, rebuild_unless_stamped
 from .video import write_video
 
 #: how fast the lung speckle decorrelates as the lung slides (rad of field rotation per mm of path):
-#: scatterers below the pleura rearrange and move out of plane, which gives the seashore sign its sand
-SHIMMER_RAD_PER_MM = 0.8
+#: scatterers below the pleura rearrange and move out of plane, which gives the seashore sign its
+#: sand. In M-mode the sand changes from one frame to the next within a few frames (about 0.1-0.3 s);
+#: at a typical 2 mm/s that takes about 3 rad/mm. (An earlier 0.8 rad/mm decorrelated over about
+#: a second: its M-mode drew streaks, closer to a barcode than to sand.)
+SHIMMER_RAD_PER_MM = 3.0
+STANDIN_VERSION = 2
 
 SOURCES = {
     "pleura_below_ribs_mm": "the pleural line lies about 0.5 cm below the rib line (FACTS.md, lung-ultrasound anatomy)",
@@ -54,6 +57,10 @@ SOURCES = {
     "seconds": "3-18 s with sliding, 2-11 s without (paper, Sect. 3.1)",
     "depth_mm": "linear-probe lung presets image 4-8 cm deep (zoom differs between patients: paper, Sect. 3.1)",
     "heart_rate": "lung pulse at the heart rate, 60-100 beats per minute",
+    "shimmer_rad_per_mm": "chosen so the M-mode sand below a sliding pleura decorrelates within a few frames "
+                          "(the seashore sign; SHIMMER_RAD_PER_MM)",
+    "lung_echo": "sub-pleural artefacts a third as bright as the tissue above: about 10 dB darker, as the "
+                 "area below the pleura in B-mode images (an estimate, not a measurement)",
 }
 
 
@@ -79,6 +86,8 @@ class LungStandinSpec:
     hand_drift_mm: float = 0.3                          # standard deviation of the probe's slow drift
     lung_pulse_share: float = 0.5                       # patients without sliding that show a lung pulse
     b_lines_mean: float = 1.0                           # Poisson mean of B-lines per patient
+    shimmer_rad_per_mm: float = SHIMMER_RAD_PER_MM
+    lung_echo: float = 0.3                              # lung speckle amplitude just below the pleura
 
     def frame_size(self, width: int) -> tuple[int, int]:
         """(height, width) rendered, even numbers (4:2:0 video needs them)."""
@@ -132,6 +141,39 @@ def draw_patients(spec: LungStandinSpec, seed: int) -> list[Patient]:
             b_lines=tuple(float(v) for v in rng.uniform(0.1, 0.9, n_b)), seed=int(rng.integers(2**31)),
         ))
     return out
+
+
+def patient_motion(p: Patient, spec: LungStandinSpec, t: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-frame motions (mm) of a patient's video at times ``t`` (s, the whole video).
+
+    ``sliding`` (lateral, lung and pleura only), ``decorrelation`` (shimmer phase, rad), ``chest``
+    and ``hand_z`` (vertical, the whole image), ``hand_x`` (lateral, the whole image), ``pulse``
+    (vertical, the pleura and lung only).
+    """
+    w = 2 * np.pi * p.breath_hz
+    rng = np.random.default_rng(p.seed + 1)
+    drift = np.cumsum(rng.standard_normal((len(t), 2)), 0)
+    drift = spec.hand_drift_mm * drift / max(np.abs(drift).max(), 1e-9)
+    sliding = (p.speed_mm_s / w) * np.sin(w * t + p.breath_phase)
+    path = np.concatenate([[0.0], np.cumsum(np.abs(np.diff(sliding)))])
+    return {"sliding": sliding, "decorrelation": spec.shimmer_rad_per_mm * path,
+            "chest": p.chest_wall_mm * np.sin(w * t + p.breath_phase),
+            "hand_x": drift[:, 0], "hand_z": drift[:, 1],
+            "pulse": p.lung_pulse_mm * np.sin(2 * np.pi * p.heart_hz * t)}
+
+
+def pleura_depth_px(p: Patient, spec: LungStandinSpec, fps: float, n_frames: int) -> np.ndarray:
+    """Depth of the pleural line (px of the rendered video) in each of its first ``n_frames`` frames at ``fps``.
+
+    The pleura sits ``pleura_below_ribs_mm`` below the ribs, moves with the lung pulse, and the
+    whole image moves with the chest wall and the hand (what :meth:`Scene.frame` renders).
+    """
+    h = spec.frame_size(p.width)[0]
+    px_per_mm = h / p.depth_mm
+    m = patient_motion(p, spec, np.arange(int(round(p.seconds * p.fps))) / p.fps)
+    k = np.minimum(np.floor(np.arange(n_frames) * p.fps / fps + 1e-9).astype(int), len(m["chest"]) - 1)
+    z = p.rib_depth_mm + spec.pleura_below_ribs_mm + m["pulse"][k] + m["chest"][k] + m["hand_z"][k]
+    return z * px_per_mm
 
 
 def speckle_field(rng: np.random.Generator, shape: tuple[int, int], psf_px: tuple[float, float]) -> np.ndarray:
@@ -194,31 +236,21 @@ class Scene:
                          for f in p.b_lines]
 
     def motion(self, t: np.ndarray) -> dict[str, np.ndarray]:
-        """Per-frame motions (mm): lateral sliding, vertical chest wall, hand drift, lung pulse."""
-        p = self.p
-        w = 2 * np.pi * p.breath_hz
-        rng = np.random.default_rng(p.seed + 1)
-        drift = np.cumsum(rng.standard_normal((len(t), 2)), 0)
-        drift = self.spec.hand_drift_mm * drift / max(np.abs(drift).max(), 1e-9)
-        sliding = (p.speed_mm_s / w) * np.sin(w * t + p.breath_phase)
-        path = np.concatenate([[0.0], np.cumsum(np.abs(np.diff(sliding)))])
-        return {"sliding": sliding, "decorrelation": SHIMMER_RAD_PER_MM * path,
-                "chest": p.chest_wall_mm * np.sin(w * t + p.breath_phase),
-                "hand_x": drift[:, 0], "hand_z": drift[:, 1],
-                "pulse": p.lung_pulse_mm * np.sin(2 * np.pi * p.heart_hz * t)}
+        """Per-frame motions (mm) at times ``t`` (s) of the whole video: see :func:`patient_motion`."""
+        return patient_motion(self.p, self.spec, t)
 
     def frame(self, k: int, m: dict[str, np.ndarray]) -> np.ndarray:
         """Frame k as float32 echo amplitude (before gain and log compression)."""
         p, h, w, px = self.p, self.h, self.w, self.px_per_mm
-        dz = m["chest"][k] + m["hand_z"][k]                       # whole image moves vertically, mm
-        z = self.z - dz
+        dz = m["chest"][k] + m["hand_z"][k]                       # whole image moves vertically, mm (below)
+        z = self.z
         slide_px = m["sliding"][k] * px
         # the lung: speckle moving with sliding, shimmering between two fields, fading with depth
         phi = m["decorrelation"][k]
         lung_c = np.cos(phi) * _shift_cols(self.lung[0], slide_px, w, self.margin) + \
             np.sin(phi) * _shift_cols(self.lung[1], slide_px, w, self.margin)
         below = z > self.pleura_z + m["pulse"][k]
-        lung = np.abs(lung_c) * np.where(below, 0.1 * np.exp(-(z - self.pleura_z) / 45.0), 0.0)
+        lung = np.abs(lung_c) * np.where(below, self.spec.lung_echo * np.exp(-(z - self.pleura_z) / 45.0), 0.0)
         # A-lines: static reverberations of the pleura at multiples of its depth
         a_lines = sum(1.6 * 0.6 ** n * np.exp(-((z - (n + 1) * self.pleura_z) / 0.45) ** 2) for n in range(1, 6))
         # B-lines: vertical comet tails from the pleura, moving with sliding, erasing the A-lines
@@ -263,10 +295,10 @@ class Scene:
         return {"top": top, "bottom": min(self.h, top + self.h // 2), "left": left, "right": right}
 
 
-def write_standin(root: str | Path, spec: LungStandinSpec, seed: int) -> Path:
+def write_standin(root: str | Path, spec: LungStandinSpec, seed: int, *, overwrite: bool = False) -> Path:
     """Render the cohort into ``root`` (atomically): videos/, videos.csv, roi.csv, truth.json."""
     patients = draw_patients(spec, seed)
-    with atomic_directory(root) as tmp:
+    with atomic_directory(root, overwrite=overwrite) as tmp:
         rows, rois, truth = [], [], {}
         for p in patients:
             scene = Scene(p, spec)
@@ -282,6 +314,17 @@ def write_standin(root: str | Path, spec: LungStandinSpec, seed: int) -> Path:
     return Path(root)
 
 
-def spec_digest(spec: LungStandinSpec, seed: int) -> str:
-    """A short hash of what a stand-in folder holds, for its cache stamp."""
-    return hashlib.sha256(json.dumps([asdict(spec), seed], sort_keys=True).encode()).hexdigest()[:12]
+def ensure_standin(root: str | Path, spec: LungStandinSpec, seed: int) -> Path:
+    """Render the stand-in into ``root`` unless an identical one (same spec, seed, version) is there."""
+    stamp = {"version": STANDIN_VERSION, "seed": seed, "spec": asdict(spec)}
+    return rebuild_unless_stamped(root, stamp, lambda r: write_standin(r, spec, seed, overwrite=True))
+
+
+def load_truth(root: str | Path) -> tuple[LungStandinSpec, dict[str, Patient]]:
+    """What the simulator knows about each video of a stand-in folder (``truth.json``), by file name."""
+    data = json.loads((Path(root) / "truth.json").read_text())
+    spec = LungStandinSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in data["spec"].items()})
+    fields = set(Patient.__dataclass_fields__)
+    patients = {name: Patient(**{k: tuple(v) if isinstance(v, list) else v for k, v in entry.items() if k in fields})
+                for name, entry in data["videos"].items()}
+    return spec, patients

@@ -1,0 +1,513 @@
+"""The experiments of chapter 03_lung_sliding: settings, the 15 configurations, the M-mode baseline,
+motion ablations, patient verdicts and where the saliency sits.
+
+Kolarik et al. train keras-resnet3d's 3D ResNet-18, -34 and -50 on six patch data sets
+(:mod:`.dataset`) with binary cross-entropy, Adam, batch 32 and 16 epochs, keeping the checkpoint
+with the lowest loss. The paper does not say which loss the checkpoint watched: we hold out a
+fifth of the training patients (by patient, within each class) and keep the epoch with the lowest
+loss on them, so that no test patient chooses the model.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..claims import ClaimCheck
+from ..resnet3d import ResNet3D, l2_param_groups
+from .dataset import CLIP_FRAMES, PAPER_SIZE, PATCHES, PatchSet, build_patch_sets, m_mode
+from .standin import LungStandinSpec
+
+DEPTHS = (18, 34, 50)
+#: the paper's data sets (its names; the patch size in pixels is ``LungSettings.patch_px``)
+DATA_SETS = ("2_30x30", "all_30x30", "2_60x60", "all_60x60", "all_90x90")
+#: the 15 configurations of the paper's Table 4, in its order
+CONFIGS = tuple((depth, name) for name in DATA_SETS for depth in DEPTHS)
+#: Table 5: the best configuration per patch size, as the paper picked them
+TABLE5 = ((18, "all_30x30"), (34, "2_60x60"), (18, "all_90x90"))
+
+
+@dataclass(frozen=True)
+class LungSettings:
+    """Every setting of the chapter that a profile may change."""
+
+    scale: float                    # of the stand-in's frames and of the unified frame (1 = 640x480)
+    patches: tuple[int, ...]        # patch sizes (px of the unified frame) standing for 30, 60, 90
+    frame_stride: int               # every k-th frame of a 60-frame clip goes into the model
+    width: int                      # filters of the 3D ResNets' first stage (64 in keras-resnet3d)
+    epochs: int
+    max_train: int | None           # patches drawn per data set for training (None: all)
+    max_test: int | None            # test patches drawn per data set (None: all)
+    bn_momentum: float              # PyTorch convention (Keras' 0.99 is 0.01 here)
+    mmode_size: int                 # M-mode images are resized to this square
+    mmode_columns: int              # M-mode columns per clip (evenly across the region)
+    mmode_epochs: int
+    mmode_width: int                # filters of the M-mode ResNet-18's first stage (64 in ResNet-18)
+    smoothgrad_samples: int
+    batch_size: int = 32
+    lr: float = 1e-3                # Keras' Adam default
+    l2: float = 1e-4                # keras-resnet3d's reg_factor
+    val_share: float = 0.2          # training patients held out to pick the checkpoint
+    smoothgrad_noise: float = 0.2   # sigma / (max - min), tf-keras-vis' default
+    saliency_patches: int = 24      # test patches whose maps are measured
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """The unified frame (height, width)."""
+        return 2 * round(PAPER_SIZE[0] * self.scale / 2), 2 * round(PAPER_SIZE[1] * self.scale / 2)
+
+    @property
+    def patch_px(self) -> dict[str, int]:
+        """Data set name (the paper's) -> its patch size here."""
+        of = dict(zip(PATCHES, self.patches))
+        return {name: of[int(name.split("_")[1].split("x")[0])] for name in DATA_SETS}
+
+    def standin_spec(self) -> LungStandinSpec:
+        return LungStandinSpec(scale=self.scale)
+
+
+PAPER = LungSettings(scale=1.0, patches=PATCHES, frame_stride=1, width=64, epochs=16, max_train=None, max_test=None,
+                     bn_momentum=0.01, mmode_size=64, mmode_columns=5, mmode_epochs=16, mmode_width=64,
+                     smoothgrad_samples=50)
+FAST = LungSettings(scale=0.25, patches=(8, 15, 22), frame_stride=3, width=8, epochs=7, max_train=640, max_test=600,
+                    bn_momentum=0.1, mmode_size=64, mmode_columns=4, mmode_epochs=10, mmode_width=16,
+                    smoothgrad_samples=20)
+WHY = {
+    "scale": "a quarter of 640x480 (160x120) renders and decodes 16x faster; the ultrasound's anatomy keeps its "
+             "proportions (depth in mm, patches in the same place relative to the pleura)",
+    "patches": "the paper's 30, 60 and 90 px scaled with the frame (a quarter, rounded)",
+    "frame_stride": "every 3rd frame (20 of 60, 10 fps): a third of the cost, and larger motion between the frames "
+                    "the stem convolution sees; the clip still spans 2 s",
+    "width": "8 filters in the first stage instead of 64 (each later stage doubles): all 15 models train in about "
+             "1.7 CPU minutes",
+    "epochs": "7 epochs on at most 640 patches fit the CPU budget; the best-validation-loss checkpoint is still used",
+    "max_train": "at most 640 training patches per data set (drawn at random from the training patients)",
+    "max_test": "at most 600 test patches per data set (drawn at random from the test patients)",
+    "bn_momentum": "about 200 optimiser steps instead of thousands: Keras' slow running averages (0.99) would "
+                   "not settle, so PyTorch's default 0.1 is used",
+    "mmode_columns": "4 M-mode lines per clip instead of 5 (CPU budget)",
+    "mmode_epochs": "10 epochs for the M-mode ResNet-18 (CPU budget)",
+    "mmode_width": "a ResNet-18 with 16 filters in its first stage instead of 64 (4x faster on a CPU); a full-width "
+                   "one trained for a CPU budget's few steps called clips at chance",
+    "smoothgrad_samples": "20 noisy copies instead of 50 for the measured maps (CPU budget)",
+}
+
+
+def settings(profile: str) -> LungSettings:
+    return {"fast": FAST, "paper": PAPER}[profile]
+
+
+# --- data sets ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Split:
+    """Indices into a data set: training, validation (held-out training patients) and test patches."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+
+def paper_sets(clips, cfg: LungSettings) -> dict[str, PatchSet]:
+    """The five data sets of the paper's tables, keyed by the paper's names (``2_90x90`` equals ``all_90x90``
+    when the region is at most two 90 px rows tall: see the audit)."""
+    built = build_patch_sets(clips.clips, clips.rois, clips.y, clips.patients, patches=cfg.patches)
+    out = {}
+    for name in DATA_SETS:
+        rows, p = name.split("_")[0], cfg.patch_px[name]
+        out[name] = built[f"{rows}_{p}x{p}"]
+    out["2_90x90"] = built[f"2_{cfg.patch_px['all_90x90']}x{cfg.patch_px['all_90x90']}"]
+    return out
+
+
+def class_counts(sets: dict[str, PatchSet]) -> pd.DataFrame:
+    """Patches per data set and class (the paper's Fig. 4), in the paper's order."""
+    order = ["2_30x30", "all_30x30", "2_60x60", "all_60x60", "2_90x90", "all_90x90"]
+    return pd.DataFrame([{"data set": n, **sets[n].counts()} for n in order]).set_index("data set")
+
+
+def validation_patients(train_patients: dict[str, int], share: float, seed: int) -> set[str]:
+    """A ``share`` of the training patients, by class, that choose the checkpoint."""
+    rng = np.random.default_rng(seed + 7919)
+    out = set()
+    for label in (0, 1):
+        people = sorted(p for p, y in train_patients.items() if y == label)
+        rng.shuffle(people)
+        out.update(people[: max(1, int(round(share * len(people))))])
+    return out
+
+
+def split_set(s: PatchSet, split: dict[str, str], val_patients: set[str], cfg: LungSettings, seed: int) -> Split:
+    """Patient-wise train / validation / test indices, each drawn down to the profile's caps."""
+    rng = np.random.default_rng(seed)
+    test = np.flatnonzero([split[p] == "test" for p in s.patient])
+    val = np.flatnonzero([split[p] == "train" and p in val_patients for p in s.patient])
+    train = np.flatnonzero([split[p] == "train" and p not in val_patients for p in s.patient])
+
+    def draw(idx: np.ndarray, cap: int | None) -> np.ndarray:
+        return np.sort(rng.choice(idx, cap, replace=False)) if cap is not None and len(idx) > cap else idx
+
+    return Split(draw(train, cfg.max_train), draw(val, None if cfg.max_test is None else cfg.max_test // 2),
+                 draw(test, cfg.max_test))
+
+
+def to_input(patches: np.ndarray, cfg: LungSettings) -> torch.Tensor:
+    """uint8 (N, T, P, P) -> float (N, 1, T', P, P): every ``frame_stride``-th frame, scaled to about [-2, 2]."""
+    x = torch.from_numpy(np.ascontiguousarray(patches[:, :: cfg.frame_stride])).float()
+    return ((x / 255.0 - 0.5) / 0.25)[:, None]
+
+
+# --- training ----------------------------------------------------------------------------------
+
+@dataclass
+class History:
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    best_epoch: int = -1
+
+
+def _bce(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 128) -> float:
+    model.eval()
+    with torch.no_grad():
+        total = sum(F.binary_cross_entropy_with_logits(model(x[i:i + batch])[:, 0], y[i:i + batch], reduction="sum")
+                    .item() for i in range(0, len(x), batch))
+    return total / max(len(x), 1)
+
+
+def fit_binary(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torch.Tensor],
+               *, epochs: int, batch_size: int, lr: float, l2: float, generator: torch.Generator,
+               device: str = "cpu") -> History:
+    """Binary cross-entropy on one logit, Adam with Keras' L2 as weight decay; loads the lowest-validation-loss epoch."""
+    model.to(device)
+    opt = torch.optim.Adam(l2_param_groups(model, l2), lr=lr)
+    x, y = train
+    xv, yv = val[0].to(device), val[1].float().to(device)
+    hist, best, best_state = History(), float("inf"), None
+    for epoch in range(epochs):
+        model.train()
+        order = torch.randperm(len(x), generator=generator)
+        losses = []
+        for i in range(0, len(x), batch_size):
+            j = order[i:i + batch_size]
+            if len(j) < 2:          # batch norm needs two samples
+                continue
+            opt.zero_grad(set_to_none=True)
+            loss = F.binary_cross_entropy_with_logits(model(x[j].to(device))[:, 0], y[j].float().to(device))
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        hist.train_loss.append(float(np.mean(losses)))
+        hist.val_loss.append(_bce(model, xv, yv))
+        if not np.isfinite(hist.val_loss[-1]):
+            raise FloatingPointError(f"validation loss is {hist.val_loss[-1]} at epoch {epoch + 1}: training diverged")
+        if hist.val_loss[-1] < best:
+            best, hist.best_epoch = hist.val_loss[-1], epoch
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    model.load_state_dict(best_state)
+    model.eval()
+    return hist
+
+
+def predict(model: nn.Module, x: torch.Tensor, *, batch: int = 128, device: str = "cpu") -> np.ndarray:
+    """P(sliding present) per sample."""
+    model.eval()
+    with torch.no_grad():
+        return np.concatenate([torch.sigmoid(model(x[i:i + batch].to(device))[:, 0]).cpu().numpy()
+                               for i in range(0, len(x), batch)]) if len(x) else np.zeros(0)
+
+
+def binary_metrics(y: np.ndarray, p: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
+    """Accuracy, sensitivity, specificity and F1 with "sliding present" as the positive class.
+
+    The paper's numbers imply that class: its accuracies equal the prevalence-weighted mean of
+    sensitivity and specificity only for a test set about 70% "present" (see the audit).
+    """
+    y = np.asarray(y).astype(bool)
+    pred = np.asarray(p) >= threshold
+    tp, tn = int((pred & y).sum()), int((~pred & ~y).sum())
+    fp, fn = int((pred & ~y).sum()), int((~pred & y).sum())
+    sens = tp / (tp + fn) if tp + fn else float("nan")
+    spec = tn / (tn + fp) if tn + fp else float("nan")
+    prec = tp / (tp + fp) if tp + fp else float("nan")
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+    return {"accuracy": (tp + tn) / len(y), "sensitivity": sens, "specificity": spec, "precision": prec, "F1": f1}
+
+
+@dataclass
+class ConfigResult:
+    depth: int
+    data_set: str
+    model: nn.Module
+    history: History
+    split: Split
+    p_test: np.ndarray
+    metrics: dict[str, float]
+    seconds: float
+
+
+def run_config(depth: int, name: str, s: PatchSet, split: Split, cfg: LungSettings, seed: int,
+               device: str = "cpu") -> ConfigResult:
+    """Train one of the 15 configurations from scratch and evaluate it on its test patches."""
+    import time
+
+    start = time.perf_counter()
+    torch.manual_seed(seed * 1000 + depth)
+    gen = torch.Generator().manual_seed(seed * 1000 + depth)
+    model = ResNet3D(depth, 1, 1, cfg.width)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm3d):
+            m.momentum = cfg.bn_momentum
+    hist = fit_binary(model, (to_input(s.patches[split.train], cfg), torch.from_numpy(s.y[split.train])),
+                      (to_input(s.patches[split.val], cfg), torch.from_numpy(s.y[split.val])),
+                      epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, l2=cfg.l2, generator=gen, device=device)
+    p = predict(model, to_input(s.patches[split.test], cfg), device=device)
+    return ConfigResult(depth, name, model, hist, split, p, binary_metrics(s.y[split.test], p),
+                        time.perf_counter() - start)
+
+
+def results_table(results: list[ConfigResult]) -> pd.DataFrame:
+    """Table 4's layout: model, data set, accuracy, sensitivity, specificity, F1 (fractions, as the paper)."""
+    return pd.DataFrame([{"model": f"ResNet3D-{r.depth}", "data set": r.data_set,
+                          **{k: r.metrics[k] for k in ("accuracy", "sensitivity", "specificity", "F1")},
+                          "train patches": len(r.split.train), "test patches": len(r.split.test),
+                          "best epoch": r.history.best_epoch + 1, "seconds": r.seconds} for r in results])
+
+
+# --- the M-mode baseline (Jascur et al. 2021) ---------------------------------------------------
+
+def m_mode_images(clips, cfg: LungSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``mmode_columns`` M-mode images per clip (columns evenly across the region), resized to a square.
+
+    Returns images (N, S, S) float in [0, 1], labels (N,) and the clip index (N,). Each image is
+    one column over the clip's 60 frames, from half a region-height above the marked region (the
+    chest wall's still lines, the seashore's "waves") to the region's bottom (the lung, its "sand").
+    Jaščur et al. take the column's whole depth; on our patients that let the network memorise
+    each chest wall (it called every test clip "present"), so the column is cut to the region.
+    """
+    images, y, clip_id = [], [], []
+    for c, (clip, roi, label) in enumerate(zip(clips.clips, clips.rois, clips.y)):
+        top = max(0, roi["top"] - (roi["bottom"] - roi["top"]) // 2)
+        cols = np.linspace(roi["left"], roi["right"] - 1, cfg.mmode_columns + 2)[1:-1].round().astype(int)
+        for col in cols:
+            image = torch.from_numpy(m_mode(clip, int(col))[top:roi["bottom"]]).float()[None, None] / 255.0
+            images.append(F.interpolate(image, size=(cfg.mmode_size, cfg.mmode_size), mode="bilinear",
+                                        align_corners=False, antialias=True)[0, 0])
+            y.append(label)
+            clip_id.append(c)
+    return torch.stack(images).numpy(), np.array(y), np.array(clip_id)
+
+
+def mmode_model(width: int = 64) -> nn.Module:
+    """ResNet-18 (timm's, the torchvision layout) on one grey channel with one sigmoid logit (Jascur et al.'s
+    classifier); ``width`` < 64 narrows every stage in proportion."""
+    from timm.models.resnet import BasicBlock, ResNet
+
+    return ResNet(BasicBlock, [2, 2, 2, 2], num_classes=1, in_chans=1, stem_width=width,
+                  channels=tuple(width * 2 ** i for i in range(4)))
+
+
+@dataclass
+class MModeResult:
+    model: nn.Module
+    history: History
+    test_clips: np.ndarray
+    y_test: np.ndarray
+    p_test: np.ndarray
+    metrics: dict[str, float]
+
+
+def run_mmode(clips, split: dict[str, str], val_patients: set[str], cfg: LungSettings, seed: int,
+              device: str = "cpu") -> MModeResult:
+    """Train and test the M-mode ResNet-18 on the same patients as the 3D models."""
+    x, y, clip_id = m_mode_images(clips, cfg)
+    patient = np.array(clips.patients)[clip_id]
+    side = np.array([split[p] for p in patient])
+    train = (side == "train") & ~np.isin(patient, list(val_patients))
+    val = (side == "train") & np.isin(patient, list(val_patients))
+    test = side == "test"
+    xt = ((torch.from_numpy(x) - 0.5) / 0.25)[:, None]
+    torch.manual_seed(seed * 1000 + 2)
+    gen = torch.Generator().manual_seed(seed * 1000 + 2)
+    model = mmode_model(cfg.mmode_width)
+    hist = fit_binary(model, (xt[train], torch.from_numpy(y[train])), (xt[val], torch.from_numpy(y[val])),
+                      epochs=cfg.mmode_epochs, batch_size=cfg.batch_size, lr=cfg.lr, l2=cfg.l2, generator=gen,
+                      device=device)
+    p = predict(model, xt[test], device=device)
+    return MModeResult(model, hist, clip_id[test], y[test], p, binary_metrics(y[test], p))
+
+
+# --- beyond the paper ----------------------------------------------------------------------------
+
+def motion_ablation(r: ConfigResult, s: PatchSet, cfg: LungSettings, seed: int, device: str = "cpu") -> dict[str, float]:
+    """How many "present" calls survive when the clip cannot move: first frame repeated, or frames shuffled.
+
+    Returns the share of test patches called present on the real clips, on frozen clips and on
+    shuffled clips, and the share of the real "present" calls that flip to "absent" under each.
+    """
+    x = to_input(s.patches[r.split.test], cfg)
+    frozen = x[:, :, :1].expand_as(x).contiguous()
+    perm = torch.from_numpy(np.random.default_rng(seed).permutation(x.shape[2]))
+    shuffled = x[:, :, perm]
+    present = r.p_test >= 0.5
+    p_frozen, p_shuffled = predict(r.model, frozen, device=device), predict(r.model, shuffled, device=device)
+    flips = lambda p: float((present & (p < 0.5)).sum() / max(present.sum(), 1))   # noqa: E731
+    return {"present (real clips)": float(present.mean()), "present (frozen)": float((p_frozen >= 0.5).mean()),
+            "present (shuffled)": float((p_shuffled >= 0.5).mean()),
+            "flipped to absent (frozen)": flips(p_frozen), "flipped to absent (shuffled)": flips(p_shuffled)}
+
+
+def patient_verdicts(patients: np.ndarray, y: np.ndarray, p: np.ndarray) -> pd.DataFrame:
+    """One call per test patient: the mean P(present) over their patches (or M-mode images) >= 0.5."""
+    df = pd.DataFrame({"patient": patients, "y": y, "p": p})
+    out = df.groupby("patient").agg(y=("y", "first"), p=("p", "mean"), n=("p", "size"))
+    out["call"] = (out["p"] >= 0.5).astype(int)
+    return out
+
+
+def verdict_accuracy(verdicts: pd.DataFrame) -> float:
+    return float((verdicts["call"] == verdicts["y"]).mean())
+
+
+def roughness(maps: torch.Tensor) -> np.ndarray:
+    """Noise of each map (N, T, H, W): mean |difference| between neighbours along t, h and w over mean |map|.
+
+    Scale-free (a map times a constant has the same roughness); 0 for a constant map, about 2
+    for white noise. Lower is smoother.
+    """
+    a = maps.abs().double()
+    num = sum((a.diff(dim=d)).abs().mean(dim=(1, 2, 3)) for d in (1, 2, 3)) / 3
+    return (num / a.mean(dim=(1, 2, 3)).clamp_min(1e-30)).numpy()
+
+
+def pleura_band_mask(depth_px: np.ndarray, top: int, patch: int, half_px: float) -> np.ndarray:
+    """(T, P, P) boolean mask of the rows within ``half_px`` of the pleura in each frame of a row-0 patch
+    (``depth_px`` in unified pixels per frame, ``top`` the patch's first row)."""
+    rows = np.arange(patch)[None, :] + top
+    band = np.abs(rows - depth_px[:, None]) <= half_px
+    return np.broadcast_to(band[:, :, None], (len(depth_px), patch, patch))
+
+
+def band_energy(maps: torch.Tensor, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Share of each map's energy (|map|) inside its band mask, and the band's share of the patch."""
+    a = maps.abs().double().numpy()
+    m = masks.astype(bool)
+    inside = (a * m).sum(axis=(1, 2, 3)) / np.maximum(a.sum(axis=(1, 2, 3)), 1e-30)
+    return inside, m.mean(axis=(1, 2, 3))
+
+
+# --- the paper's claims ----------------------------------------------------------------------
+
+def _acc(table: pd.DataFrame, depth: int, name: str) -> float:
+    row = table[(table["model"] == f"ResNet3D-{depth}") & (table["data set"] == name)]
+    return float(row["accuracy"].iloc[0])
+
+
+def paper_claims(table: pd.DataFrame, mmode: dict[str, float], smooth_rough: float, vanilla_rough: float,
+                 band_share: float, band_area: float) -> list[ClaimCheck]:
+    """The paper's claims as checks on this run's numbers (accuracy decides "best", as in the paper)."""
+    acc = {(d, n): _acc(table, d, n) for d, n in CONFIGS}
+    best = max(acc, key=acc.get)
+    others = max(v for k, v in acc.items() if k != (18, "all_30x30"))
+    mean = lambda name: float(np.mean([acc[(d, name)] for d in DEPTHS]))   # noqa: E731
+    a90 = [acc[(d, "all_90x90")] for d in DEPTHS]
+    top = table.loc[table["accuracy"].idxmax()]
+    return [
+        ClaimCheck("best_config", "ResNet3D-18 on all_30x30 is the best of the 15 configurations (accuracy)",
+                   best == (18, "all_30x30"), acc[(18, "all_30x30")] - others,
+                   f"best: ResNet3D-{best[0]} on {best[1]} ({acc[best]:.3f}); ResNet3D-18 on all_30x30 "
+                   f"{acc[(18, 'all_30x30')]:.3f}", "Sect. 4.1, Table 4"),
+        ClaimCheck("all_beats_2_at_30", "On 30x30 the whole-region sets beat the pleura-only sets (mean accuracy of "
+                   "the three models)", mean("all_30x30") > mean("2_30x30"), mean("all_30x30") - mean("2_30x30"),
+                   f"all_30x30 {mean('all_30x30'):.3f}, 2_30x30 {mean('2_30x30'):.3f}", "Sect. 4.1, Table 1"),
+        ClaimCheck("2_beats_all_at_60", "On 60x60 the pleura-only sets beat the whole-region sets (mean accuracy)",
+                   mean("2_60x60") > mean("all_60x60"), mean("2_60x60") - mean("all_60x60"),
+                   f"2_60x60 {mean('2_60x60'):.3f}, all_60x60 {mean('all_60x60'):.3f}", "Sect. 4.2, Table 2"),
+        ClaimCheck("depth_hurts_at_90", "On 90x90 accuracy falls as the network gets deeper (18 > 34 > 50)",
+                   a90[0] > a90[1] > a90[2], min(a90[0] - a90[1], a90[1] - a90[2]),
+                   "ResNet3D-18/34/50: " + ", ".join(f"{v:.3f}" for v in a90), "Sect. 4.3, Table 3"),
+        ClaimCheck("3d_vs_mmode", "The best 3D model has a higher sensitivity and a lower specificity than the "
+                   "M-mode ResNet-18", bool(top["sensitivity"] > mmode["sensitivity"]
+                                            and top["specificity"] < mmode["specificity"]),
+                   min(top["sensitivity"] - mmode["sensitivity"], mmode["specificity"] - top["specificity"]),
+                   f"best 3D ({top['model']}, {top['data set']}): sensitivity {top['sensitivity']:.3f}, specificity "
+                   f"{top['specificity']:.3f}; M-mode: {mmode['sensitivity']:.3f}, {mmode['specificity']:.3f}",
+                   "Sect. 4.4, Table 5"),
+        ClaimCheck("smoothgrad_less_noisy", "SmoothGrad maps are less noisy than vanilla saliency maps (roughness, "
+                   "median over the measured patches)", smooth_rough < vanilla_rough, vanilla_rough - smooth_rough,
+                   f"roughness: vanilla {vanilla_rough:.3f}, SmoothGrad {smooth_rough:.3f}", "Sect. 5, Fig. 5"),
+        ClaimCheck("saliency_on_pleura", "The saliency concentrates on the pleura (its energy share in the pleural "
+                   "band exceeds the band's share of the patch)", band_share > band_area, band_share - band_area,
+                   f"energy in the band {band_share:.3f}, band's area {band_area:.3f}", "Sect. 5, Fig. 5"),
+    ]
+
+
+# --- saliency through time ---------------------------------------------------------------------
+
+def clip_starts(files: list[str], clip_frames: int = CLIP_FRAMES) -> np.ndarray:
+    """First unified frame of each clip in its video (clips are cut back to back)."""
+    seen: dict[str, int] = {}
+    out = []
+    for f in files:
+        out.append(seen.get(f, 0) * clip_frames)
+        seen[f] = seen.get(f, 0) + 1
+    return np.array(out)
+
+
+@dataclass
+class SaliencyStudy:
+    """Vanilla and SmoothGrad maps (|gradient|, (N, T, P, P)) of correctly called "present" row-0 test patches."""
+
+    index: np.ndarray                 # into the data set
+    inputs: torch.Tensor              # (N, 1, T, P, P) model inputs
+    vanilla: torch.Tensor
+    smooth: torch.Tensor
+    roughness: dict[str, np.ndarray]  # method -> per patch
+    band_share: dict[str, np.ndarray] | None = None   # method -> energy share in the pleural band, per patch
+    band_area: np.ndarray | None = None
+    band_masks: np.ndarray | None = None
+
+    def per_frame(self, method: str) -> np.ndarray:
+        """Each frame's share of a map's energy, averaged over the patches: (T,)."""
+        a = (self.vanilla if method == "vanilla" else self.smooth).abs().double()
+        return (a.sum(dim=(2, 3)) / a.sum(dim=(1, 2, 3))[:, None]).mean(0).numpy()
+
+
+def saliency_study(r: ConfigResult, s: PatchSet, clips, cfg: LungSettings, truth=None) -> SaliencyStudy:
+    """Maps for up to ``saliency_patches`` test patches at the pleura (row 0) that the model calls present
+    correctly; with the simulator's ``truth`` (:func:`.standin.load_truth`), the pleural band in each frame."""
+    from ..saliency import build_method
+    from .standin import pleura_depth_px
+
+    test = r.split.test
+    ok = (s.row[test] == 0) & (s.y[test] == 1) & (r.p_test >= 0.5)
+    index = test[ok][: cfg.saliency_patches]
+    if len(index) == 0:
+        raise ValueError(f"{r.data_set}: no test patch at the pleura is called 'present' correctly; nothing to explain")
+    x = to_input(s.patches[index], cfg)
+    vanilla = build_method("vanillagrad", r.model).attribute(x).abs()
+    smooth = build_method("smoothgrad", r.model, method="vanillagrad", n_samples=cfg.smoothgrad_samples,
+                          noise=cfg.smoothgrad_noise, batch_size=cfg.smoothgrad_samples).attribute(x).abs()
+    study = SaliencyStudy(index, x, vanilla, smooth, {"vanilla": roughness(vanilla), "SmoothGrad": roughness(smooth)})
+    if truth is not None:
+        spec, patients = truth
+        starts = clip_starts(clips.files)
+        patch = s.patches.shape[-1]
+        masks = []
+        for i in index:
+            c = int(s.clip[i])
+            p = patients[clips.files[c]]
+            video_h = spec.frame_size(p.width)[0]
+            to_unified = cfg.size[0] / video_h
+            depth = pleura_depth_px(p, spec, 30.0, starts[c] + CLIP_FRAMES)[starts[c]:starts[c] + CLIP_FRAMES]
+            depth = depth[:: cfg.frame_stride] * to_unified
+            half = 0.75 * (video_h / p.depth_mm) * to_unified
+            masks.append(pleura_band_mask(depth, clips.rois[c]["top"], patch, half))
+        study.band_masks = np.stack(masks)
+        shares = {m: band_energy(maps, study.band_masks) for m, maps in (("vanilla", vanilla), ("SmoothGrad", smooth))}
+        study.band_share = {m: v[0] for m, v in shares.items()}
+        study.band_area = shares["vanilla"][1]
+    return study

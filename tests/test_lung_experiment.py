@@ -1,0 +1,164 @@
+"""Chapter 03_lung_sliding's analyses: metrics, the audit, patient verdicts, motion ablations and saliency
+measures, each against answers worked out by hand."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from xaibook.lung import FAST, LungStandinSpec, PatchSet, binary_metrics, draw_patients, patient_verdicts
+from xaibook.lung import paper as ref
+from xaibook.lung.experiment import (CONFIGS, ConfigResult, History, Split, band_energy, clip_starts, fit_binary,
+                                     motion_ablation, paper_claims, pleura_band_mask, roughness, split_set,
+                                     verdict_accuracy)
+from xaibook.lung.standin import Scene, pleura_depth_px
+
+
+def test_binary_metrics_by_hand():
+    y = np.array([1, 1, 1, 1, 0, 0, 0])
+    p = np.array([0.9, 0.8, 0.4, 0.6, 0.7, 0.1, 0.2])     # tp 3, fn 1, fp 1, tn 2
+    m = binary_metrics(y, p)
+    assert m["accuracy"] == pytest.approx(5 / 7)
+    assert m["sensitivity"] == pytest.approx(3 / 4) and m["specificity"] == pytest.approx(2 / 3)
+    assert m["F1"] == pytest.approx(2 * 3 / (2 * 3 + 1 + 1))
+
+
+def test_the_papers_numbers_imply_present_as_the_positive_class():
+    # Table 1, ResNet3D-18 on all_30x30: accuracy 0.8913 = p 0.9360 + (1 - p) 0.7853 -> p = 0.7034
+    p = ref.implied_prevalence(0.8913, 0.9360, 0.7853)
+    assert p == pytest.approx(0.106 / 0.1507, abs=1e-4)
+    assert ref.implied_f1(0.9360, 0.7853, p) == pytest.approx(0.9238, abs=2e-4)
+    # with "absent" positive, sensitivity and specificity swap and the F1 would be far lower
+    assert ref.implied_f1(0.7853, 0.9360, 1 - p) < 0.85
+
+
+def test_audit_flags_exactly_the_inconsistent_numbers():
+    failed = [c.item for c in ref.audit() if not c.consistent]
+    assert failed == ["Fig. 4: 2_90x90 = present + absent",
+                      "Table 5, ResNet3D-18 all_30x30: accuracy as Table 1",
+                      "Sect. 4.2 vs Table 4: ResNet3D-34 on 2_60x60",
+                      "Sect. 4.3 vs Table 4: ResNet3D-18 on all_90x90"]
+    assert len(ref.TABLE4) == len(CONFIGS) == 15
+
+
+def test_patient_verdicts_average_probabilities():
+    v = patient_verdicts(np.array(["a", "a", "b", "b", "b"]), np.array([1, 1, 0, 0, 0]),
+                         np.array([0.9, 0.3, 0.6, 0.6, 0.2]))
+    assert v.loc["a", "p"] == pytest.approx(0.6) and v.loc["a", "call"] == 1
+    assert v.loc["b", "p"] == pytest.approx(1.4 / 3) and v.loc["b", "call"] == 0
+    assert verdict_accuracy(v) == 1.0
+
+
+def test_roughness_is_zero_for_constant_maps_and_scale_free():
+    rng = np.random.default_rng(0)
+    noise = torch.from_numpy(rng.standard_normal((1, 10, 12, 12)))
+    smooth = torch.from_numpy(np.broadcast_to(np.linspace(1, 2, 12), (1, 10, 12, 12)).copy())
+    r_noise, r_smooth = roughness(noise)[0], roughness(smooth)[0]
+    assert roughness(torch.ones(1, 4, 5, 5))[0] == 0.0
+    assert roughness(3.0 * noise)[0] == pytest.approx(r_noise)
+    # |N(0,1)|: E|a - b| / E|a| for independent neighbours is (2 / sqrt(pi)) ... measured on 1440 values
+    assert 0.8 < r_noise < 1.0 and r_smooth < 0.05
+
+
+def test_pleura_band_and_its_energy_by_hand():
+    depth = np.array([3.0, 4.0])                 # the pleura's row in two frames (unified px)
+    mask = pleura_band_mask(depth, top=2, patch=4, half_px=0.5)     # rows 2..5
+    assert mask[0, :, 0].tolist() == [False, True, False, False]    # row 3
+    assert mask[1, :, 0].tolist() == [False, False, True, False]    # row 4
+    maps = torch.zeros(1, 2, 4, 4)
+    maps[0, 0, 1] = 1.0
+    maps[0, 1, 0] = 1.0
+    share, area = band_energy(maps, mask[None])
+    assert share[0] == pytest.approx(0.5) and area[0] == pytest.approx(0.25)
+
+
+def test_clip_starts_count_clips_per_video():
+    assert clip_starts(["a", "a", "b", "a", "b"], 60).tolist() == [0, 60, 0, 120, 60]
+
+
+def test_pleura_depth_follows_the_rendered_pleural_line():
+    spec = LungStandinSpec(n_present=1, n_absent=0, scale=0.5, chest_wall_mm=(0.8, 0.8), hand_drift_mm=0.0,
+                           b_lines_mean=0.0)
+    p = draw_patients(spec, seed=3)[0]
+    scene = Scene(p, spec)
+    n = 12
+    depth = pleura_depth_px(p, spec, p.fps, n)
+    m = scene.motion(np.arange(int(round(p.seconds * p.fps))) / p.fps)
+    roi = scene.roi()
+    for k in (0, n - 1):
+        profile = scene.frame(k, m)[:, (roi["left"] + roi["right"]) // 2]
+        brightest = np.argmax(profile[roi["top"] - 5: roi["bottom"]]) + roi["top"] - 5
+        assert abs(brightest - depth[k]) <= 1.5
+
+
+class _MotionDetector(nn.Module):
+    """Logit = 50 (mean |frame difference| - 0.05): calls 'present' exactly when the clip moves."""
+
+    def forward(self, x):
+        return 50 * (x.diff(dim=2).abs().mean(dim=(1, 2, 3, 4)) - 0.05)[:, None]
+
+
+def test_motion_ablation_flips_every_present_call_of_a_motion_detector():
+    rng = np.random.default_rng(0)
+    moving = rng.integers(0, 255, (4, 60, 4, 4)).astype(np.uint8)
+    still = np.repeat(moving[:, :1], 60, axis=1)
+    patches = np.concatenate([moving, still])
+    s = PatchSet("toy", patches, np.array([1] * 4 + [0] * 4), np.array(["p"] * 8, dtype=object), np.arange(8),
+                 np.zeros(8, int))
+    cfg = dataclasses.replace(FAST, frame_stride=1)
+    model = _MotionDetector()
+    from xaibook.lung.experiment import predict, to_input
+    p = predict(model, to_input(patches, cfg))
+    r = ConfigResult(18, "toy", model, History(), Split(np.arange(0), np.arange(0), np.arange(8)), p,
+                     binary_metrics(s.y, p), 0.0)
+    out = motion_ablation(r, s, cfg, seed=0)
+    assert out["present (real clips)"] == 0.5 and out["present (frozen)"] == 0.0
+    assert out["flipped to absent (frozen)"] == 1.0
+
+
+def test_split_set_keeps_patients_apart_and_caps_sizes():
+    patients = np.array([f"P{i % 10}" for i in range(200)], dtype=object)
+    s = PatchSet("toy", np.zeros((200, 2, 1, 1), np.uint8), np.arange(200) % 2, patients, np.arange(200),
+                 np.zeros(200, int))
+    split = {f"P{i}": ("test" if i < 3 else "train") for i in range(10)}
+    cfg = dataclasses.replace(FAST, max_train=50, max_test=40)
+    sp = split_set(s, split, {"P3", "P4"}, cfg, seed=0)
+    assert len(sp.train) == 50 and len(sp.test) == 40 and len(sp.val) == 20
+    assert set(patients[sp.test]) <= {"P0", "P1", "P2"} and set(patients[sp.val]) == {"P3", "P4"}
+    assert not set(patients[sp.train]) & {"P0", "P1", "P2", "P3", "P4"}
+
+
+def test_fit_binary_learns_and_keeps_the_best_validation_epoch():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(256, 3, generator=g)
+    y = (x[:, 0] > 0).long()
+    model = nn.Sequential(nn.Linear(3, 1))
+    hist = fit_binary(model, (x[:192], y[:192]), (x[192:], y[192:]), epochs=6, batch_size=32, lr=0.05, l2=0.0,
+                      generator=torch.Generator().manual_seed(1))
+    assert hist.best_epoch == int(np.argmin(hist.val_loss))
+    with torch.no_grad():
+        acc = ((model(x[192:])[:, 0] > 0).long() == y[192:]).float().mean().item()
+    assert acc > 0.9
+
+
+def _table(acc: dict[tuple[int, str], float], sens=0.9, spec=0.5) -> pd.DataFrame:
+    return pd.DataFrame([{"model": f"ResNet3D-{d}", "data set": n, "accuracy": acc.get((d, n), 0.6),
+                          "sensitivity": sens, "specificity": spec, "F1": 0.8} for d, n in CONFIGS])
+
+
+def test_paper_claims_hold_on_the_papers_own_table_and_fail_when_reversed():
+    paper_table = ref.TABLE4
+    checks = {c.key: c for c in paper_claims(paper_table, {"sensitivity": 0.86, "specificity": 0.92}, 0.5, 0.8,
+                                             0.6, 0.3)}
+    assert all(c.holds for c in checks.values())
+    assert checks["best_config"].margin == pytest.approx(0.8913 - 0.8849)
+    assert checks["depth_hurts_at_90"].margin == pytest.approx(min(0.8815 - 0.8419, 0.8419 - 0.8267))
+    worse = paper_claims(paper_table, {"sensitivity": 0.99, "specificity": 0.5}, 0.8, 0.5, 0.2, 0.3)
+    assert [c.key for c in worse if not c.holds] == ["3d_vs_mmode", "smoothgrad_less_noisy", "saliency_on_pleura"]
+    flat = {c.key: c for c in paper_claims(_table({(18, "all_30x30"): 0.7, (50, "all_90x90"): 0.9}),
+                                           {"sensitivity": 0.8, "specificity": 0.6}, 0.5, 0.8, 0.6, 0.3)}
+    assert not flat["best_config"].holds and not flat["depth_hurts_at_90"].holds
