@@ -130,5 +130,28 @@ def test_bad_tables_name_the_file_row_and_fix(standin, tmp_path):
     with pytest.raises(LungDataError, match="no region of interest for"):
         load_index(bad)
     rois.assign(bottom=rois["top"] + 4).to_csv(bad / "roi.csv", index=False)
-    with pytest.raises(LungDataError, match="smaller than one 30x30 patch"):
-        load_clips(bad)
+    with pytest.raises(LungDataError, match=r"roi\.csv row 2 .* smaller than one 8x8 patch; mark the whole"):
+        load_clips(bad, size=(120, 160), min_patch=8)
+
+
+def test_bad_videos_and_regions_name_the_file_row_and_fix(standin, tmp_path):
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(standin, bad)
+    rois = pd.read_csv(bad / "roi.csv")
+    first = rois["file"].iloc[0]
+    rois.assign(right=[10_000] + list(rois["right"][1:])).to_csv(bad / "roi.csv", index=False)
+    with pytest.raises(LungDataError, match=rf"roi\.csv row 2 \({first}\).*not inside the .* frame; mark it"):
+        load_clips(bad, size=(120, 160), min_patch=8)
+    pd.concat([rois, rois.iloc[:1]]).to_csv(bad / "roi.csv", index=False)
+    with pytest.raises(LungDataError, match=f"{first} has two regions"):
+        load_index(bad)
+    rois.to_csv(bad / "roi.csv", index=False)
+    with pytest.raises(LungDataError, match=r"smaller than the 640x480 .* export the video at 640x480"):
+        load_clips(bad)                                   # the stand-in's 160x120 videos are too small for 640x480
+    video = bad / first
+    video.write_bytes(video.read_bytes()[:300])           # truncated
+    with pytest.raises(LungDataError, match=first.split("/")[-1]):
+        load_clips(bad, size=(120, 160), min_patch=8)
+    assert sorted(p.name for p in bad.iterdir()) == ["roi.csv", "truth.json", "videos", "videos.csv"]   # nothing added

@@ -162,3 +162,46 @@ def test_paper_claims_hold_on_the_papers_own_table_and_fail_when_reversed():
     flat = {c.key: c for c in paper_claims(_table({(18, "all_30x30"): 0.7, (50, "all_90x90"): 0.9}),
                                            {"sensitivity": 0.8, "specificity": 0.6}, 0.5, 0.8, 0.6, 0.3)}
     assert not flat["best_config"].holds and not flat["depth_hurts_at_90"].holds
+
+
+def test_training_cost_is_three_forward_passes_per_patch_and_epoch(monkeypatch):
+    import xaibook.lung.experiment as E
+
+    monkeypatch.setattr(E, "forward_flops", lambda depth, patch, frames, width: 1e9 * depth)
+    counts = pd.DataFrame({"patches": [1000] * 6}, index=["2_30x30", "all_30x30", "2_60x60", "all_60x60", "2_90x90",
+                                                            "all_90x90"])
+    cost = E.training_cost(counts, E.PAPER, tflops=1.0)
+    row = cost[(cost["model"] == "ResNet3D-34") & (cost["data set"] == "2_60x60")].iloc[0]
+    assert row["training patches"] == 560                             # 1000 x 0.7 x 0.8
+    assert row["training PFLOP"] == pytest.approx(3 * 34e9 * 560 * 16 / 1e15)
+    assert row["minutes"] == pytest.approx(3 * 34e9 * 560 * 16 / 1e12 / 60)
+
+
+def test_forward_flops_grow_with_the_clip():
+    from xaibook.lung.experiment import forward_flops
+
+    small, large = forward_flops(18, 30), forward_flops(18, 60)
+    assert 3.5 < large / small < 4.5                                   # 4x the pixels, about 4x the work
+    assert forward_flops(18, 30, width=32) < small / 3                 # a half-width network: about a quarter
+
+
+def test_cohort_split_holds_out_training_patients_of_both_classes():
+    from xaibook.lung.experiment import split_cohort
+
+    table = pd.DataFrame({"patient": [f"P{i:02d}" for i in range(48)], "y": [1] * 28 + [0] * 20})
+    cohort = split_cohort(table, FAST, seed=4)
+    test = {p for p, side in cohort.side.items() if side == "test"}
+    assert cohort.n_test == len(test) == round(0.3 * 28) + round(0.3 * 20)
+    assert not cohort.val_patients & test
+    val_labels = table.set_index("patient").loc[sorted(cohort.val_patients), "y"]
+    assert sorted(val_labels.value_counts().to_dict().items()) == [(0, round(0.2 * 14)), (1, round(0.2 * 20))]
+
+
+def test_table5_takes_the_papers_three_picks_and_the_mmode_model():
+    from xaibook.lung.experiment import table5
+
+    acc = {(d, n): 0.5 + 0.01 * i for i, (d, n) in enumerate(CONFIGS)}
+    t5 = table5(_table(acc), {"accuracy": 0.8, "sensitivity": 0.7, "specificity": 0.9, "F1": 0.75})
+    assert t5["accuracy"].tolist() == pytest.approx([acc[(18, "all_30x30")], acc[(34, "2_60x60")],
+                                                     acc[(18, "all_90x90")], 0.8])
+    assert t5["model"].iloc[-1] == "ResNet-18 (M-mode)"

@@ -84,6 +84,10 @@ def load_index(root: str | Path) -> pd.DataFrame:
     if missing:
         raise LungDataError(f"{root / 'roi.csv'}: no region of interest for {missing[0]}; mark the pleural region "
                             f"between two ribs (top, bottom, left, right in the video's pixels)")
+    dup = rois["file"][rois["file"].duplicated()]
+    if len(dup):
+        raise LungDataError(f"{root / 'roi.csv'}: video {dup.iloc[0]} has two regions; mark one per video")
+    rois = rois.assign(roi_row=rois.index + 2)
     table = videos.merge(rois, on="file", how="left", validate="one_to_one")
     for c in ("top", "bottom", "left", "right"):
         if not pd.api.types.is_integer_dtype(table[c]):
@@ -116,8 +120,9 @@ def scale_roi(roi: dict[str, int], frame: tuple[int, int], size: tuple[int, int]
     """A region of interest in the video's pixels -> the unified frame's pixels (checked inside the frame)."""
     h, w = frame
     if not (0 <= roi["top"] < roi["bottom"] <= h and 0 <= roi["left"] < roi["right"] <= w):
-        raise LungDataError(f"roi.csv, {source}: region top={roi['top']}, bottom={roi['bottom']}, left={roi['left']}, "
-                            f"right={roi['right']} is not inside the {w}x{h} frame")
+        raise LungDataError(f"{source}: region top={roi['top']}, bottom={roi['bottom']}, left={roi['left']}, "
+                            f"right={roi['right']} is not inside the {w}x{h} frame; mark it in the video's own pixels "
+                            f"(0 <= top < bottom <= {h}, 0 <= left < right <= {w})")
     sy, sx = size[0] / h, size[1] / w
     return {"top": int(round(roi["top"] * sy)), "bottom": int(round(roi["bottom"] * sy)),
             "left": int(round(roi["left"] * sx)), "right": int(round(roi["right"] * sx))}
@@ -217,11 +222,16 @@ def load_clips(root: str | Path, *, size: tuple[int, int] = PAPER_SIZE, target_f
     out = LungClips([], [], [], [], [])
     for _, row in table.iterrows():
         source = str(root / row["file"])
+        where = f"{root / 'roi.csv'} row {row['roi_row']} ({row['file']})"
         video = read_video(root / row["file"])
-        roi = scale_roi({k: int(row[k]) for k in ("top", "bottom", "left", "right")}, video.frames.shape[1:], size,
-                        source)
+        h, w = video.frames.shape[1:]
+        if h < size[0] or w < size[1]:
+            raise LungDataError(f"{source}: {w}x{h} frames are smaller than the {size[1]}x{size[0]} the preprocessing "
+                                f"unifies to, and upscaling would invent detail; export the video at {size[1]}x{size[0]} "
+                                f"or more (the paper's are 854x480 and 640x480)")
+        roi = scale_roi({k: int(row[k]) for k in ("top", "bottom", "left", "right")}, (h, w), size, where)
         if roi["bottom"] - roi["top"] < min_patch or roi["right"] - roi["left"] < min_patch:
-            raise LungDataError(f"roi.csv, {row['file']}: the region is {roi['right'] - roi['left']}x"
+            raise LungDataError(f"{where}: the region is {roi['right'] - roi['left']}x"
                                 f"{roi['bottom'] - roi['top']} px after unifying to {size[1]}x{size[0]}, smaller than "
                                 f"one {min_patch}x{min_patch} patch; mark the whole pleural region between the ribs")
         frames = unify(video.frames, video.fps, size=size, target_fps=target_fps, source=source)

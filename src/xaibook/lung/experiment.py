@@ -125,9 +125,10 @@ def paper_sets(clips, cfg: LungSettings) -> dict[str, PatchSet]:
 
 
 def class_counts(sets: dict[str, PatchSet]) -> pd.DataFrame:
-    """Patches per data set and class (the paper's Fig. 4), in the paper's order."""
+    """Patches per data set and class (the paper's Fig. 4), in the paper's order, with the patch size in px."""
     order = ["2_30x30", "all_30x30", "2_60x60", "all_60x60", "2_90x90", "all_90x90"]
-    return pd.DataFrame([{"data set": n, **sets[n].counts()} for n in order]).set_index("data set")
+    return pd.DataFrame([{"data set": n, **sets[n].counts(), "patch px": int(sets[n].patches.shape[-1])}
+                         for n in order]).set_index("data set")
 
 
 def validation_patients(train_patients: dict[str, int], share: float, seed: int) -> set[str]:
@@ -139,6 +140,28 @@ def validation_patients(train_patients: dict[str, int], share: float, seed: int)
         rng.shuffle(people)
         out.update(people[: max(1, int(round(share * len(people))))])
     return out
+
+
+@dataclass(frozen=True)
+class PatientSplit:
+    """The patient-wise split every data set shares: patient -> "train"/"test", and the validation patients."""
+
+    side: dict[str, str]
+    val_patients: set[str]
+
+    @property
+    def n_test(self) -> int:
+        return sum(v == "test" for v in self.side.values())
+
+
+def split_cohort(table: pd.DataFrame, cfg: LungSettings, seed: int) -> PatientSplit:
+    """70:30 by patient within each class (:func:`.dataset.split_patients`), then a ``val_share`` of the
+    training patients (by class) held out to choose checkpoints."""
+    from .dataset import split_patients
+
+    side = split_patients(table, seed=seed)
+    train = {p: int(y) for p, y in zip(table["patient"], table["y"]) if side[p] == "train"}
+    return PatientSplit(side, validation_patients(train, cfg.val_share, seed))
 
 
 def split_set(s: PatchSet, split: dict[str, str], val_patients: set[str], cfg: LungSettings, seed: int) -> Split:
@@ -511,3 +534,89 @@ def saliency_study(r: ConfigResult, s: PatchSet, clips, cfg: LungSettings, truth
         study.band_share = {m: v[0] for m, v in shares.items()}
         study.band_area = shares["vanilla"][1]
     return study
+
+
+# --- what the paper profile costs --------------------------------------------------------------
+
+#: assumed sustained fp32 rate of a Colab T4 on 3D convolutions: about 40% of its 8.1 TFLOPS peak
+T4_EFFECTIVE_TFLOPS = 3.0
+
+
+def forward_flops(depth: int, patch: int, frames: int = CLIP_FRAMES, width: int = 64) -> float:
+    """FLOPs of one forward pass of a 3D ResNet on one (frames, patch, patch) clip (counted on the meta device)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.device("meta"):
+        model = ResNet3D(depth, 1, 1, width)
+        x = torch.empty(1, 1, frames, patch, patch)
+    with FlopCounterMode(display=False) as counter:
+        model(x)
+    return float(counter.get_total_flops())
+
+
+def training_cost(counts: pd.DataFrame, cfg: LungSettings, test_share: float = 0.3,
+                  tflops: float = T4_EFFECTIVE_TFLOPS) -> pd.DataFrame:
+    """Training FLOPs of the 15 configurations for data sets of ``counts`` patches, and minutes at ``tflops``.
+
+    Training patches = patches x (1 - test_share) x (1 - val_share), capped at ``max_train``; a
+    training step costs three forward passes (forward, and a backward pass of about twice that).
+    """
+    rows = []
+    frames = -(-CLIP_FRAMES // cfg.frame_stride)
+    for depth, name in CONFIGS:
+        n = counts.loc[name, "patches"] * (1 - test_share) * (1 - cfg.val_share)
+        n = min(n, cfg.max_train) if cfg.max_train is not None else n
+        fwd = forward_flops(depth, cfg.patch_px[name], frames, cfg.width)
+        total = 3 * fwd * n * cfg.epochs
+        rows.append({"model": f"ResNet3D-{depth}", "data set": name, "training patches": round(n),
+                     "GFLOP per clip (forward)": fwd / 1e9, "training PFLOP": total / 1e15,
+                     "minutes": total / (tflops * 1e12) / 60})
+    return pd.DataFrame(rows)
+
+
+# --- the chapter's tables, from the runs ---------------------------------------------------------
+
+def find(results: list[ConfigResult], depth: int, name: str) -> ConfigResult:
+    """The run of one configuration."""
+    return next(r for r in results if (r.depth, r.data_set) == (depth, name))
+
+
+METRICS = ("accuracy", "sensitivity", "specificity", "F1")
+
+
+def table5(table: pd.DataFrame, mmode: dict[str, float]) -> pd.DataFrame:
+    """Table 5's layout: the paper's three picks (:data:`TABLE5`) from this run's Table 4, and the M-mode model."""
+    rows = [table[(table["model"] == f"ResNet3D-{d}") & (table["data set"] == n)].iloc[0] for d, n in TABLE5]
+    return pd.DataFrame([{"model": r["model"], "data set": r["data set"], **{k: r[k] for k in METRICS}} for r in rows]
+                        + [{"model": "ResNet-18 (M-mode)", "data set": "M-mode, same clips",
+                            **{k: mmode[k] for k in METRICS}}])
+
+
+def ablation_table(results: list[ConfigResult], sets: dict[str, PatchSet], cfg: LungSettings, seed: int,
+                   device: str = "cpu") -> pd.DataFrame:
+    """:func:`motion_ablation` for Table 5's three configurations, one row each."""
+    return pd.DataFrame({f"ResNet3D-{d} {n}": motion_ablation(find(results, d, n), sets[n], cfg, seed, device)
+                         for d, n in TABLE5}).T
+
+
+def verdict_table(results: list[ConfigResult], sets: dict[str, PatchSet], clips, mmode: MModeResult) -> pd.Series:
+    """Patient-level accuracy of Table 5's three configurations and of the M-mode model."""
+    out = {}
+    for d, n in TABLE5:
+        r, s = find(results, d, n), sets[n]
+        out[f"ResNet3D-{d} {n}"] = verdict_accuracy(patient_verdicts(s.patient[r.split.test], s.y[r.split.test],
+                                                                     r.p_test))
+    out["ResNet-18 M-mode"] = verdict_accuracy(patient_verdicts(np.array(clips.patients)[mmode.test_clips],
+                                                                mmode.y_test, mmode.p_test))
+    return pd.Series(out, name="patient-level accuracy")
+
+
+def m_mode_examples(clips) -> list[tuple[str, np.ndarray, np.ndarray, int, dict[str, int]]]:
+    """Fig. 1's input: the first clip of each class, its first frame, and the M-mode through its region's middle."""
+    out = []
+    for label, y in (("present", 1), ("absent", 0)):
+        c = clips.y.index(y)
+        roi = clips.rois[c]
+        col = (roi["left"] + roi["right"]) // 2
+        out.append((label, clips.clips[c][0], m_mode(clips.clips[c], col), col, roi))
+    return out
