@@ -65,7 +65,7 @@ if "google.colab" in sys.modules:
 import numpy as np
 import pandas as pd
 import torch
-from IPython.display import Markdown, display
+from IPython.display import display
 
 from xaibook import build_model, paths
 from xaibook.audit import audit_frame
@@ -76,7 +76,7 @@ from xaibook.foam import (CLASSES, WHY, PAPER, binary_labels, box_masks, confusi
                           adjacent_error_share, threshold_error_share, THRESHOLDS_MM)
 from xaibook.foam import paper as ref
 from xaibook.metrics import confusion, prf_from_confusion, row_normalise
-from xaibook.notebook import glue, start_chapter
+from xaibook.notebook import glue, show_scorecard, start_chapter
 from xaibook.plotting import cam_panels, confusion_figure, image_grid
 from xaibook.profiles import deviations
 from xaibook.training import TrainConfig, fit, predict_proba
@@ -355,13 +355,7 @@ display(audit_frame(ref.audit()))
 # stand-in that is a statement about the *method*, not about Sartorius' images.
 
 # %%
-display(Markdown(card.spread_note()))
-display(card.numbers_frame())
-display(card.claims_frame())
-path = card.write()
-print(f"wrote {path}")
-failures = card.failures()
-print("out of band or failed must-hold claims:", failures or "none")
+show_scorecard(card)
 
 # %% [markdown]
 # ## What reproduced and what did not

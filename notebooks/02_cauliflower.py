@@ -69,7 +69,7 @@ if "google.colab" in sys.modules:
 # %%
 import numpy as np
 import pandas as pd
-from IPython.display import Markdown, display
+from IPython.display import display
 from sklearn.metrics import roc_auc_score
 
 from xaibook import build_model, paths
@@ -81,7 +81,7 @@ from xaibook.cauliflower.experiment import (MAP_METHODS, METHOD_NAMES, PAPER, WH
                                             load_data, map_panels, mechanism_table, paper_claims, settings,
                                             split_table, train_config, worst_clusters)
 from xaibook.metrics import confusion, row_normalise
-from xaibook.notebook import glue, start_chapter
+from xaibook.notebook import glue, show_scorecard, start_chapter
 from xaibook.plotting import (cluster_bars, confusion_figure, image_grid, overlay, prototype_row,
                               reliability_diagram)
 from xaibook.profiles import deviations
@@ -363,11 +363,7 @@ display(audit_frame(ref.audit()))
 # ## Scorecard ({glue:md}`tag`)
 
 # %%
-display(Markdown(card.spread_note()))
-display(card.numbers_frame())
-display(card.claims_frame())
-print(f"wrote {card.write()}")
-print("out of band or failed must-hold claims:", card.failures() or "none")
+show_scorecard(card)
 
 # %% [markdown]
 # ## What reproduced and what did not

@@ -79,7 +79,7 @@ from xaibook.lung import paper as ref
 from xaibook.lung.experiment import (ablation_table, find, m_mode_examples, split_cohort, table5, training_cost,
                                      verdict_table)
 from xaibook.lung.figures import class_distribution_figure, energy_over_time, m_mode_figure, saliency_through_time
-from xaibook.notebook import glue, start_chapter
+from xaibook.notebook import glue, show_scorecard, start_chapter
 from xaibook.profiles import deviations
 
 pd.set_option("display.precision", 3)
@@ -315,11 +315,7 @@ display(ref.prevalence_table())
 # ## Scorecard ({glue:md}`tag`)
 
 # %%
-display(Markdown(card.spread_note()))
-display(card.numbers_frame())
-display(card.claims_frame())
-print(f"wrote {card.write()}")
-print("out of band or failed must-hold claims:", card.failures() or "none")
+show_scorecard(card)
 
 # %% [markdown]
 # ## What reproduced and what did not

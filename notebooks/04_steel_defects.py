@@ -77,12 +77,12 @@ if "google.colab" in sys.modules:
 import numpy as np
 import pandas as pd
 import torch
-from IPython.display import Markdown, display
+from IPython.display import display
 
 from xaibook import build_model, paths
 from xaibook.audit import audit_frame
 from xaibook.metrics import constructed_example, distance_pointing_game, pointing_game_parts
-from xaibook.notebook import glue, start_chapter
+from xaibook.notebook import glue, show_scorecard, start_chapter
 from xaibook.plotting import image_grid, maps_row, outline, pointing_game_figure, score_distributions, score_vs_speed
 from xaibook.profiles import deviations
 from xaibook.saliency import normalise
@@ -283,11 +283,7 @@ display(audit_frame(ref.audit()))
 # ## Scorecard ({glue:md}`tag`)
 
 # %%
-display(Markdown(card.spread_note()))
-display(card.numbers_frame())
-display(card.claims_frame())
-print(f"wrote {card.write()}")
-print("out of band or failed must-hold claims:", card.failures() or "none")
+show_scorecard(card)
 
 # %% [markdown]
 # ## What reproduced and what did not

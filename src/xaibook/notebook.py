@@ -46,9 +46,23 @@ def start_chapter(chapter: str, *, profile: str, data: str | None, seed: int, de
     from ._utils.seed import seed_everything
     from .claims import Scorecard
 
-    data = data or ("synthetic" if profile == "fast" else "real")
+    from .chapters import CHAPTERS
+
+    data = data or (CHAPTERS.get(chapter).fast_data if profile == "fast" and chapter in CHAPTERS else "real")
     cfg = settings(profile)
     generator = seed_everything(seed)
     card = Scorecard(chapter, profile=profile, data=data, seed=seed, device=device, results_dir=results_dir)
     tag = glue("tag", provenance_tag(profile, data))
     return ChapterRun(data, cfg, generator, card, tag)
+
+
+def show_scorecard(card) -> None:
+    """A chapter's closing scorecard: the spread note, the numbers and claims tables; writes the results file
+    and prints the numbers out of band and the must-hold claims that failed."""
+    from IPython.display import Markdown, display
+
+    display(Markdown(card.spread_note()))
+    display(card.numbers_frame())
+    display(card.claims_frame())
+    print(f"wrote {card.write()}")
+    print("out of band or failed must-hold claims:", card.failures() or "none")

@@ -68,7 +68,10 @@ def audit() -> list[Check]:
     same = bool((vgg.loc["Grad-CAM++"] == vgg.loc["SMGrad-CAM++"]).all())
     checks.append(Check("Table 2, VGG16: Grad-CAM++ and Smooth Grad-CAM++ rows", "two methods, two rows",
                         "identical in all six columns" if same else "different", not same,
-                        "a copied row is more likely than six equal percentages from two different maps"))
+                        "six equal percentages need the two methods' explanation maps to agree almost everywhere. Smooth "
+                        "Grad-CAM++ does equal Grad-CAM++ where the class score's gradient cannot depend on the input "
+                        "(a layer followed only by global pooling and a linear layer; see the chapter), but VGG16's "
+                        "last convolution is followed by a max-pool and two ReLU layers: a copied row is likelier"))
     checks.append(Check("Table 3, VGG16: a row per CAM", "three CAMs", ", ".join(TABLE3.loc["VGG16"].index),
                         len(TABLE3.loc["VGG16"]) == 3, "the Smooth Grad-CAM++ row is missing"))
     best = {c: TABLE3.loc[c, "CAM"].idxmax() for c in ORIGINAL}

@@ -84,7 +84,7 @@ def read_answers(paths: list[str | Path]) -> pd.DataFrame:
             raise ValueError(f"{p}: missing column(s) {missing}; a survey answer file has {list(ANSWER_COLUMNS)}")
         bad = df[~df["rating"].isin(RATINGS)]
         if len(bad):
-            raise ValueError(f"{p} row {bad.index[0] + 2}: rating {bad['rating'].iloc[0]!r} is not a whole number 0-6")
+            raise ValueError(f"{p} row {bad.index[0] + 2}: rating {bad['rating'].iloc[0]} is not a whole number 0-6")
         frames.append(df[list(ANSWER_COLUMNS)])
     answers = pd.concat(frames, ignore_index=True)
     dup = answers.duplicated(["participant", "item"])
@@ -178,3 +178,31 @@ function download(){
 show();
 </script></body></html>
 """
+
+
+@dataclass
+class SurveyKit:
+    path: Path
+    items: list[SurveyItem]
+    pool: list[str]
+    answers: pd.DataFrame
+    scores: pd.DataFrame
+
+
+def survey_kit(run, cams: list[str], combinations: list, path: str | Path, *, seed: int = 0,
+               n_simulated: int = 25) -> SurveyKit:
+    """The survey for one classifier run: each CAM's map and its Feature CAM ``combinations`` for every
+    photograph, the photographs as the pool; scored on ``n_simulated`` SIMULATED chance respondents."""
+    from .method import Combination
+
+    items = []
+    for cam in cams:
+        for variant in ["CAM", *combinations]:
+            method = "Grad-CAMs" if variant == "CAM" else (variant.name if isinstance(variant, Combination) else variant)
+            for i, photo in enumerate(run.photos):
+                items.append(SurveyItem(f"{photo}|{cam}|{method}", f"{cam} · {method}" if variant != "CAM" else cam,
+                                        photo, run.maps(cam, variant)[i].numpy()))
+    pool = {name: run.crops[i] for i, name in enumerate(run.photos)}
+    written = write_survey(path, items, pool, title="Which photograph does this map explain?", seed=seed)
+    answers = simulate_chance_answers(items, list(pool), n_simulated, seed)
+    return SurveyKit(written, items, list(pool), answers, score(answers, seed=seed))

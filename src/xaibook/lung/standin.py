@@ -241,7 +241,7 @@ class Scene:
 
     def frame(self, k: int, m: dict[str, np.ndarray]) -> np.ndarray:
         """Frame k as float32 echo amplitude (before gain and log compression)."""
-        p, h, w, px = self.p, self.h, self.w, self.px_per_mm
+        h, w, px = self.h, self.w, self.px_per_mm
         dz = m["chest"][k] + m["hand_z"][k]                       # whole image moves vertically, mm (below)
         z = self.z
         slide_px = m["sliding"][k] * px

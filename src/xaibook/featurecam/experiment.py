@@ -1,0 +1,444 @@
+"""The experiments of chapter 05_feature_cam: CAMs, the nine Feature CAM combinations and their explanation
+maps on real classifiers and photographs; the established metrics; class-discrimination; randomisation.
+
+A classifier here is anything with ``model`` (eval mode, logits), ``prepare(image)``
+(input, uint8 crop) and ``spec.mean`` / ``spec.std`` (:class:`xaibook.imagenet.Classifier`).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..claims import ClaimCheck
+from ..saliency import build_method, class_score
+from .method import COMBINATIONS, K, PERCENTILE, TOP5, Combination, all_combinations, explanation_maps, feature_inputs
+
+CAMS = {"Grad-CAM": "gradcam", "Grad-CAM++": "gradcampp", "SMGrad-CAM++": "smoothgradcampp"}
+#: the paper's classifier each of ours stands in for (lighter, the other lighter, heavier)
+PAPER_PEER = {"efficientnet_lite0": "VGG16", "efficientnet_lite1": "NasNet Mobile", "efficientnet_lite2": "Inception V3",
+              "vgg16": "VGG16", "nasnetamobile": "NasNet Mobile", "inception_v3": "Inception V3"}
+OURS = tuple(f"Ours {i + 1}" for i in range(5))
+
+
+@dataclass(frozen=True)
+class FeatureCamSettings:
+    """Every setting of the chapter that a profile may change."""
+
+    classifiers: tuple[str, ...]        # lightest first
+    lighter: str
+    heavier: str
+    smooth_samples: int                 # Smooth Grad-CAM++'s n
+    smooth_noise: float = 0.1           # sigma / (max - min) of the input (stefannc's GradCAM-Pytorch)
+    k: float = K
+    percentile: float = PERCENTILE
+    deletion_steps: int = 16
+    sanity_images: int = 4
+    cam_layer: str = "conv_head"        # the last convolution's output (see :func:`cam_layer`)
+
+
+PAPER = FeatureCamSettings(classifiers=("vgg16", "nasnetamobile", "inception_v3"), lighter="vgg16",
+                           heavier="inception_v3", smooth_samples=50, cam_layer="last convolution")
+FAST = FeatureCamSettings(classifiers=("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"),
+                          lighter="efficientnet_lite0", heavier="efficientnet_lite2", smooth_samples=6,
+                          deletion_steps=8)
+WHY = {
+    "classifiers": "VGG16, NASNet-A Mobile and InceptionV3 need ImageNet weights from a hub; EfficientNet-Lite0-2 "
+                   "ship inside pip packages and run offline",
+    "lighter": "Lite0 is the smallest (4.7 M parameters, 0.4 GFLOPs) and least accurate of the three",
+    "heavier": "Lite2 is the largest (6.1 M parameters, 0.9 GFLOPs at 260 px) and most accurate of the three",
+    "smooth_samples": "6 noisy copies instead of 50 (CPU budget); the paper does not state its n",
+    "deletion_steps": "8 steps for the deletion and insertion curves (CPU budget)",
+    "cam_layer": "EfficientNet-Lite's last convolution, conv_head (1x1 to 1280 channels), read before its batch "
+                 "norm and ReLU6",
+}
+
+
+def settings(profile: str) -> FeatureCamSettings:
+    return {"fast": FAST, "paper": PAPER}[profile]
+
+
+# --- maps ---------------------------------------------------------------------------------------
+
+def _unit(crops: np.ndarray) -> torch.Tensor:
+    """(N, H, W, 3) uint8 -> (N, 3, H, W) float in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).float() / 255.0
+
+
+def to_model(clf, images01: torch.Tensor) -> torch.Tensor:
+    """Images in [0, 1] -> the classifier's input scale."""
+    mean = torch.tensor(clf.spec.mean).view(1, 3, 1, 1)
+    std = torch.tensor(clf.spec.std).view(1, 3, 1, 1)
+    return (images01 - mean) / std
+
+
+@torch.no_grad()
+def softmax(clf, images01: torch.Tensor, batch: int = 32) -> torch.Tensor:
+    return torch.cat([clf.model(to_model(clf, images01[i:i + batch])).softmax(-1)
+                      for i in range(0, len(images01), batch)])
+
+
+def cam_layer(model: torch.nn.Module, cfg: FeatureCamSettings) -> torch.nn.Module:
+    """The layer every CAM reads: ``cfg.cam_layer`` (EfficientNet: ``conv_head``, its last convolution).
+
+    Not the activation after it (``bn2``): from there on the network is global average pooling and
+    one linear layer, so the class score's gradient there is the same for every input (the class's
+    weights over the number of positions). Smooth Grad-CAM++ averages gradients over noisy copies
+    of the input; with input-independent gradients it equals Grad-CAM++ exactly (a test shows it).
+    At ``conv_head`` the gradient passes the ReLU6, whose mask depends on the input.
+    """
+    return model.get_submodule(cfg.cam_layer)
+
+
+def cam_maps(clf, x: torch.Tensor, classes: torch.Tensor, cfg: FeatureCamSettings, seed: int,
+             methods: dict[str, str] = CAMS, layer: torch.nn.Module | None = None) -> dict[str, torch.Tensor]:
+    """Each CAM's maps (N, H, W) in [0, 1] for ``classes``, at :func:`cam_layer` (or ``layer``)."""
+    layer = layer if layer is not None else cam_layer(clf.model, cfg)
+    out = {}
+    for name, key in methods.items():
+        options = {"n_samples": cfg.smooth_samples, "noise": cfg.smooth_noise, "seed": seed,
+                   "batch_size": cfg.smooth_samples} if key == "smoothgradcampp" else {}
+        method = build_method(key, clf.model, layer, **options)
+        out[name] = method.attribute(x, class_score(classes))
+    return out
+
+
+@dataclass
+class ClassifierRun:
+    """One classifier on the photographs: inputs, edges, CAMs, Feature CAMs and their explanation maps."""
+
+    name: str
+    photos: list[str]
+    crops: np.ndarray                     # (N, R, R, 3) uint8
+    probs: torch.Tensor                   # (N, 1000) on the original crops
+    edges: torch.Tensor                   # (N, R, R) HED
+    cams: dict[str, torch.Tensor]
+    fused: dict[tuple[str, Combination], torch.Tensor]
+    right: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)      # (CAM, variant) -> (N,)
+    confidence: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)                    # per image
+
+    @property
+    def classes(self) -> torch.Tensor:
+        return self.probs.argmax(1)
+
+    def maps(self, cam: str, variant: str | Combination) -> torch.Tensor:
+        return self.cams[cam] if variant == "CAM" else self.fused[(cam, variant)]
+
+
+def run_classifier(clf, photos: dict[str, np.ndarray], hed, cfg: FeatureCamSettings, seed: int) -> ClassifierRun:
+    """Everything the paper's Tables 2 and 3 need for one classifier (timed per image: HED and each CAM)."""
+    crops = np.stack([clf.prepare(img)[1] for img in photos.values()])
+    images01 = _unit(crops)
+    x = to_model(clf, images01)
+    probs = softmax(clf, images01)
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        edges = hed(torch.from_numpy(crops).permute(0, 3, 1, 2).float())[:, 0]
+    seconds = {"HED": (time.perf_counter() - t0) / len(crops)}
+    cams = {}
+    for name, key in CAMS.items():
+        t0 = time.perf_counter()
+        cams.update(cam_maps(clf, x, probs.argmax(1), cfg, seed, {name: key}))
+        seconds[name] = (time.perf_counter() - t0) / len(crops)
+    inputs = feature_inputs(images01, edges)
+    fused = {(cam, c): m for cam in cams for c, m in all_combinations(cams[cam], inputs, cfg.k).items()}
+    run = ClassifierRun(clf.name, list(photos), crops, probs, edges, cams, fused, seconds=seconds)
+    original = probs.argmax(1)
+    for cam in cams:
+        for variant in ("CAM", *COMBINATIONS):
+            explained = softmax(clf, explanation_maps(images01, run.maps(cam, variant), cfg.percentile))
+            key = (cam, variant if variant == "CAM" else variant.name)
+            run.right[key] = (explained.argmax(1) == original).numpy()
+            run.confidence[key] = explained.gather(1, original[:, None])[:, 0].numpy()
+    return run
+
+
+# --- the paper's tables -------------------------------------------------------------------------
+
+def _variant_key(v: str | Combination) -> str:
+    return v if isinstance(v, str) else v.name
+
+
+def table2(runs: list[ClassifierRun]) -> pd.DataFrame:
+    """Right classification % per classifier and CAM: the CAM's own explanation maps, then Ours 1-5 (:data:`TOP5`)."""
+    rows = {}
+    for r in runs:
+        for cam in CAMS:
+            rows[(r.name, cam)] = [100 * r.right[(cam, "CAM")].mean()] + [100 * r.right[(cam, c.name)].mean()
+                                                                           for c in TOP5]
+    return _frame(rows, ["CAM", *OURS])
+
+
+def table3(runs: list[ClassifierRun]) -> pd.DataFrame:
+    """Average confidence %: the original crops, the CAM's explanation maps, then Ours 1-5."""
+    rows = {}
+    for r in runs:
+        original = 100 * float(r.probs.max(1).values.mean())
+        for cam in CAMS:
+            rows[(r.name, cam)] = [original, 100 * r.confidence[(cam, "CAM")].mean()] + [
+                100 * r.confidence[(cam, c.name)].mean() for c in TOP5]
+    return _frame(rows, ["Original", "CAM", *OURS])
+
+
+def _frame(rows: dict[tuple[str, str], list[float]], columns: list[str]) -> pd.DataFrame:
+    index = pd.MultiIndex.from_tuples(list(rows), names=["classifier", "CAM version"])
+    return pd.DataFrame(list(rows.values()), index=index, columns=columns)
+
+
+def card_rows(t2: pd.DataFrame, t3: pd.DataFrame, columns: tuple[str, ...] = ("CAM", "Ours 1")) -> list[dict]:
+    """The scorecard's rows: key, label, ours (right %, confidence %) and the paper's values, those of the
+    classifier ours stands in for (:data:`PAPER_PEER`); None where the paper has no such cell (VGG16's
+    Smooth Grad-CAM++ confidence)."""
+    from . import paper as ref
+
+    out = []
+    for (name, cam) in t2.index:
+        peer = PAPER_PEER[name]
+        for col in columns:
+            p2 = ref.TABLE2.loc[(peer, cam), col] if (peer, cam) in ref.TABLE2.index else None
+            p3 = ref.TABLE3.loc[(peer, cam), col] if (peer, cam) in ref.TABLE3.index else None
+            out.append({"key": f"{name.replace('efficientnet_', '')}_{CAMS[cam]}_{col.replace(' ', '').lower()}",
+                        "label": f"{name} ({peer} in the paper), {cam}, {col}", "peer": peer,
+                        "right": float(t2.loc[(name, cam), col]), "confidence": float(t3.loc[(name, cam), col]),
+                        "paper_right": None if p2 is None else float(p2),
+                        "paper_confidence": None if p3 is None else float(p3)})
+    return out
+
+
+def combination_table(runs: list[ClassifierRun], what: str = "right") -> pd.DataFrame:
+    """All nine combinations (rows) per classifier and CAM (columns): right classification % or confidence %."""
+    source = {"right": lambda r: r.right, "confidence": lambda r: r.confidence}[what]
+    data = {(r.name, cam): {c.name: 100 * source(r)[(cam, c.name)].mean() for c in COMBINATIONS}
+            for r in runs for cam in CAMS}
+    return pd.DataFrame(data)
+
+
+# --- beyond the paper ---------------------------------------------------------------------------
+
+def percentile_sensitivity(clf, run: ClassifierRun, percentiles: tuple[float, ...] = (80, 50, 20)) -> pd.DataFrame:
+    """Right classification % and confidence % of the CAMs and of Ours 1 when the explanation map keeps the
+    pixels above other percentiles (80: the top 20%, as the chapter reads the paper; 20: the top 80%)."""
+    images01 = _unit(run.crops)
+    rows = []
+    for q in percentiles:
+        for cam in CAMS:
+            for variant in ("CAM", TOP5[0]):
+                explained = softmax(clf, explanation_maps(images01, run.maps(cam, variant), q))
+                rows.append({"percentile": q, "kept": f"top {100 - q:g}%", "CAM": cam,
+                             "variant": "CAM" if variant == "CAM" else f"{OURS[0]} ({variant.name})",
+                             "right %": 100 * float((explained.argmax(1) == run.classes).float().mean()),
+                             "confidence %": 100 * float(explained.gather(1, run.classes[:, None]).mean())})
+    return pd.DataFrame(rows)
+
+
+def soft_mask_metrics(clf, run: ClassifierRun, variants: list[tuple[str, str | Combination]]) -> pd.DataFrame:
+    """Average Drop % and Increase in Confidence % (Chattopadhay et al. 2018): the image times the map."""
+    from ..metrics.explanation import average_drop, increase_in_confidence
+
+    images01 = _unit(run.crops)
+    before = run.probs.gather(1, run.classes[:, None])[:, 0]
+    rows = []
+    for cam, v in variants:
+        after = softmax(clf, images01 * run.maps(cam, v)[:, None]).gather(1, run.classes[:, None])[:, 0]
+        rows.append({"CAM": cam, "variant": _variant_key(v),
+                     "Average Drop %": float(average_drop(before, after).mean()),
+                     "Increase in Confidence %": float(increase_in_confidence(before, after).mean())})
+    return pd.DataFrame(rows)
+
+
+def road_scores(clf, run: ClassifierRun, variants: list[tuple[str, str | Combination]],
+                percentile: float = 80) -> pd.DataFrame:
+    """pytorch-grad-cam's ROAD (most relevant first): the change in the class's softmax probability when the
+    map's top ``100 - percentile`` % of pixels are imputed from their neighbours (more negative: better map)."""
+    from pytorch_grad_cam.metrics.road import ROADMostRelevantFirst
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputSoftmaxTarget
+
+    x = to_model(clf, _unit(run.crops))
+    targets = [ClassifierOutputSoftmaxTarget(int(c)) for c in run.classes]
+    metric = ROADMostRelevantFirst(percentile=percentile)
+    rows = []
+    for cam, v in variants:
+        torch.manual_seed(0)               # the imputer adds noise
+        scores = metric(x, run.maps(cam, v).numpy(), targets, clf.model)
+        rows.append({"CAM": cam, "variant": _variant_key(v), "ROAD (most relevant first)": float(np.mean(scores))})
+    return pd.DataFrame(rows)
+
+
+def deletion_insertion(clf, run: ClassifierRun, variants: list[tuple[str, str | Combination]],
+                       steps: int) -> pd.DataFrame:
+    """Deletion and insertion AUC (Petsiuk et al. 2018): the class's probability as the map's most relevant
+    pixels are set to black (deletion, lower is better) or revealed on a blurred copy (insertion, higher is
+    better), in ``steps`` equal steps; the area under each curve by the trapezoid rule on [0, 1]."""
+    from torchvision.transforms.functional import gaussian_blur
+
+    images01 = _unit(run.crops)
+    blurred = gaussian_blur(images01, kernel_size=31, sigma=10.0)
+    n, _, h, w = images01.shape
+    fractions = np.linspace(0, 1, steps + 1)
+    rows = []
+    for cam, v in variants:
+        order = run.maps(cam, v).flatten(1).argsort(dim=1, descending=True)
+        curves = {"deletion": [], "insertion": []}
+        for f in fractions:
+            keep = torch.zeros(n, h * w, dtype=torch.bool)
+            keep.scatter_(1, order[:, : int(round(f * h * w))], True)
+            keep = keep.view(n, 1, h, w)
+            for kind, img in (("deletion", torch.where(keep, torch.zeros_like(images01), images01)),
+                              ("insertion", torch.where(keep, images01, blurred))):
+                curves[kind].append(softmax(clf, img).gather(1, run.classes[:, None])[:, 0].numpy())
+        auc = {k: float(np.mean(np.trapezoid(np.stack(c, 1), fractions, axis=1))) for k, c in curves.items()}
+        rows.append({"CAM": cam, "variant": _variant_key(v), "deletion AUC": auc["deletion"],
+                     "insertion AUC": auc["insertion"]})
+    return pd.DataFrame(rows)
+
+
+def spearman_maps(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
+    """Spearman rank correlation between paired maps (N, H, W), one value per pair."""
+    from scipy.stats import spearmanr
+
+    out = []
+    for x, y in zip(a, b):
+        x, y = x.flatten().numpy(), y.flatten().numpy()
+        out.append(np.nan if x.std() == 0 or y.std() == 0 else spearmanr(x, y)[0])   # constant map: undefined
+    return np.array(out)
+
+
+def ssim_maps(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
+    """Structural similarity between paired maps in [0, 1], one value per pair (scikit-image)."""
+    from skimage.metrics import structural_similarity
+
+    return np.array([structural_similarity(x.numpy(), y.numpy(), data_range=1.0) for x, y in zip(a, b)])
+
+
+def class_discrimination(clf, run: ClassifierRun, cfg: FeatureCamSettings, seed: int) -> pd.DataFrame:
+    """How much each map changes when it explains the second most probable class instead of the first.
+
+    Spearman correlation between the two maps (1: the same whatever the class) per CAM and per
+    Feature CAM combination of :data:`TOP5`, mean over the photographs.
+    """
+    x = to_model(clf, _unit(run.crops))
+    second = run.probs.topk(2, dim=1).indices[:, 1]
+    other = cam_maps(clf, x, second, cfg, seed)
+    inputs = feature_inputs(_unit(run.crops), run.edges)
+    rows = []
+    for cam in CAMS:
+        fused_other = all_combinations(other[cam], inputs, cfg.k)
+        rows.append({"CAM": cam, "variant": "CAM", "Spearman, top-1 vs top-2 class":
+                     float(np.mean(spearman_maps(run.cams[cam], other[cam])))})
+        for i, c in enumerate(TOP5):
+            rows.append({"CAM": cam, "variant": f"{OURS[i]} ({c.name})", "Spearman, top-1 vs top-2 class":
+                         float(np.mean(spearman_maps(run.fused[(cam, c)], fused_other[c])))})
+    return pd.DataFrame(rows)
+
+
+def randomise_down_to(model: torch.nn.Module, layers: list[str], seed: int) -> torch.nn.Module:
+    """A copy of ``model`` whose convolution and linear weights in ``layers`` (and everything they contain)
+    are redrawn from a normal distribution with each weight tensor's own standard deviation (biases zeroed)."""
+    import copy
+
+    out = copy.deepcopy(model)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name in layers:
+            for m in out.get_submodule(name).modules():
+                if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+                    m.weight.copy_(torch.randn(m.weight.shape, generator=gen) * m.weight.std())
+                    if m.bias is not None:
+                        m.bias.zero_()
+    return out.eval()
+
+
+def sanity_check(clf, run: ClassifierRun, cascade: list[str], cfg: FeatureCamSettings, seed: int) -> pd.DataFrame:
+    """Adebayo et al. 2018's cascading model randomisation, from the top layer down.
+
+    After each step (one more layer of ``cascade`` randomised) every CAM and the paper's best
+    Feature CAM (:data:`TOP5` [0], addition with input 2) are recomputed for the first
+    ``sanity_images`` photographs and the original class, and compared with the trained model's
+    maps: Spearman rank correlation and SSIM, mean over photographs. A map that stays similar
+    does not depend on what the model learned.
+    """
+    import types
+
+    n = min(cfg.sanity_images, len(run.photos))
+    images01 = _unit(run.crops[:n])
+    x = to_model(clf, images01)
+    classes = run.classes[:n]
+    inputs = feature_inputs(images01, run.edges[:n])
+    best = TOP5[0]
+    rows = []
+    for step in range(1, len(cascade) + 1):
+        model = randomise_down_to(clf.model, cascade[:step], seed)
+        maps = cam_maps(types.SimpleNamespace(model=model), x, classes, cfg, seed)
+        for cam, m in maps.items():
+            fused = all_combinations(m, inputs, cfg.k)[best]
+            for variant, new, old in ((cam, m, run.cams[cam][:n]),
+                                      (f"{OURS[0]} ({cam})", fused, run.fused[(cam, best)][:n])):
+                rows.append({"randomised down to": cascade[step - 1], "map": variant,
+                             "Spearman": float(np.nanmean(spearman_maps(old, new))),
+                             "SSIM": float(np.mean(ssim_maps(old, new)))})
+    return pd.DataFrame(rows)
+
+
+def chapter_summary(runs: list[ClassifierRun], t2: pd.DataFrame, combos: pd.DataFrame, sensitivity: pd.DataFrame,
+                    discrimination: pd.DataFrame, sanity: pd.DataFrame, cfg: FeatureCamSettings) -> dict[str, object]:
+    """The numbers the chapter's closing section quotes, computed from its tables."""
+    light = next(r for r in runs if r.name == cfg.lighter)
+    score = combos.mean(axis=1).sort_values(ascending=False)
+    mul_rank = 1 + min(list(score.index).index(c.name) for c in COMBINATIONS if c.fusion == "mul")
+    sens = sensitivity[(sensitivity["CAM"] == "Grad-CAM++") & (sensitivity["variant"] == "CAM")].set_index("kept")
+    disc = discrimination[discrimination["variant"] == "CAM"].set_index("CAM")["Spearman, top-1 vs top-2 class"]
+    first = sanity[sanity["randomised down to"] == sanity["randomised down to"].iloc[0]].set_index("map")["Spearman"]
+    gain = lambda c: float((t2.loc[c, "Ours 1"] - t2.loc[c, "CAM"]).mean())   # noqa: E731
+    return {"orig_conf_light": 100 * float(light.probs.max(1).values.mean()),
+            "right_top80": float(sens.loc["top 80%", "right %"]), "right_top20": float(sens.loc["top 20%", "right %"]),
+            "gain_light": gain(cfg.lighter), "gain_heavy": gain(cfg.heavier), "best_combo": str(score.index[0]),
+            "mul_rank": {1: "first", 2: "second", 3: "third"}.get(mul_rank, f"{mul_rank}th"),
+            "disc_gradcampp": float(disc["Grad-CAM++"]), "disc_gradcam": float(disc["Grad-CAM"]),
+            "sanity_gradcampp": float(first["Grad-CAM++"]), "sanity_gradcam": float(first["Grad-CAM"]),
+            "sanity_fcam": float(first[f"{OURS[0]} (Grad-CAM++)"]),
+            "hed_s": light.seconds["HED"], "gradcam_s": light.seconds["Grad-CAM"]}
+
+
+# --- the paper's claims -------------------------------------------------------------------------
+
+def paper_claims(t2: pd.DataFrame, t3: pd.DataFrame, combos: pd.DataFrame, cfg: FeatureCamSettings,
+                 few_points: float = 5.0) -> list[ClaimCheck]:
+    """The paper's claims as checks on this run (``combos``: :func:`combination_table` of right classification)."""
+    gain = {c: float((t2.loc[c, "Ours 1"] - t2.loc[c, "CAM"]).mean()) for c in cfg.classifiers}
+    conf_ours = {c: float(t3.loc[c, "Ours 1"].mean()) for c in cfg.classifiers}
+    conf_ref = {c: float(min(t3.loc[c, "CAM"].mean(), t3.loc[c, "Original"].iloc[0])) for c in cfg.classifiers}
+    score = combos.mean(axis=1)
+    best, mul = TOP5[0].name, [c.name for c in COMBINATIONS if c.fusion == "mul"]
+    others = score.drop(index=mul)
+    cam_conf = t3.loc[cfg.lighter, "CAM"]
+    light, heavy = cfg.lighter, cfg.heavier
+    return [
+        ClaimCheck("lighter_gains", f"On the lighter classifier ({light}) Feature CAM (Ours 1) classifies right more "
+                   f"often than the CAMs' own explanation maps", gain[light] > 0, gain[light],
+                   f"mean gain over the three CAMs: {gain[light]:+.1f} points", "Sect. 5.2, Table 2"),
+        ClaimCheck("heavier_keeps", f"On the heavier classifier ({heavy}) Feature CAM stays within {few_points:g} "
+                   f"points of the CAMs", abs(gain[heavy]) <= few_points, few_points - abs(gain[heavy]),
+                   f"mean difference over the three CAMs: {gain[heavy]:+.1f} points", "Sect. 5.2, Table 2"),
+        ClaimCheck("confidence_kept", f"Feature CAM (Ours 1) keeps the average confidence of the CAMs and of the "
+                   f"original image (within {few_points:g} points of the lower of the two) on every classifier",
+                   all(conf_ours[c] >= conf_ref[c] - few_points for c in cfg.classifiers),
+                   min(conf_ours[c] - conf_ref[c] + few_points for c in cfg.classifiers),
+                   "; ".join(f"{c}: {conf_ours[c]:.1f}% vs {conf_ref[c]:.1f}%" for c in cfg.classifiers),
+                   "Sect. 5.2, Table 3"),
+        ClaimCheck("add_input2_best", "Addition with input 2 (image:edges 2:1) is the best of the nine combinations "
+                   "(right classification, mean over classifiers and CAMs)", bool(score.idxmax() == best),
+                   float(score[best] - score.drop(index=best).max()),
+                   f"best: {score.idxmax()} ({score.max():.1f}%); {best}: {score[best]:.1f}%", "Sect. 4, Experiment 1"),
+        ClaimCheck("mul_worst", "Multiplication (Eq. 8) is the worst fusion: its three combinations rank below all "
+                   "others", bool(score[mul].max() < others.min()), float(others.min() - score[mul].max()),
+                   f"multiplication {score[mul].min():.1f}-{score[mul].max():.1f}%, others from {others.min():.1f}%",
+                   "Sect. 4, Experiment 2"),
+        ClaimCheck("gradcampp_best_confidence", f"Among the three CAMs Grad-CAM++ gives the best average confidence "
+                   f"(on {light}, as the paper measured on VGG16)", bool(cam_conf.idxmax() == "Grad-CAM++"),
+                   float(cam_conf["Grad-CAM++"] - cam_conf.drop(index="Grad-CAM++").max()),
+                   ", ".join(f"{k} {v:.1f}%" for k, v in cam_conf.items()), "Sect. 3"),
+    ]

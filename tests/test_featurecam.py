@@ -1,0 +1,171 @@
+"""Chapter 05_feature_cam: the fusions, explanation maps, survey scorer, audit and claims, against answers
+worked out by hand; Smooth Grad-CAM++ at a layer whose gradient cannot depend on the input."""
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from xaibook.featurecam import (COMBINATIONS, TOP5, explanation_mask, explanation_maps, feature_inputs, fuse,
+                                read_answers, score, simulate_chance_answers, write_survey)
+from xaibook.featurecam import paper as ref
+from xaibook.featurecam.experiment import FAST, OURS, paper_claims, randomise_down_to, spearman_maps
+from xaibook.featurecam.method import right_and_confidence
+from xaibook.featurecam.survey import SurveyItem
+from xaibook.saliency import build_method, class_score
+
+
+def test_inputs_blend_luminance_and_edges_by_hand():
+    image = torch.zeros(1, 3, 2, 2)
+    image[0, 0] = 1.0                                   # pure red: luminance 0.299
+    edges = torch.tensor([[[0.0, 1.0], [0.5, 0.0]]])
+    inputs = feature_inputs(image, edges)
+    assert torch.equal(inputs[1], edges)
+    assert inputs[2][0, 0, 1].item() == pytest.approx((2 * 0.299 + 1.0) / 3)
+    assert inputs[3][0, 1, 0].item() == pytest.approx((0.299 + 0.5) / 2)
+    with pytest.raises(ValueError, match=r"edges must lie in \[0, 1\]"):
+        feature_inputs(image, edges + 1)
+
+
+def test_the_three_fusions_by_hand():
+    cam = torch.tensor([[[0.0, 0.5], [1.0, 0.5]]])
+    feature = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]])
+    # add: 0.25 F + M = [[.25, .5], [1, .75]] -> min-max
+    assert fuse(cam, feature, "add").flatten().tolist() == pytest.approx([0.0, 1 / 3, 1.0, 2 / 3])
+    assert fuse(cam, feature, "mul").flatten().tolist() == pytest.approx([0.0, 0.0, 0.0, 1.0])
+    assert fuse(cam, feature, "cmul").flatten().tolist() == pytest.approx([0.0, 0.5, 1.0, 0.0])
+    assert len(COMBINATIONS) == 9 and [c.name for c in TOP5] == ["add · input 2", "add · input 3", "add · input 1",
+                                                                  "cmul · input 3", "cmul · input 1"]
+
+
+def test_explanation_map_keeps_the_top_fifth_and_blacks_out_the_rest():
+    maps = torch.arange(100.0).view(1, 10, 10) / 99
+    mask = explanation_mask(maps)
+    assert int(mask.sum()) == 20 and bool(mask[0, 8:].all())       # values at or above the 80th percentile
+    images = torch.full((1, 3, 10, 10), 0.7)
+    out = explanation_maps(images, maps)
+    assert float(out[0, :, :8].abs().sum()) == 0 and torch.allclose(out[0, :, 8:], torch.tensor(0.7))
+
+
+def test_right_classification_and_confidence_by_hand():
+    original = torch.tensor([[0.7, 0.2, 0.1], [0.1, 0.6, 0.3]])
+    explained = torch.tensor([[0.4, 0.5, 0.1], [0.2, 0.7, 0.1]])
+    right, conf = right_and_confidence(original, explained)
+    assert right.tolist() == [False, True] and conf.tolist() == pytest.approx([0.4, 0.7])
+
+
+class _GapHead(nn.Module):
+    """conv -> ReLU -> global average pool -> linear: the head of EfficientNet after its last activation."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv2d(3, 6, 3, padding=1)
+        self.act = nn.ReLU()
+        self.fc = nn.Linear(6, 4)
+
+    def forward(self, x):
+        return self.fc(self.act(self.conv(x)).mean(dim=(2, 3)))
+
+
+def test_smooth_gradcampp_equals_gradcampp_where_the_gradient_cannot_depend_on_the_input():
+    model = _GapHead().eval()
+    x = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    target = class_score(torch.tensor([1, 2]))
+    kwargs = {"n_samples": 8, "noise": 0.3, "batch_size": 8}
+    at_act = [build_method(k, model, model.act, **(kwargs if k == "smoothgradcampp" else {})).attribute(x, target)
+              for k in ("gradcampp", "smoothgradcampp")]
+    at_conv = [build_method(k, model, model.conv, **(kwargs if k == "smoothgradcampp" else {})).attribute(x, target)
+               for k in ("gradcampp", "smoothgradcampp")]
+    assert torch.allclose(at_act[0], at_act[1], atol=1e-6)       # after the ReLU: GAP + linear, constant gradient
+    assert not torch.allclose(at_conv[0], at_conv[1], atol=1e-3)  # before it the ReLU mask moves with the noise
+
+
+def test_randomisation_touches_only_the_named_layers():
+    model = _GapHead().eval()
+    out = randomise_down_to(model, ["fc"], seed=0)
+    assert torch.equal(out.conv.weight, model.conv.weight)
+    assert not torch.equal(out.fc.weight, model.fc.weight) and float(out.fc.bias.abs().sum()) == 0
+    assert out.fc.weight.std().item() == pytest.approx(model.fc.weight.std().item(), rel=0.5)
+
+
+def test_spearman_of_a_map_with_itself_and_its_reverse():
+    a = torch.arange(16.0).view(1, 4, 4)
+    assert spearman_maps(a, a)[0] == pytest.approx(1.0) and spearman_maps(a, -a)[0] == pytest.approx(-1.0)
+
+
+def _items():
+    heat = np.linspace(0, 1, 16).reshape(4, 4)
+    return [SurveyItem(f"{p}|m", m, p, heat) for p in ("cat", "cup") for m in ("A", "B")]
+
+
+def test_survey_html_embeds_every_question_and_the_pool(tmp_path):
+    pool = {"cat": np.zeros((4, 4, 3), np.uint8), "cup": np.full((4, 4, 3), 200, np.uint8)}
+    path = write_survey(tmp_path / "s.html", _items(), pool, title="T")
+    text = path.read_text()
+    data = json.loads(re.search(r"const D = (\{.*?\});\n", text, re.S).group(1))
+    assert len(data["questions"]) == 4 and set(data["pool"]) == {"cat", "cup"}
+    assert all(q["map"].startswith("data:image/png;base64,") for q in data["questions"])
+    with pytest.raises(ValueError, match=r"not in the pool: \['dog'\]"):
+        write_survey(tmp_path / "t.html", [SurveyItem("x", "A", "dog", np.zeros((2, 2)))], pool, title="T")
+    assert not (tmp_path / "t.html").exists()
+
+
+def test_scorer_by_hand_and_bad_answer_files(tmp_path):
+    answers = pd.DataFrame({"participant": ["p1", "p1", "p2", "p2"], "item": ["i1", "i2", "i1", "i2"],
+                            "method": ["A", "B", "A", "B"], "chosen": ["cat", "cup", "cup", "cup"],
+                            "truth": ["cat", "cat", "cat", "cup"], "rating": [6, 1, 4, 3]})
+    s = score(answers, n_boot=200)
+    assert s.loc["A", "Human Faith %"] == 50.0 and s.loc["A", "Interpretability Index"] == 5.0
+    assert s.loc["B", "Human Faith %"] == 50.0 and s.loc["B", "Interpretability Index"] == 2.0
+    lo, hi = s.loc["A", "faith 95% CI"]
+    assert lo <= 50 <= hi
+    bad = tmp_path / "bad.csv"
+    answers.assign(rating=[6, 7, 4, 3]).to_csv(bad, index=False)
+    with pytest.raises(ValueError, match=r"bad\.csv row 3: rating 7"):
+        read_answers([bad])
+    answers.drop(columns="truth").to_csv(bad, index=False)
+    with pytest.raises(ValueError, match=r"missing column\(s\) \['truth'\]"):
+        read_answers([bad])
+
+
+def test_chance_respondents_find_the_photograph_at_the_chance_rate():
+    items = [SurveyItem(f"{i}", "A", f"p{i % 4}", np.zeros((2, 2))) for i in range(40)]
+    answers = simulate_chance_answers(items, [f"p{i}" for i in range(4)], 100, seed=0)
+    s = score(answers, n_boot=200)
+    assert s.loc["A", "Human Faith %"] == pytest.approx(25, abs=2.5)
+    assert s.loc["A", "Interpretability Index"] == pytest.approx(3.0, abs=0.15)
+    assert answers["participant"].str.startswith("simulated-").all()
+
+
+def test_audit_flags_the_copied_row_the_missing_row_and_the_confidence_claim():
+    failed = [c.item for c in ref.audit() if not c.consistent]
+    assert failed == ["Table 2, VGG16: Grad-CAM++ and Smooth Grad-CAM++ rows", "Table 3, VGG16: a row per CAM"]
+    faith = next(c for c in ref.audit() if c.item.startswith("Table 1"))
+    assert faith.consistent                                    # all multiples of 4% (25 people)
+
+
+def _tables(gain_light: float, gain_heavy: float):
+    idx = pd.MultiIndex.from_product([FAST.classifiers, ["Grad-CAM", "Grad-CAM++", "SMGrad-CAM++"]])
+    t2 = pd.DataFrame(50.0, index=idx, columns=["CAM", *OURS])
+    t2.loc[FAST.lighter, "Ours 1"] = 50 + gain_light
+    t2.loc[FAST.heavier, "Ours 1"] = 50 + gain_heavy
+    t3 = pd.DataFrame(60.0, index=idx, columns=["Original", "CAM", *OURS])
+    t3.loc[(FAST.lighter, "Grad-CAM++"), "CAM"] = 70.0
+    combos = pd.DataFrame({c.name: [80.0 if c == TOP5[0] else 20.0 if c.fusion == "mul" else 50.0] * 9
+                           for c in COMBINATIONS}, index=idx).T
+    return t2, t3, combos
+
+
+def test_paper_claims_hold_and_fail_on_constructed_tables():
+    held = {c.key: c for c in paper_claims(*_tables(11.1, -2.0), FAST)}
+    assert all(c.holds for c in held.values())
+    assert held["lighter_gains"].margin == pytest.approx(11.1) and held["heavier_keeps"].margin == pytest.approx(3.0)
+    assert held["add_input2_best"].margin == pytest.approx(30.0) and held["mul_worst"].margin == pytest.approx(30.0)
+    failed = {c.key for c in paper_claims(*_tables(-11.1, -22.2), FAST) if not c.holds}
+    assert failed == {"lighter_gains", "heavier_keeps"}
