@@ -308,6 +308,7 @@ show_scorecard(card)
 #   on it at {glue:text}`sanity_fcam:.2f`: at this layer they reflect the activations more than
 #   what the classifier learned. Grad-CAM's fall to {glue:text}`sanity_gradcam:.2f`.
 # - **Cost.** HED takes {glue:text}`hed_s:.2f` s per photograph here, Grad-CAM
-#   {glue:text}`gradcam_s:.2f` s: the edges cost several times the map they decorate.
+#   {glue:text}`gradcam_s:.2f` s: the edges cost {glue:text}`hed_ratio:.0f` times the map they
+#   decorate.
 # - **Table 1** cannot be reproduced without people; the kit above runs it, and the scorer's output
 #   on simulated chance answers is not a result.

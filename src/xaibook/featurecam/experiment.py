@@ -400,7 +400,8 @@ def chapter_summary(runs: list[ClassifierRun], t2: pd.DataFrame, combos: pd.Data
             "disc_gradcampp": float(disc["Grad-CAM++"]), "disc_gradcam": float(disc["Grad-CAM"]),
             "sanity_gradcampp": float(first["Grad-CAM++"]), "sanity_gradcam": float(first["Grad-CAM"]),
             "sanity_fcam": float(first[f"{OURS[0]} (Grad-CAM++)"]),
-            "hed_s": light.seconds["HED"], "gradcam_s": light.seconds["Grad-CAM"]}
+            "hed_s": light.seconds["HED"], "gradcam_s": light.seconds["Grad-CAM"],
+            "hed_ratio": light.seconds["HED"] / light.seconds["Grad-CAM"]}
 
 
 # --- the paper's claims -------------------------------------------------------------------------
