@@ -169,3 +169,14 @@ def test_paper_claims_hold_and_fail_on_constructed_tables():
     assert held["add_input2_best"].margin == pytest.approx(30.0) and held["mul_worst"].margin == pytest.approx(30.0)
     failed = {c.key for c in paper_claims(*_tables(-11.1, -22.2), FAST) if not c.holds}
     assert failed == {"lighter_gains", "heavier_keeps"}
+
+
+def test_scorecard_rows_take_the_paper_values_of_the_peer_classifier():
+    from xaibook.featurecam.experiment import card_rows
+
+    t2, t3, _ = _tables(0.0, 0.0)
+    rows = {r["key"]: r for r in card_rows(t2, t3)}
+    assert rows["lite0_gradcam_cam"]["paper_right"] == 52.0 and rows["lite0_gradcam_cam"]["peer"] == "VGG16"
+    assert rows["lite2_gradcampp_ours1"]["paper_confidence"] == 97.0            # Inception V3, Grad-CAM++, Ours 1
+    assert rows["lite0_smoothgradcampp_cam"]["paper_confidence"] is None         # the paper's missing VGG16 row
+    assert rows["lite1_smoothgradcampp_ours1"]["paper_right"] == 90.0           # NasNet Mobile
