@@ -72,6 +72,7 @@ from IPython.display import Markdown, display
 
 from xaibook import paths
 from xaibook.audit import audit_frame
+from xaibook.claims import claims_held
 from xaibook.lung import (CONFIGS, DATA_SETS, PAPER, TABLE5, WHY, class_counts, ensure_standin, load_clips,
                           load_truth, paper_claims, paper_sets, results_table, run_config, run_mmode, saliency_study,
                           settings, split_set)
@@ -303,6 +304,7 @@ glue("patient_acc_best", 100 * patient_acc.iloc[0])
 glue("patch_acc_best", 100 * t5.iloc[0]["accuracy"])
 glue("rough_vanilla", rough["vanilla"])
 glue("rough_smooth", rough["SmoothGrad"])
+glue("robust_claims", "; ".join(claims_held(card, 0.9)) or "none")
 
 # %% [markdown]
 # ## Consistency audit of the paper
@@ -324,9 +326,13 @@ show_scorecard(card)
 # over seeds and CPU kernel paths.*
 #
 # - **The best configuration** here is {glue:text}`top_config` (accuracy
-#   {glue:text}`top_acc:.1f`%); the paper's is ResNet3D-18 on `all_30x30` (89.1%). Which
-#   configuration wins is decided by a few points between models trained on a few hundred
-#   patches: read the claims table and the spread over seeds, not one run.
+#   {glue:text}`top_acc:.1f`%); the paper's is ResNet3D-18 on `all_30x30` (89.1%). One run
+#   cannot rank 15 configurations in the fast profile: a configuration's accuracy moves by 20
+#   points and more between seeds and kernel paths (the scorecard's spread), so none of the
+#   fast profile's accuracies is gated, and the claims table's column *held over seeds x kernels*
+#   is the result to read. The claims that held in at least 90% of those runs:
+#   {glue:md}`robust_claims`. The others, among them the rankings (best configuration, 60×60,
+#   depth at 90×90, against M-mode), are not reproduced on this simulator at this budget.
 # - **Depth is confounded with the training budget.** Every network gets the same few hundred
 #   optimiser steps here. In this run {glue:text}`n_first_epoch` of the 15 models kept their
 #   first epoch's checkpoint ({glue:text}`n_first_epoch_50` of them ResNet3D-50s): they had not

@@ -296,3 +296,13 @@ def test_floating_point_noise_is_not_spread():
     noisy_100 = [100.0, 99.99999999999956, 100.00000000000001] * 6 + [100.0, 100.0]
     b = derive_bands(_runs({"pca": noisy_100}, {"pca": "%"}))
     assert b["numbers"]["pca"]["band"] is None and "1 distinct value" in b["numbers"]["pca"]["reason"]
+
+
+def test_claims_held_reads_the_share_of_runs(tmp_path):
+    from xaibook.claims import Scorecard, claims_held
+
+    card = Scorecard("01_foam", profile="paper", data="real", seed=0, results_dir=tmp_path)
+    card.claim("a", "A holds", True, gate=False, why="test")
+    card.claim("b", "B holds", True, gate=False, why="test")
+    card.claims["a"].held, card.claims["b"].held = "19/20", "17/20"
+    assert claims_held(card, 0.9) == ["A holds"] and claims_held(card, 0.8) == ["A holds", "B holds"]

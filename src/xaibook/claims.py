@@ -580,3 +580,15 @@ def kernel_effect(runs: list[dict[str, Any]], numbers: dict[str, Any]) -> dict[s
                 f"runs (median over those numbers)." if changed else
                 "The same seed gives the same numbers on both kernel paths.")
     return {"per_number": per_number, "sentence": sentence, "pairs": len(pairs)}
+
+
+def claims_held(card: Scorecard, at_least: float) -> list[str]:
+    """Statements of the card's claims that held in at least ``at_least`` of the runs behind its bands
+    (the "held over seeds x kernels" column, e.g. "19/20"); none when the chapter has no bands."""
+    out = []
+    for c in card.claims.values():
+        if c.held and "/" in c.held:
+            k, n = (int(v) for v in c.held.split("/"))
+            if n and k / n >= at_least:
+                out.append(c.statement)
+    return out
