@@ -39,7 +39,7 @@
 # patients, tests of whether the models use motion at all, where in each patch the saliency sits
 # (the simulator knows the pleura's depth in every frame), and one verdict per patient.
 #
-# ```{admonition} Run it on your own videos
+# ```{admonition} Run it on the real data: your own videos
 # :class: tip
 # Fill a folder with `videos.csv` (`patient, file, label`), `roi.csv` (`file, top, bottom, left,
 # right`, the pleural region between two ribs) and the videos (see the README, *Lung ultrasound:

@@ -35,7 +35,7 @@
 # installed Python packages. What differs from the paper is the classifiers and the number of
 # images: nine photographs, not a 30-class ImageNet subset.
 #
-# ```{admonition} Run it with the paper's classifiers
+# ```{admonition} Run it on the real data: the paper's classifiers
 # :class: tip
 # The `paper` profile names VGG16, NASNet-A Mobile and InceptionV3; their ImageNet weights come from
 # hubs (torchvision for VGG16 and InceptionV3, Cadene's `pretrainedmodels` for NASNet-A Mobile), so

@@ -183,6 +183,7 @@ def test_forward_flops_grow_with_the_clip():
     small, large = forward_flops(18, 30), forward_flops(18, 60)
     assert 3.5 < large / small < 4.5                                   # 4x the pixels, about 4x the work
     assert forward_flops(18, 30, width=32) < small / 3                 # a half-width network: about a quarter
+    assert forward_flops(50, 8, frames=20, width=8) > 0                # the fast profile's smallest clip (1x1x1 deep)
 
 
 def test_cohort_split_holds_out_training_patients_of_both_classes():

@@ -547,7 +547,7 @@ def forward_flops(depth: int, patch: int, frames: int = CLIP_FRAMES, width: int 
     from torch.utils.flop_counter import FlopCounterMode
 
     with torch.device("meta"):
-        model = ResNet3D(depth, 1, 1, width)
+        model = ResNet3D(depth, 1, 1, width).eval()     # eval: batch norm takes one clip of 1x1x1
         x = torch.empty(1, 1, frames, patch, patch)
     with FlopCounterMode(display=False) as counter:
         model(x)
