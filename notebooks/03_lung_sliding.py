@@ -77,8 +77,8 @@ from xaibook.lung import (CONFIGS, DATA_SETS, PAPER, TABLE5, WHY, class_counts, 
                           load_truth, paper_claims, paper_sets, results_table, run_config, run_mmode, saliency_study,
                           settings, split_set)
 from xaibook.lung import paper as ref
-from xaibook.lung.experiment import (ablation_table, find, m_mode_examples, split_cohort, table5, training_cost,
-                                     verdict_table)
+from xaibook.lung.experiment import (ablation_table, find, m_mode_examples, record_table4, split_cohort, table5,
+                                     training_cost, verdict_table)
 from xaibook.lung.figures import class_distribution_figure, energy_over_time, m_mode_figure, saliency_through_time
 from xaibook.notebook import glue, show_scorecard, start_chapter
 from xaibook.profiles import deviations
@@ -161,16 +161,7 @@ results = [run_config(depth, name, sets[name], splits[name], cfg, seed, device) 
 ours = results_table(results)
 paper_t4 = ref.TABLE4.set_index(["model", "data set"])
 t4 = pd.concat({"paper": paper_t4, f"ours ({tag})": ours.set_index(["model", "data set"])}, axis=1)
-for depth, name in CONFIGS:
-    r = find(results, depth, name)
-    key = f"r{depth}_{name}"
-    card.number(f"acc_{key}", f"ResNet3D-{depth} {name}: accuracy (%)", 100 * r.metrics["accuracy"],
-                paper=100 * paper_t4.loc[(f"ResNet3D-{depth}", name), "accuracy"], unit="%", source="Table 4")
-    for metric in ("sensitivity", "specificity", "F1"):
-        card.number(f"{metric[:4].lower()}_{key}", f"ResNet3D-{depth} {name}: {metric} (%)", 100 * r.metrics[metric],
-                    paper=100 * paper_t4.loc[(f"ResNet3D-{depth}", name), metric], unit="%", source="Table 4",
-                    gate=(depth, name) in TABLE5, why="" if (depth, name) in TABLE5 else
-                    "accuracy gates every configuration; sensitivity, specificity and F1 only Table 5's three")
+record_table4(card, results, paper_t4)
 for patch in ("30x30", "60x60", "90x90"):
     display(Markdown(f"**Table {1 + ('30x30', '60x60', '90x90').index(patch)}: {patch} ({tag})**"))
     display(t4[t4.index.get_level_values("data set").str.endswith(patch)])

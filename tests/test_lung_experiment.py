@@ -206,3 +206,16 @@ def test_table5_takes_the_papers_three_picks_and_the_mmode_model():
     assert t5["accuracy"].tolist() == pytest.approx([acc[(18, "all_30x30")], acc[(34, "2_60x60")],
                                                      acc[(18, "all_90x90")], 0.8])
     assert t5["model"].iloc[-1] == "ResNet-18 (M-mode)"
+
+
+def test_table4_offers_accuracy_for_all_and_the_rest_for_table5_only(tmp_path):
+    from xaibook.claims import Scorecard
+    from xaibook.lung.experiment import record_table4
+
+    results = [ConfigResult(d, n, None, History(), Split(np.arange(0), np.arange(0), np.arange(0)), np.zeros(0),
+                            {"accuracy": 0.8, "sensitivity": 0.9, "specificity": 0.6, "F1": 0.85}, 0.0)
+               for d, n in CONFIGS]
+    card = Scorecard("03_lung_sliding", profile="paper", data="real", seed=0, results_dir=tmp_path)
+    record_table4(card, results, ref.TABLE4.set_index(["model", "data set"]))
+    assert len(card.numbers) == 60 and card.numbers["acc_r18_all_30x30"].paper == pytest.approx(89.13)
+    assert card.numbers["sens_r34_2_60x60"].gated and not card.numbers["sens_r50_2_60x60"].gated

@@ -620,3 +620,18 @@ def m_mode_examples(clips) -> list[tuple[str, np.ndarray, np.ndarray, int, dict[
         col = (roi["left"] + roi["right"]) // 2
         out.append((label, clips.clips[c][0], m_mode(clips.clips[c], col), col, roi))
     return out
+
+
+def record_table4(card, results: list[ConfigResult], paper_t4: pd.DataFrame) -> None:
+    """Register the 15 configurations on the scorecard: accuracy for each (offered for gating), sensitivity,
+    specificity and F1 offered only for Table 5's three (``paper_t4``: the paper's Table 4 by model, data set)."""
+    for depth, name in CONFIGS:
+        r = find(results, depth, name)
+        key, row = f"r{depth}_{name}", paper_t4.loc[(f"ResNet3D-{depth}", name)]
+        card.number(f"acc_{key}", f"ResNet3D-{depth} {name}: accuracy (%)", 100 * r.metrics["accuracy"],
+                    paper=100 * row["accuracy"], unit="%", source="Table 4")
+        for metric in ("sensitivity", "specificity", "F1"):
+            card.number(f"{metric[:4].lower()}_{key}", f"ResNet3D-{depth} {name}: {metric} (%)", 100 * r.metrics[metric],
+                        paper=100 * row[metric], unit="%", source="Table 4", gate=(depth, name) in TABLE5,
+                        why="" if (depth, name) in TABLE5 else
+                        "accuracy gates every configuration; sensitivity, specificity and F1 only Table 5's three")
