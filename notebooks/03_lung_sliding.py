@@ -77,8 +77,8 @@ from xaibook.lung import (CONFIGS, DATA_SETS, PAPER, TABLE5, WHY, class_counts, 
                           load_truth, paper_claims, paper_sets, results_table, run_config, run_mmode, saliency_study,
                           settings, split_set)
 from xaibook.lung import paper as ref
-from xaibook.lung.experiment import (ablation_table, find, m_mode_examples, record_table4, split_cohort, table5,
-                                     training_cost, verdict_table)
+from xaibook.lung.experiment import (ablation_table, find, m_mode_examples, record_saliency, record_table4,
+                                     split_cohort, table5, training_cost, verdict_table)
 from xaibook.lung.figures import class_distribution_figure, energy_over_time, m_mode_figure, saliency_through_time
 from xaibook.notebook import glue, show_scorecard, start_chapter
 from xaibook.profiles import deviations
@@ -236,26 +236,9 @@ k = 0
 fig = saliency_through_time(study.inputs[k, 0].numpy(), study.vanilla[k].numpy(), study.smooth[k].numpy(),
                             every=max(1, 6 // cfg.frame_stride), frame_stride=cfg.frame_stride,
                             title=f"Fig. 5: ResNet3D-18, all_30x30, one test patch ({tag})")
-rough = {m: float(np.median(v)) for m, v in study.roughness.items()}
-card.number("roughness_vanilla", "Roughness of vanilla saliency maps (median)", rough["vanilla"], unit="",
-            source="beyond the paper (Fig. 5)")
-card.number("roughness_smoothgrad", "Roughness of SmoothGrad maps (median)", rough["SmoothGrad"], unit="",
-            source="beyond the paper (Fig. 5)")
-if study.band_share is not None:
-    band = {m: float(np.median(v)) for m, v in study.band_share.items()}
-    band_area = float(np.median(study.band_area))
-    display(pd.DataFrame({"energy in the pleural band (median)": band,
-                          "band's share of the patch (median)": band_area, "roughness (median)": rough}))
-    card.number("band_energy_vanilla", "Vanilla saliency energy in the pleural band (%)", 100 * band["vanilla"],
-                unit="%", source="beyond the paper")
-    card.number("band_energy_smoothgrad", "SmoothGrad energy in the pleural band (%)", 100 * band["SmoothGrad"],
-                unit="%", source="beyond the paper")
-    card.number("band_area", "Pleural band's share of the patch (%)", 100 * band_area, unit="%",
-                source="beyond the paper")
-else:
-    band = {"vanilla": float("nan"), "SmoothGrad": float("nan")}
-    band_area = float("nan")
-    display(pd.DataFrame({"roughness (median)": rough}))
+display(record_saliency(card, study))
+med = study.medians()
+rough, band, band_area = med["roughness"], med["band"], med["band_area"]
 fig = energy_over_time({"vanilla": study.per_frame("vanilla"), "SmoothGrad": study.per_frame("SmoothGrad")},
                        cfg.frame_stride, title=f"Saliency per frame, mean over {len(study.index)} patches ({tag})")
 

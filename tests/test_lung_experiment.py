@@ -219,3 +219,16 @@ def test_table4_offers_accuracy_for_all_and_the_rest_for_table5_only(tmp_path):
     record_table4(card, results, ref.TABLE4.set_index(["model", "data set"]))
     assert len(card.numbers) == 60 and card.numbers["acc_r18_all_30x30"].paper == pytest.approx(89.13)
     assert card.numbers["sens_r34_2_60x60"].gated and not card.numbers["sens_r50_2_60x60"].gated
+
+
+def test_saliency_record_without_the_simulators_truth_has_roughness_only(tmp_path):
+    from xaibook.claims import Scorecard
+    from xaibook.lung.experiment import SaliencyStudy, record_saliency
+
+    study = SaliencyStudy(np.arange(2), torch.zeros(2, 1, 3, 4, 4), torch.zeros(2, 3, 4, 4), torch.zeros(2, 3, 4, 4),
+                          {"vanilla": np.array([0.8, 1.0]), "SmoothGrad": np.array([0.2, 0.4])})
+    card = Scorecard("03_lung_sliding", profile="paper", data="real", seed=0, results_dir=tmp_path)
+    frame = record_saliency(card, study)
+    assert sorted(card.numbers) == ["roughness_smoothgrad", "roughness_vanilla"]
+    assert card.numbers["roughness_vanilla"].ours == pytest.approx(0.9) and list(frame.columns) == ["roughness (median)"]
+    assert np.isnan(study.medians()["band_area"])

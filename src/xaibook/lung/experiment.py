@@ -493,6 +493,15 @@ class SaliencyStudy:
     band_area: np.ndarray | None = None
     band_masks: np.ndarray | None = None
 
+    def medians(self) -> dict:
+        """Median roughness per method, median energy share in the pleural band per method and the band's
+        median share of the patch (NaN without the simulator's truth)."""
+        rough = {m: float(np.median(v)) for m, v in self.roughness.items()}
+        if self.band_share is None:
+            return {"roughness": rough, "band": {m: float("nan") for m in rough}, "band_area": float("nan")}
+        return {"roughness": rough, "band": {m: float(np.median(v)) for m, v in self.band_share.items()},
+                "band_area": float(np.median(self.band_area))}
+
     def per_frame(self, method: str) -> np.ndarray:
         """Each frame's share of a map's energy, averaged over the patches: (T,)."""
         a = (self.vanilla if method == "vanilla" else self.smooth).abs().double()
@@ -635,3 +644,25 @@ def record_table4(card, results: list[ConfigResult], paper_t4: pd.DataFrame) -> 
                         paper=100 * row[metric], unit="%", source="Table 4", gate=(depth, name) in TABLE5,
                         why="" if (depth, name) in TABLE5 else
                         "accuracy gates every configuration; sensitivity, specificity and F1 only Table 5's three")
+
+
+def record_saliency(card, study: SaliencyStudy) -> pd.DataFrame:
+    """Register the saliency measures on the scorecard (the band's only with the simulator's truth); returns
+    the table the chapter shows."""
+    med = study.medians()
+    rough = med["roughness"]
+    card.number("roughness_vanilla", "Roughness of vanilla saliency maps (median)", rough["vanilla"], unit="",
+                source="beyond the paper (Fig. 5)")
+    card.number("roughness_smoothgrad", "Roughness of SmoothGrad maps (median)", rough["SmoothGrad"], unit="",
+                source="beyond the paper (Fig. 5)")
+    if study.band_share is None:
+        return pd.DataFrame({"roughness (median)": rough})
+    band = med["band"]
+    card.number("band_energy_vanilla", "Vanilla saliency energy in the pleural band (%)", 100 * band["vanilla"],
+                unit="%", source="beyond the paper")
+    card.number("band_energy_smoothgrad", "SmoothGrad energy in the pleural band (%)", 100 * band["SmoothGrad"],
+                unit="%", source="beyond the paper")
+    card.number("band_area", "Pleural band's share of the patch (%)", 100 * med["band_area"], unit="%",
+                source="beyond the paper")
+    return pd.DataFrame({"energy in the pleural band (median)": band,
+                         "band's share of the patch (median)": med["band_area"], "roughness (median)": rough})
