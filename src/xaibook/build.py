@@ -48,11 +48,15 @@ def select(chapters: str | list[str] | None) -> list[str]:
 
 
 def execute(chapters: list[str], *, profile: str, out_dir: Path, results_dir: Path,
-            seed: int | None = None, root: Path | None = None, kernel: str | None = None) -> list[Executed]:
+            seed: int | None = None, root: Path | None = None, kernel: str | None = None,
+            smoke: bool = False, data_dirs: dict[str, str] | None = None,
+            device: str | None = None) -> list[Executed]:
     """Run each chapter's ``.ipynb`` with papermill into ``out_dir/notebooks``; stop at the first failure.
 
     ``kernel`` names a CPU kernel path (:data:`xaibook.kernels.KERNEL_PATHS`) for the notebook's
-    process; None runs it as this process's environment says.
+    process; None runs it as this process's environment says. ``smoke``: the paper profile's smoke
+    run (``profile`` must be "paper"). ``data_dirs``: a data folder per chapter id (the notebook's
+    ``data_dir``); ``device``: the notebooks' ``device``.
     """
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -60,9 +64,16 @@ def execute(chapters: list[str], *, profile: str, out_dir: Path, results_dir: Pa
     check_profile(profile)
     root = root or paths.project_root()
     (out_dir / "notebooks").mkdir(parents=True, exist_ok=True)
+    unknown = sorted(set(data_dirs or {}) - set(chapters))
+    if unknown:
+        raise ValueError(f"data folders given for chapters not run: {unknown} (chapters: {chapters})")
     params = {"profile": profile, "results_dir": str(results_dir)}
     if seed is not None:
         params["seed"] = seed
+    if smoke:
+        params["smoke"] = True
+    if device is not None:
+        params["device"] = device
     done = []
     for chapter in chapters:
         src = root / "notebooks" / f"{chapter}.ipynb"
@@ -70,10 +81,12 @@ def execute(chapters: list[str], *, profile: str, out_dir: Path, results_dir: Pa
             raise ChapterFailed(f"chapter {chapter}: {src} does not exist (run `jupytext --sync notebooks/{chapter}.py`)")
         dst = out_dir / "notebooks" / f"{chapter}.ipynb"
         t0 = time.perf_counter()
-        print(f"[book] executing {chapter} (profile={profile}) ...", flush=True)
+        print(f"[book] executing {chapter} (profile={profile}{', smoke' if smoke else ''}) ...", flush=True)
         try:
             with (kernel_environment(kernel) if kernel else contextlib.nullcontext()):
-                papermill.execute_notebook(str(src), str(dst), parameters=params, cwd=str(root / "notebooks"),
+                chapter_params = {**params, **({"data_dir": str(Path(data_dirs[chapter]).resolve())}
+                                               if chapter in (data_dirs or {}) else {})}
+                papermill.execute_notebook(str(src), str(dst), parameters=chapter_params, cwd=str(root / "notebooks"),
                                            kernel_name="python3", progress_bar=False, log_output=False)
         except PapermillExecutionError as err:
             raise ChapterFailed(f"chapter {chapter} failed in cell {err.cell_index} (execution count "
@@ -178,12 +191,28 @@ def render(executed: list[Executed], results_dir: Path, *, root: Path | None = N
     return root / "_build" / "html"
 
 
-def book(profile: str, chapters: str | None, seed: int | None = None) -> Path:
+def parse_data_dirs(items: list[str]) -> dict[str, str]:
+    """``["01_foam=/data/foam", ...]`` -> ``{"01_foam": "/data/foam"}``; each folder must exist."""
+    out = {}
+    for item in items:
+        chapter, sep, folder = item.partition("=")
+        if not sep or not folder:
+            raise ValueError(f"--data-dir {item!r}: write CHAPTER=FOLDER, e.g. 05_feature_cam=/data/imagenette2/val")
+        CHAPTERS.get(chapter)
+        if not Path(folder).expanduser().is_dir():
+            raise FileNotFoundError(f"--data-dir {item!r}: {folder} is not a folder")
+        out[chapter] = str(Path(folder).expanduser())
+    return out
+
+
+def book(profile: str, chapters: str | None, seed: int | None = None, data_dirs: dict[str, str] | None = None,
+         device: str | None = None) -> Path:
     root = paths.project_root()
     ids = select(chapters)
     t0 = time.perf_counter()
     results_dir = paths.results_dir()
-    executed = execute(ids, profile=profile, out_dir=root / "_build" / "executed", results_dir=results_dir, seed=seed)
+    executed = execute(ids, profile=profile, out_dir=root / "_build" / "executed", results_dir=results_dir, seed=seed,
+                       data_dirs=data_dirs, device=device)
     t1 = time.perf_counter()
     html = render(executed, results_dir, root=root)
     t2 = time.perf_counter()
@@ -288,6 +317,9 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--profile", default="fast")
     b.add_argument("--chapters", default="")
     b.add_argument("--seed", type=int, default=None)
+    b.add_argument("--data-dir", action="append", default=[], metavar="CHAPTER=FOLDER",
+                   help="a chapter's data folder (repeatable); default: data/<chapter>/real for the paper profile")
+    b.add_argument("--device", default=None, help="the notebooks' device (cpu, cuda); default: each notebook's")
     d = sub.add_parser("bands", help="derive the fast profile's bands from several seeds")
     d.add_argument("--chapter", required=True)
     d.add_argument("--seeds", type=int, nargs="+", default=DEFAULT_SEEDS)
@@ -301,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
             for path in strip_outputs(args.notebooks):
                 print(f"[strip] {path}")
         elif args.cmd == "book":
-            book(args.profile, args.chapters, args.seed)
+            book(args.profile, args.chapters, args.seed, parse_data_dirs(args.data_dir), args.device)
         elif args.regate:
             regate(args.chapter)
         else:
@@ -309,6 +341,9 @@ def main(argv: list[str] | None = None) -> int:
     except ChapterFailed as err:
         print(f"[book] FAILED: {err}", file=sys.stderr)
         return 1
+    except (ValueError, KeyError, FileNotFoundError) as err:      # bad arguments: no traceback
+        print(f"[book] {err}", file=sys.stderr)
+        return 2
     return 0
 
 

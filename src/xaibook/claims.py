@@ -218,18 +218,19 @@ class Scorecard:
     """
 
     def __init__(self, chapter: str, *, profile: str, data: str, seed: int, device: str = "cpu",
-                 results_dir: str | Path | None = None) -> None:
+                 results_dir: str | Path | None = None, smoke: bool = False) -> None:
         if profile not in PROFILES:
             raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
         if data not in DATA_KINDS:
             raise ValueError(f"data must be one of {DATA_KINDS}, got {data!r}")
         self.chapter, self.profile, self.data, self.seed, self.device = chapter, profile, data, seed, device
+        self.smoke = smoke             # a smoke run checks a code path: it writes no results file
         self.results_dir = Path(results_dir) if results_dir else paths.results_dir()
         self.numbers: dict[str, Number] = {}
         self.claims: dict[str, Claim] = {}
         from .chapters import CHAPTERS
 
-        banded = profile == "fast" and data == (CHAPTERS.get(chapter).fast_data if chapter in CHAPTERS else "synthetic")
+        banded = not smoke and profile == "fast" and data == (CHAPTERS.get(chapter).fast_data if chapter in CHAPTERS else "synthetic")
         self._bands = load_bands(chapter) if banded else {"numbers": {}, "claims": {}}
         self._t0 = time.perf_counter()
 
@@ -310,7 +311,10 @@ class Scorecard:
             "claims": [c.to_dict() for c in self.claims.values()],
         }
 
-    def write(self) -> Path:
+    def write(self) -> Path | None:
+        """Write ``results/<chapter>.json`` atomically; a smoke run writes nothing and returns None."""
+        if self.smoke:
+            return None
         return atomic_write_json(self.results_dir / f"{self.chapter}.json", self.to_dict())
 
     def spread_note(self) -> str:

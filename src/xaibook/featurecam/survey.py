@@ -190,19 +190,20 @@ class SurveyKit:
 
 
 def survey_kit(run, cams: list[str], combinations: list, path: str | Path, *, seed: int = 0,
-               n_simulated: int = 25) -> SurveyKit:
-    """The survey for one classifier run: each CAM's map and its Feature CAM ``combinations`` for every
-    photograph, the photographs as the pool; scored on ``n_simulated`` SIMULATED chance respondents."""
+               n_simulated: int = 25, max_photos: int = 12) -> SurveyKit:
+    """The survey for one classifier run: each CAM's map and its Feature CAM ``combinations`` for the first
+    ``max_photos`` photographs, those photographs as the pool (a pool people can scan); scored on
+    ``n_simulated`` SIMULATED chance respondents."""
     from .method import Combination
 
     items = []
     for cam in cams:
         for variant in ["CAM", *combinations]:
             method = "Grad-CAMs" if variant == "CAM" else (variant.name if isinstance(variant, Combination) else variant)
-            for i, photo in enumerate(run.photos):
+            for i, photo in enumerate(run.photos[:max_photos]):
                 items.append(SurveyItem(f"{photo}|{cam}|{method}", f"{cam} · {method}" if variant != "CAM" else cam,
                                         photo, run.maps(cam, variant)[i].numpy()))
-    pool = {name: run.crops[i] for i, name in enumerate(run.photos)}
+    pool = {name: run.crops[i] for i, name in enumerate(run.photos[:max_photos])}
     written = write_survey(path, items, pool, title="Which photograph does this map explain?", seed=seed)
     answers = simulate_chance_answers(items, list(pool), n_simulated, seed)
     return SurveyKit(written, items, list(pool), answers, score(answers, seed=seed))

@@ -203,8 +203,14 @@ def _bce(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 128) -
 
 def fit_binary(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torch.Tensor],
                *, epochs: int, batch_size: int, lr: float, l2: float, generator: torch.Generator,
-               device: str = "cpu") -> History:
-    """Binary cross-entropy on one logit, Adam with Keras' L2 as weight decay; loads the lowest-validation-loss epoch."""
+               device: str = "cpu", max_steps: int | None = None) -> History:
+    """Binary cross-entropy on one logit, Adam with Keras' L2 as weight decay; loads the lowest-validation-loss epoch.
+
+    ``max_steps``: optimiser steps per epoch at most (a smoke run: 1). A NaN or infinite loss stops
+    training with :class:`xaibook.training.NonFiniteLoss`.
+    """
+    from ..training import check_loss
+
     model.to(device)
     opt = torch.optim.Adam(l2_param_groups(model, l2), lr=lr)
     x, y = train
@@ -218,15 +224,17 @@ def fit_binary(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor], val: 
             j = order[i:i + batch_size]
             if len(j) < 2:          # batch norm needs two samples
                 continue
+            if max_steps is not None and len(losses) >= max_steps:
+                break
             opt.zero_grad(set_to_none=True)
             loss = F.binary_cross_entropy_with_logits(model(x[j].to(device))[:, 0], y[j].float().to(device))
+            check_loss(loss, epoch, len(losses))
             loss.backward()
             opt.step()
             losses.append(loss.item())
         hist.train_loss.append(float(np.mean(losses)))
         hist.val_loss.append(_bce(model, xv, yv))
-        if not np.isfinite(hist.val_loss[-1]):
-            raise FloatingPointError(f"validation loss is {hist.val_loss[-1]} at epoch {epoch + 1}: training diverged")
+        check_loss(torch.tensor(hist.val_loss[-1]), epoch, None)
         if hist.val_loss[-1] < best:
             best, hist.best_epoch = hist.val_loss[-1], epoch
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
