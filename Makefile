@@ -13,7 +13,7 @@ SEEDS ?= 0 1 2 3 4 5 6 7 8 9
 KERNELS ?= native avx2
 STAMP := $(VENV)/.xaibook-installed
 
-.PHONY: book test bands sync clean weights
+.PHONY: book test bands sync clean weights browser-check
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,15 @@ weights: $(STAMP)
 ##   execute chapters, render _build/html. The paper profile reads data/<chapter>/real unless DATA_DIRS names a folder.
 book: $(STAMP) weights
 	$(PY) -m xaibook.build book --profile $(PROFILE) --chapters "$(CHAPTERS)" $(foreach d,$(DATA_DIRS),--data-dir $(d)) $(if $(DEVICE),--device $(DEVICE))
+
+## make browser-check: open every page of the built book in headless Chromium at 1280 and 390 px; screenshots
+##   in _build/screens/; fails on an image that does not load or a table or figure wider than the column
+browser-check: $(STAMP)
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null \
+	  || (echo "[browser-check] installing chromium from the system packages" && apt-get update -qq \
+	      && apt-get install -y -qq chromium) \
+	  || (echo "[browser-check] no Chromium and apt-get failed: install chromium, then rerun" && false)
+	$(PY) -m xaibook.browser
 
 ## make test: unit tests, notebook checks, every chapter in the fast profile, the book build
 test: $(STAMP) weights

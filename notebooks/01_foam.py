@@ -46,12 +46,21 @@
 # ```
 
 # %% tags=["parameters"]
-profile = "fast"       # "fast": CPU, synthetic stand-in, ~2 min; "paper": the paper's settings (GPU)
-data = None            # "synthetic" or "real"; None: synthetic for fast, real for paper
-data_dir = None        # folder with manifest.csv; None: data/01_foam/<data>-<profile>-seed<seed>
+# profile: "fast" (CPU, synthetic stand-in, ~2 min) or "paper" (the paper's, GPU)
+profile = "fast"
+# data: "synthetic" or "real"; None: synthetic for fast, real for paper
+data = None
+# data_dir: folder with manifest.csv; None: data/01_foam/real or a stand-in
+data_dir = None
+# seed: every random draw
 seed = 0
-device = "cpu"         # "cuda" on Colab or a GPU machine
-results_dir = None     # where results/01_foam.json goes; None: <repository>/results
+# device: "cpu", or "cuda" on Colab or a GPU machine
+device = "cpu"
+# results_dir: where results/01_foam.json goes; None: <repository>/results
+results_dir = None
+# smoke: True, with the paper profile, runs its code path on stand-in items (no result)
+smoke = False
+
 
 # %%
 # On Colab: install the book's package from its repository (a no-op everywhere else).
@@ -59,7 +68,17 @@ import subprocess
 import sys
 
 if "google.colab" in sys.modules:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/xaibook/xaibook"], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "git+https://github.com/xaibook/xaibook",
+        ],
+        check=True,
+    )
 
 # %%
 import numpy as np
@@ -69,11 +88,34 @@ from IPython.display import display
 
 from xaibook import build_model, paths
 from xaibook.audit import audit_frame
-from xaibook.foam import (CLASSES, WHY, PAPER, binary_labels, box_masks, confusion_claims, energy_claim, ensure_standin,
-                          f1_claim, factor_effects, temporal_claim,
-                          gradcampp_maps, interface_energy, load_images, load_manifest, make_splits,
-                          moving_average_f1, pick_examples, ranked_confusions, scores, settings, table2,
-                          adjacent_error_share, threshold_error_share, THRESHOLDS_MM)
+from xaibook.foam import (
+    CLASSES,
+    SMOKE,
+    WHY,
+    PAPER,
+    binary_labels,
+    box_masks,
+    confusion_claims,
+    energy_claim,
+    ensure_standin,
+    f1_claim,
+    factor_effects,
+    temporal_claim,
+    gradcampp_maps,
+    interface_energy,
+    load_images,
+    load_manifest,
+    make_splits,
+    moving_average_f1,
+    pick_examples,
+    ranked_confusions,
+    scores,
+    settings,
+    table2,
+    adjacent_error_share,
+    threshold_error_share,
+    THRESHOLDS_MM,
+)
 from xaibook.foam import paper as ref
 from xaibook.metrics import confusion, prf_from_confusion, row_normalise
 from xaibook.notebook import glue, show_scorecard, start_chapter
@@ -82,8 +124,17 @@ from xaibook.profiles import deviations
 from xaibook.training import TrainConfig, fit, predict_proba
 
 pd.set_option("display.precision", 2)
-run = start_chapter("01_foam", profile=profile, data=data, seed=seed, device=device, results_dir=results_dir,
-                    settings=settings)
+run = start_chapter(
+    "01_foam",
+    profile=profile,
+    data=data,
+    seed=seed,
+    device=device,
+    results_dir=results_dir,
+    settings=settings,
+    data_dir=data_dir,
+    smoke=smoke,
+)
 data, cfg, gen, card, tag = run.data, run.cfg, run.generator, run.card, run.tag
 
 # %% [markdown]
@@ -92,7 +143,7 @@ data, cfg, gen, card, tag = run.data, run.cfg, run.generator, run.card, run.tag
 # Every setting in which this run departs from the paper, and why ({glue:md}`tag`):
 
 # %%
-display(deviations(PAPER, cfg, WHY))
+display(deviations(PAPER, cfg, WHY, smoke=SMOKE if smoke else None))
 
 # %% [markdown]
 # ## Data
@@ -106,27 +157,55 @@ display(deviations(PAPER, cfg, WHY))
 
 # %%
 if data_dir is None:
-    data_dir = paths.data_dir() / "01_foam" / f"{data}-{profile}-seed{seed}"
+    data_dir = paths.chapter_data_dir("01_foam", data, profile, seed, smoke)
 if data == "synthetic":
     ensure_standin(data_dir, cfg.standin_spec(), seed)
 manifest = load_manifest(data_dir)
 images = load_images(data_dir, manifest, cfg.image_size)
 y = torch.tensor(manifest["y"].to_numpy())
 ours_t2 = table2(manifest)
-t2 = pd.concat({"paper": ref.TABLE2, f"ours ({tag})": ours_t2.drop(index="total")}, axis=1)
+t2 = pd.concat(
+    {"paper": ref.TABLE2, f"ours ({tag})": ours_t2.drop(index="total")}, axis=1
+)
 display(t2)
-shares_ours = ours_t2.loc[[f"{c} foam" for c in CLASSES], "whole data set"] / len(manifest)
+shares_ours = ours_t2.loc[[f"{c} foam" for c in CLASSES], "whole data set"] / len(
+    manifest
+)
 shares_paper = ref.TABLE2["whole data set"] / ref.TABLE2["whole data set"].sum()
 for c, s_ours, s_paper in zip(CLASSES, shares_ours, shares_paper):
-    card.number(f"share_{c}", f"Share of {c}-foam images (%)", 100 * s_ours, paper=100 * s_paper, unit="%",
-                tolerance=5.0, source="Table 2")
-card.number("n_images", "Images in the data set", len(manifest), paper=5135, unit="count", source="Table 2")
+    card.number(
+        f"share_{c}",
+        f"Share of {c}-foam images (%)",
+        100 * s_ours,
+        paper=100 * s_paper,
+        unit="%",
+        tolerance=5.0,
+        source="Table 2",
+    )
+card.number(
+    "n_images",
+    "Images in the data set",
+    len(manifest),
+    paper=5135,
+    unit="count",
+    source="Table 2",
+)
 
-# %%
-show = manifest.groupby(["camera", "label"], sort=False).head(2).sort_values(["camera", "y"]).index.to_numpy()
-fig = image_grid(images[show].permute(0, 2, 3, 1).numpy(),
-                 [f"{manifest.label[i]} · {manifest.camera[i][:6]} · run {manifest.run[i]}" for i in show])
-fig.suptitle(f"Two frames per camera and class ({tag})", fontsize=9, y=1.02);
+# %% mystnb={"figure": {"caption": "Two frames per camera and foam class, as the model sees them.", "name": "fig-01-frames"}, "image": {"alt": "A grid of small side-view crops of the bioreactor vessel, two per camera and foam class, labelled with class, camera and run."}}
+show = (
+    manifest.groupby(["camera", "label"], sort=False)
+    .head(2)
+    .sort_values(["camera", "y"])
+    .index.to_numpy(copy=True)
+)
+fig = image_grid(
+    images[show].permute(0, 2, 3, 1).numpy(),
+    [
+        f"{manifest.label[i]} · {manifest.camera[i][:6]} · run {manifest.run[i]}"
+        for i in show
+    ],
+)
+fig.suptitle(f"Two frames per camera and class ({tag})", fontsize=9, y=1.02)
 
 # %% [markdown]
 # ## Training as the paper
@@ -146,25 +225,64 @@ splits = make_splits(manifest, cfg, seed)
 glue("binary_test_run", cfg.binary_test_run)
 yb = binary_labels(y)
 tasks = {
-    "binary": dict(y=yb, n=2, train=splits.binary_train, val=splits.binary_val, test=splits.binary_test,
-                   weights=(1.0, cfg.foam_class_weight), names=("no foam", "foam")),
-    "fine": dict(y=y, n=4, train=splits.fine_train, val=splits.fine_val, test=splits.fine_test,
-                 weights=None, names=CLASSES),
+    "binary": dict(
+        y=yb,
+        n=2,
+        train=splits.binary_train,
+        val=splits.binary_val,
+        test=splits.binary_test,
+        weights=(1.0, cfg.foam_class_weight),
+        names=("no foam", "foam"),
+    ),
+    "fine": dict(
+        y=y,
+        n=4,
+        train=splits.fine_train,
+        val=splits.fine_val,
+        test=splits.fine_test,
+        weights=None,
+        names=CLASSES,
+    ),
 }
 models, probs, histories = {}, {}, {}
 for name, t in tasks.items():
-    tc = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, class_weights=t["weights"], device=device)
+    tc = TrainConfig(
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        lr=cfg.lr,
+        class_weights=t["weights"],
+        device=device,
+        max_steps=cfg.max_steps,
+    )
     models[name] = build_model("resnet18", t["n"], pretrained=cfg.pretrained)
-    histories[name] = fit(models[name], (images[t["train"]], t["y"][t["train"]]),
-                          (images[t["val"]], t["y"][t["val"]]), tc, gen)
+    histories[name] = fit(
+        models[name],
+        (images[t["train"]], t["y"][t["train"]]),
+        (images[t["val"]], t["y"][t["val"]]),
+        tc,
+        gen,
+    )
     probs[name] = predict_proba(models[name], images[t["test"]], device=device)
-sizes = pd.DataFrame({n: {"train": len(t["train"]), "validation": len(t["val"]), "test": len(t["test"]),
-                          "best epoch": histories[n].best_epoch + 1,
-                          "train img/s": round(histories[n].throughput)} for n, t in tasks.items()}).T
+sizes = pd.DataFrame(
+    {
+        n: {
+            "train": len(t["train"]),
+            "validation": len(t["val"]),
+            "test": len(t["test"]),
+            "best epoch": histories[n].best_epoch + 1,
+            "train img/s": round(histories[n].throughput),
+        }
+        for n, t in tasks.items()
+    }
+).T
 display(sizes)
 fine_test_counts = np.bincount(y[splits.fine_test].numpy(), minlength=4)
-print("fine-grained test set per class (no, low, medium, high):", fine_test_counts.tolist(),
-      "| paper:", list(ref.FINE_TEST.values())[:4])
+print(
+    "fine-grained test set per class (no, low, medium, high):",
+    fine_test_counts.tolist(),
+    "| paper:",
+    list(ref.FINE_TEST.values())[:4],
+)
 
 # %% [markdown]
 # ## Table 3: precision, recall and F1
@@ -180,15 +298,28 @@ print("fine-grained test set per class (no, low, medium, high):", fine_test_coun
 preds = {n: p.argmax(1) for n, p in probs.items()}
 truth = {n: t["y"][t["test"]].numpy() for n, t in tasks.items()}
 all_avgs = {n: pd.DataFrame(scores(truth[n], preds[n], tasks[n]["n"])).T for n in tasks}
-display(pd.concat(all_avgs, names=["model", "averaging"]).rename(columns=str.capitalize))
+display(
+    pd.concat(all_avgs, names=["model", "averaging"]).rename(columns=str.capitalize)
+)
 
 main_avg = {"binary": "binary", "fine": "macro"}
 for n in tasks:
     ours = all_avgs[n].loc[main_avg[n]]
     for metric, paper_value in zip(("precision", "recall", "f1"), ref.TABLE3[n]):
-        card.number(f"{n}_{metric}", f"{'Binary' if n == 'binary' else 'Fine-grained'} {metric} (%)",
-                    ours[metric], paper=paper_value, unit="%", tolerance=5.0, source="Table 3")
-display(card.numbers_frame([f"{n}_{m}" for n in tasks for m in ("precision", "recall", "f1")]))
+        card.number(
+            f"{n}_{metric}",
+            f"{'Binary' if n == 'binary' else 'Fine-grained'} {metric} (%)",
+            ours[metric],
+            paper=paper_value,
+            unit="%",
+            tolerance=5.0,
+            source="Table 3",
+        )
+display(
+    card.numbers_frame(
+        [f"{n}_{m}" for n in tasks for m in ("precision", "recall", "f1")]
+    )
+)
 glue("binary_f1", card.numbers["binary_f1"].ours)
 glue("fine_f1", card.numbers["fine_f1"].ours)
 card.record([f1_claim(card.numbers["binary_f1"].ours, card.numbers["fine_f1"].ours)])
@@ -198,16 +329,24 @@ card.record([f1_claim(card.numbers["binary_f1"].ours, card.numbers["fine_f1"].ou
 #
 # Rows are the expert's labels, columns the predictions, each row normalised to one.
 
-# %%
+# %% mystnb={"figure": {"caption": "Row-normalised confusion matrices of the binary and the four-level model on their test sets (the paper's Fig. 3).", "name": "fig-01-confusion"}, "image": {"alt": "Two confusion matrices as heat maps with the share of each true class per predicted class written in each cell."}}
 cms = {n: confusion(truth[n], preds[n], tasks[n]["n"]) for n in tasks}
-fig = confusion_figure([row_normalise(cms[n]) for n in tasks], [tasks[n]["names"] for n in tasks],
-                       [f"binary ({tag})", f"fine-grained ({tag})"])
+fig = confusion_figure(
+    [row_normalise(cms[n]) for n in tasks],
+    [tasks[n]["names"] for n in tasks],
+    [f"binary ({tag})", f"fine-grained ({tag})"],
+)
 ranked = ranked_confusions(cms["fine"])
 display(ranked.head(5))
 adj = adjacent_error_share(cms["fine"])
 top_two = list(ranked.index[:2])
-card.number("adjacent_error_share", "Share of fine-grained errors between adjacent levels (%)", 100 * adj,
-            unit="%", source="Fig. 3B")
+card.number(
+    "adjacent_error_share",
+    "Share of fine-grained errors between adjacent levels (%)",
+    100 * adj,
+    unit="%",
+    source="Fig. 3B",
+)
 card.record(confusion_claims(cms["fine"]))
 glue("top_confusion", top_two[0])
 glue("adjacent_share", 100 * adj)
@@ -224,21 +363,37 @@ glue("adjacent_share", 100 * adj)
 # predicted class.
 # The green box is the liquid–gas interface and foam region that the simulator knows.
 
-# %%
+# %% mystnb={"figure": {"caption": "GradCAM++ maps of test frames; the box marks the interface and foam region the energy measure uses."}, "image": {"alt": "Frames with their GradCAM++ heat map overlaid and a rectangle around the liquid surface and foam."}}
 layer = cfg.cam_layer
-has_boxes = all(c in manifest.columns for c in ("box_top", "box_bottom", "box_left", "box_right"))
+has_boxes = all(
+    c in manifest.columns for c in ("box_top", "box_bottom", "box_left", "box_right")
+)
 maps, correct = {}, {}
 for n, t in tasks.items():
-    maps[n] = gradcampp_maps(models[n], images[t["test"]], preds[n], layer, device=device).numpy()
+    maps[n] = gradcampp_maps(
+        models[n], images[t["test"]], preds[n], layer, device=device
+    ).numpy()
     correct[n] = preds[n] == truth[n]
 for n, t in tasks.items():
     good, bad = pick_examples(correct[n], probs[n].max(1), 2)
     pick = np.r_[good, bad]
     rows_ = t["test"][pick]
-    titles = [f"{'right' if correct[n][i] else 'WRONG'}: true {tasks[n]['names'][truth[n][i]]},\npred "
-              f"{tasks[n]['names'][preds[n][i]]}" for i in pick]
-    boxes = manifest.loc[rows_, ["box_top", "box_bottom", "box_left", "box_right"]].to_numpy() if has_boxes else None
-    fig = cam_panels(images[rows_].permute(0, 2, 3, 1).numpy(), maps[n][pick], titles, boxes)
+    titles = [
+        f"{'right' if correct[n][i] else 'WRONG'}: "
+        f"true {tasks[n]['names'][truth[n][i]]},\npred "
+        f"{tasks[n]['names'][preds[n][i]]}"
+        for i in pick
+    ]
+    boxes = (
+        manifest.loc[
+            rows_, ["box_top", "box_bottom", "box_left", "box_right"]
+        ].to_numpy()
+        if has_boxes
+        else None
+    )
+    fig = cam_panels(
+        images[rows_].permute(0, 2, 3, 1).numpy(), maps[n][pick], titles, boxes
+    )
     fig.suptitle(f"{n} model, GradCAM++ at {layer} ({tag})", fontsize=9, y=1.01)
 
 # %% [markdown]
@@ -258,18 +413,36 @@ if has_boxes:
         area = masks.float().mean((1, 2)).numpy()
         for ok in (True, False):
             sel = correct[n] == ok
-            energy_rows.append({"model": n, "prediction": "correct" if ok else "incorrect", "images": int(sel.sum()),
-                                "energy in box": e[sel].mean() if sel.any() else np.nan,
-                                "box area share": area[sel].mean() if sel.any() else np.nan})
+            energy_rows.append(
+                {
+                    "model": n,
+                    "prediction": "correct" if ok else "incorrect",
+                    "images": int(sel.sum()),
+                    "energy in box": e[sel].mean() if sel.any() else np.nan,
+                    "box area share": area[sel].mean() if sel.any() else np.nan,
+                }
+            )
     energy = pd.DataFrame(energy_rows).set_index(["model", "prediction"])
     display(energy)
     for n in tasks:
-        e_ok, e_bad = energy.loc[(n, "correct"), "energy in box"], energy.loc[(n, "incorrect"), "energy in box"]
+        e_ok, e_bad = (
+            energy.loc[(n, "correct"), "energy in box"],
+            energy.loc[(n, "incorrect"), "energy in box"],
+        )
         n_bad = energy.loc[(n, "incorrect"), "images"]
-        card.number(f"energy_{n}_correct", f"GradCAM++ energy in interface box, {n} model, correct", e_ok, unit="fraction")
+        card.number(
+            f"energy_{n}_correct",
+            f"GradCAM++ energy in interface box, {n} model, correct",
+            e_ok,
+            unit="fraction",
+        )
         if n_bad:
-            card.number(f"energy_{n}_incorrect", f"GradCAM++ energy in interface box, {n} model, incorrect", e_bad,
-                        unit="fraction")
+            card.number(
+                f"energy_{n}_incorrect",
+                f"GradCAM++ energy in interface box, {n} model, incorrect",
+                e_bad,
+                unit="fraction",
+            )
         card.record([energy_claim(n, e_ok, e_bad, n_bad)])
         glue(f"energy_{n}_ok", e_ok)
         glue(f"energy_{n}_bad", e_bad)
@@ -288,12 +461,27 @@ y_run = truth["binary"][order]
 temporal = moving_average_f1(p_foam, y_run, cfg.temporal_windows)
 display(temporal)
 if "time_s" in manifest.columns:
-    glue("frame_interval", f"{np.median(np.diff(np.sort(manifest.loc[splits.binary_test, 'time_s']))):.0f} s")
+    glue(
+        "frame_interval",
+        "{:.0f} s".format(
+            np.median(np.diff(np.sort(manifest.loc[splits.binary_test, "time_s"])))
+        ),
+    )
 else:
     glue("frame_interval", "an unknown time (the manifest has no `time_s` column)")
 f1_single, f1_avg = temporal.loc[1, "F1 (%)"], temporal.loc[3, "F1 (%)"]
-card.number("temporal_f1_k1", "Binary F1 on the held-out run, single frames (%)", f1_single, unit="%")
-card.number("temporal_f1_k3", "Binary F1 on the held-out run, average of 3 frames (%)", f1_avg, unit="%")
+card.number(
+    "temporal_f1_k1",
+    "Binary F1 on the held-out run, single frames (%)",
+    f1_single,
+    unit="%",
+)
+card.number(
+    "temporal_f1_k3",
+    "Binary F1 on the held-out run, average of 3 frames (%)",
+    f1_avg,
+    unit="%",
+)
 card.record([temporal_claim(f1_single, f1_avg)])
 errors_single = int(temporal.loc[1, "errors"])
 glue("frames_per_error", len(y_run) / max(errors_single, 1))
@@ -309,15 +497,41 @@ glue("frames_per_error", len(y_run) / max(errors_single, 1))
 if "foam_mm" in manifest.columns:
     run_rows = manifest.iloc[splits.binary_test].iloc[order]
     wrong = (p_foam >= 0.5).astype(int) != y_run
-    near = threshold_error_share(run_rows["foam_mm"].to_numpy(), wrong, THRESHOLDS_MM[0], 1.0)
+    near = threshold_error_share(
+        run_rows["foam_mm"].to_numpy(), wrong, THRESHOLDS_MM[0], 1.0
+    )
     physical = (run_rows["foam_mm"].to_numpy() >= THRESHOLDS_MM[0]).astype(int)
-    f1_physical = 100 * prf_from_confusion(confusion(physical, (p_foam >= 0.5).astype(int), 2), "binary").f1
-    expert_vs_physical = 100 * prf_from_confusion(confusion(physical, y_run, 2), "binary").f1
-    display(pd.DataFrame({"binary F1 (%)": [f1_single, f1_physical, expert_vs_physical]},
-                         index=["model vs expert labels", "model vs true foam height", "expert vs true foam height"]))
-    card.number("errors_near_threshold", "Held-out binary errors within 1 mm of the no/low threshold (%)",
-                100 * near if np.isfinite(near) else 0.0, unit="%")
-    card.number("binary_f1_physical", "Binary F1 against the true foam height (%)", f1_physical, unit="%")
+    f1_physical = (
+        100
+        * prf_from_confusion(
+            confusion(physical, (p_foam >= 0.5).astype(int), 2), "binary"
+        ).f1
+    )
+    expert_vs_physical = (
+        100 * prf_from_confusion(confusion(physical, y_run, 2), "binary").f1
+    )
+    display(
+        pd.DataFrame(
+            {"binary F1 (%)": [f1_single, f1_physical, expert_vs_physical]},
+            index=[
+                "model vs expert labels",
+                "model vs true foam height",
+                "expert vs true foam height",
+            ],
+        )
+    )
+    card.number(
+        "errors_near_threshold",
+        "Held-out binary errors within 1 mm of the no/low threshold (%)",
+        100 * near if np.isfinite(near) else 0.0,
+        unit="%",
+    )
+    card.number(
+        "binary_f1_physical",
+        "Binary F1 against the true foam height (%)",
+        f1_physical,
+        unit="%",
+    )
     glue("near_share", 100 * near if np.isfinite(near) else 0.0)
     glue("f1_physical", f1_physical)
 
@@ -334,8 +548,12 @@ effects = factor_effects(fine_rows, correct["fine"])
 display(effects)
 worst = effects["effect B - A (pp)"].abs().idxmax()
 for f in effects.index:
-    card.number(f"effect_{f}", f"Main effect of {f} on fine-grained accuracy (pp)", effects.loc[f, "effect B - A (pp)"],
-                unit="pp")
+    card.number(
+        f"effect_{f}",
+        f"Main effect of {f} on fine-grained accuracy (pp)",
+        effects.loc[f, "effect B - A (pp)"],
+        unit="pp",
+    )
 glue("worst_factor", worst)
 
 # %% [markdown]

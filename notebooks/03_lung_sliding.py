@@ -50,12 +50,21 @@
 # ```
 
 # %% tags=["parameters"]
-profile = "fast"       # "fast": CPU, synthetic stand-in, ~3 min; "paper": the paper's settings (GPU)
-data = None            # "synthetic" or "real"; None: synthetic for fast, real for paper
-data_dir = None        # folder with videos.csv and roi.csv; None: data/03_lung_sliding/<data>-<profile>-seed<seed>
+# profile: "fast" (CPU, synthetic stand-in, ~3 min) or "paper" (the paper's, GPU)
+profile = "fast"
+# data: "synthetic" or "real"; None: synthetic for fast, real for paper
+data = None
+# data_dir: videos.csv, roi.csv, videos/; None: data/03_lung_sliding/real
+data_dir = None
+# seed: every random draw
 seed = 0
-device = "cpu"         # "cuda" on Colab or a GPU machine
-results_dir = None     # where results/03_lung_sliding.json goes; None: <repository>/results
+# device: "cpu", or "cuda" on Colab or a GPU machine
+device = "cpu"
+# results_dir: where results/03_lung_sliding.json goes; None: <repository>/results
+results_dir = None
+# smoke: True, with the paper profile, runs its code path on stand-in items (no result)
+smoke = False
+
 
 # %%
 # On Colab: install the book's package from its repository (a no-op everywhere else).
@@ -63,7 +72,17 @@ import subprocess
 import sys
 
 if "google.colab" in sys.modules:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/xaibook/xaibook"], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "git+https://github.com/xaibook/xaibook",
+        ],
+        check=True,
+    )
 
 # %%
 import numpy as np
@@ -73,19 +92,59 @@ from IPython.display import Markdown, display
 from xaibook import paths
 from xaibook.audit import audit_frame
 from xaibook.claims import claims_held
-from xaibook.lung import (CONFIGS, DATA_SETS, PAPER, TABLE5, WHY, class_counts, ensure_standin, load_clips,
-                          load_truth, paper_claims, paper_sets, results_table, run_config, run_mmode, saliency_study,
-                          settings, split_set)
+from xaibook.lung import (
+    CONFIGS,
+    DATA_SETS,
+    PAPER,
+    SMOKE,
+    TABLE5,
+    WHY,
+    class_counts,
+    ensure_standin,
+    load_clips,
+    load_truth,
+    paper_claims,
+    paper_sets,
+    results_table,
+    run_config,
+    run_mmode,
+    saliency_study,
+    settings,
+    split_set,
+)
 from xaibook.lung import paper as ref
-from xaibook.lung.experiment import (ablation_table, find, m_mode_examples, record_saliency, record_table4,
-                                     split_cohort, table5, training_cost, verdict_table)
-from xaibook.lung.figures import class_distribution_figure, energy_over_time, m_mode_figure, saliency_through_time
+from xaibook.lung.experiment import (
+    ablation_table,
+    find,
+    m_mode_examples,
+    record_saliency,
+    record_table4,
+    split_cohort,
+    table5,
+    training_cost,
+    verdict_table,
+)
+from xaibook.lung.figures import (
+    class_distribution_figure,
+    energy_over_time,
+    m_mode_figure,
+    saliency_through_time,
+)
 from xaibook.notebook import glue, show_scorecard, start_chapter
 from xaibook.profiles import deviations
 
 pd.set_option("display.precision", 3)
-run = start_chapter("03_lung_sliding", profile=profile, data=data, seed=seed, device=device, results_dir=results_dir,
-                    settings=settings)
+run = start_chapter(
+    "03_lung_sliding",
+    profile=profile,
+    data=data,
+    seed=seed,
+    device=device,
+    results_dir=results_dir,
+    settings=settings,
+    data_dir=data_dir,
+    smoke=smoke,
+)
 data, cfg, gen, card, tag = run.data, run.cfg, run.generator, run.card, run.tag
 
 # %% [markdown]
@@ -98,7 +157,7 @@ data, cfg, gen, card, tag = run.data, run.cfg, run.generator, run.card, run.tag
 # audit).
 
 # %%
-display(deviations(PAPER, cfg, WHY))
+display(deviations(PAPER, cfg, WHY, smoke=SMOKE if smoke else None))
 
 # %% [markdown]
 # ## Data: videos, clips, patches
@@ -110,9 +169,9 @@ display(deviations(PAPER, cfg, WHY))
 # marked region is tiled into patches. The paper's Fig. 4 counts are recomputed for whatever data
 # ran.
 
-# %%
+# %% mystnb={"figure": {"caption": "Patches per data set and class, ours beside the paper's (the paper's Fig. 4).", "name": "fig-03-counts"}, "image": {"alt": "Grouped bar chart of the numbers of patches with and without lung sliding for each data set, ours and the paper's."}}
 if data_dir is None:
-    data_dir = paths.data_dir() / "03_lung_sliding" / f"{data}-{profile}-seed{seed}"
+    data_dir = paths.chapter_data_dir("03_lung_sliding", data, profile, seed, smoke)
 if data == "synthetic":
     ensure_standin(data_dir, cfg.standin_spec(), seed)
 table, clips = load_clips(data_dir, size=cfg.size, min_patch=min(cfg.patches))
@@ -122,13 +181,27 @@ counts = class_counts(sets)
 n_present, n_absent = int(np.sum(clips.y)), int(len(clips.y) - np.sum(clips.y))
 glue("n_clips_present", n_present)
 glue("n_clips_absent", n_absent)
-card.number("clips_present", "Clips with sliding", n_present, paper=ref.CLIPS["present"], unit="count",
-            source="Sect. 3.1.1")
-card.number("clips_absent", "Clips without sliding", n_absent, paper=ref.CLIPS["absent"], unit="count",
-            source="Sect. 3.1.1")
+card.number(
+    "clips_present",
+    "Clips with sliding",
+    n_present,
+    paper=ref.CLIPS["present"],
+    unit="count",
+    source="Sect. 3.1.1",
+)
+card.number(
+    "clips_absent",
+    "Clips without sliding",
+    n_absent,
+    paper=ref.CLIPS["absent"],
+    unit="count",
+    source="Sect. 3.1.1",
+)
 fig4 = pd.concat({"paper": ref.COUNTS, f"ours ({tag})": counts}, axis=1)
 display(fig4)
-fig = class_distribution_figure(counts, ref.COUNTS, title=f"Fig. 4: patches per data set and class ({tag})")
+fig = class_distribution_figure(
+    counts, ref.COUNTS, title=f"Fig. 4: patches per data set and class ({tag})"
+)
 
 # %% [markdown]
 # We have {glue:text}`n_clips_present` clips with sliding and {glue:text}`n_clips_absent` without
@@ -142,8 +215,11 @@ fig = class_distribution_figure(counts, ref.COUNTS, title=f"Fig. 4: patches per 
 # draws horizontal lines in both classes; below it, sliding turns the lines into sand (the
 # seashore sign), while without sliding the lines continue (the barcode sign).
 
-# %%
-fig = m_mode_figure(m_mode_examples(clips), title=f"Fig. 1: B-mode frame with the M-mode line, and the M-mode image ({tag})")
+# %% mystnb={"figure": {"caption": "A B-mode frame with the M-mode line, and the M-mode images of a clip with sliding (seashore) and without (barcode) (the paper's Fig. 1).", "name": "fig-03-mmode"}, "image": {"alt": "An ultrasound frame with a vertical line marked, and two M-mode images: a grainy one below the pleura and a striped one."}}
+fig = m_mode_figure(
+    m_mode_examples(clips),
+    title=f"Fig. 1: B-mode frame with the M-mode line, and the M-mode image ({tag})",
+)
 
 # %% [markdown]
 # ## Tables 1-4: the 15 configurations
@@ -156,14 +232,26 @@ fig = m_mode_figure(m_mode_examples(clips), title=f"Fig. 1: B-mode frame with th
 cohort = split_cohort(table, cfg, seed)
 glue("n_test_patients", cohort.n_test)
 glue("n_val_patients", len(cohort.val_patients))
-splits = {name: split_set(sets[name], cohort.side, cohort.val_patients, cfg, seed) for name in DATA_SETS}
-results = [run_config(depth, name, sets[name], splits[name], cfg, seed, device) for depth, name in CONFIGS]
+splits = {
+    name: split_set(sets[name], cohort.side, cohort.val_patients, cfg, seed)
+    for name in DATA_SETS
+}
+results = [
+    run_config(depth, name, sets[name], splits[name], cfg, seed, device)
+    for depth, name in CONFIGS
+]
 ours = results_table(results)
 paper_t4 = ref.TABLE4.set_index(["model", "data set"])
-t4 = pd.concat({"paper": paper_t4, f"ours ({tag})": ours.set_index(["model", "data set"])}, axis=1)
+t4 = pd.concat(
+    {"paper": paper_t4, f"ours ({tag})": ours.set_index(["model", "data set"])}, axis=1
+)
 record_table4(card, results, paper_t4)
 for patch in ("30x30", "60x60", "90x90"):
-    display(Markdown(f"**Table {1 + ('30x30', '60x60', '90x90').index(patch)}: {patch} ({tag})**"))
+    display(
+        Markdown(
+            f"**Table {1 + ('30x30', '60x60', '90x90').index(patch)}: {patch} ({tag})**"
+        )
+    )
     display(t4[t4.index.get_level_values("data set").str.endswith(patch)])
 glue("train_seconds", float(ours["seconds"].sum()))
 
@@ -182,11 +270,24 @@ glue("train_seconds", float(ours["seconds"].sum()))
 # %%
 mmode = run_mmode(clips, cohort.side, cohort.val_patients, cfg, seed, device)
 t5 = table5(ours, mmode.metrics)
-display(pd.concat({"paper": ref.TABLE5.set_index(["model"]).drop(columns="data set"),
-                   f"ours ({tag})": t5.set_index("model").drop(columns="data set")}, axis=1))
+display(
+    pd.concat(
+        {
+            "paper": ref.TABLE5.set_index(["model"]).drop(columns="data set"),
+            f"ours ({tag})": t5.set_index("model").drop(columns="data set"),
+        },
+        axis=1,
+    )
+)
 for metric in ("accuracy", "sensitivity", "specificity"):
-    card.number(f"mmode_{metric[:4]}", f"M-mode ResNet-18: {metric} (%)", 100 * mmode.metrics[metric],
-                paper=100 * ref.TABLE5.iloc[3][metric], unit="%", source="Table 5 (Jaščur et al., other data)")
+    card.number(
+        f"mmode_{metric[:4]}",
+        f"M-mode ResNet-18: {metric} (%)",
+        100 * mmode.metrics[metric],
+        paper=100 * ref.TABLE5.iloc[3][metric],
+        unit="%",
+        source="Table 5 (Jaščur et al., other data)",
+    )
 
 # %% [markdown]
 # ## Beyond the paper 1: does the model use motion?
@@ -199,8 +300,13 @@ for metric in ("accuracy", "sensitivity", "specificity"):
 ablation = ablation_table(results, sets, cfg, seed, device)
 display(ablation)
 for (d, n), (_, row) in zip(TABLE5, ablation.iterrows()):
-    card.number(f"frozen_flip_r{d}_{n}", f"ResNet3D-{d} {n}: present calls that flip on a still clip (%)",
-                100 * row["flipped to absent (frozen)"], unit="%", source="beyond the paper")
+    card.number(
+        f"frozen_flip_r{d}_{n}",
+        f"ResNet3D-{d} {n}: present calls that flip on a still clip (%)",
+        100 * row["flipped to absent (frozen)"],
+        unit="%",
+        source="beyond the paper",
+    )
 
 # %% [markdown]
 # ## Beyond the paper 2: one verdict per patient
@@ -211,11 +317,21 @@ for (d, n), (_, row) in zip(TABLE5, ablation.iterrows()):
 # %%
 patient_acc = verdict_table(results, sets, clips, mmode)
 display(patient_acc.to_frame())
-for (d, n) in TABLE5:
-    card.number(f"patient_acc_r{d}_{n}", f"ResNet3D-{d} {n}: patient-level accuracy (%)",
-                100 * patient_acc[f"ResNet3D-{d} {n}"], unit="%", source="beyond the paper")
-card.number("patient_acc_mmode", "M-mode ResNet-18: patient-level accuracy (%)", 100 * patient_acc["ResNet-18 M-mode"],
-            unit="%", source="beyond the paper")
+for d, n in TABLE5:
+    card.number(
+        f"patient_acc_r{d}_{n}",
+        f"ResNet3D-{d} {n}: patient-level accuracy (%)",
+        100 * patient_acc[f"ResNet3D-{d} {n}"],
+        unit="%",
+        source="beyond the paper",
+    )
+card.number(
+    "patient_acc_mmode",
+    "M-mode ResNet-18: patient-level accuracy (%)",
+    100 * patient_acc["ResNet-18 M-mode"],
+    unit="%",
+    source="beyond the paper",
+)
 
 # %% [markdown]
 # ## Fig. 5 and beyond the paper 3: saliency through time, and where it sits
@@ -229,18 +345,31 @@ card.number("patient_acc_mmode", "M-mode ResNet-18: patient-level accuracy (%)",
 # 0.75 mm of the pleural line (the simulator knows its depth in every frame) against that band's
 # share of the patch.
 
-# %%
+# %% mystnb={"figure": {"caption": "One test patch every few frames with its vanilla gradient and SmoothGrad maps (the paper's Fig. 5).", "name": "fig-03-saliency"}, "image": {"alt": "Rows of ultrasound patch frames over time with two rows of saliency maps beneath them."}}
 best_cfg = find(results, 18, "all_30x30")
 study = saliency_study(best_cfg, sets["all_30x30"], clips, cfg, truth)
 k = 0
-fig = saliency_through_time(study.inputs[k, 0].numpy(), study.vanilla[k].numpy(), study.smooth[k].numpy(),
-                            every=max(1, 6 // cfg.frame_stride), frame_stride=cfg.frame_stride,
-                            title=f"Fig. 5: ResNet3D-18, all_30x30, one test patch ({tag})")
+fig = saliency_through_time(
+    study.inputs[k, 0].numpy(),
+    study.vanilla[k].numpy(),
+    study.smooth[k].numpy(),
+    every=max(1, 6 // cfg.frame_stride),
+    frame_stride=cfg.frame_stride,
+    title=f"Fig. 5: ResNet3D-18, all_30x30, one test patch ({tag})",
+)
 display(record_saliency(card, study))
 med = study.medians()
 rough, band, band_area = med["roughness"], med["band"], med["band_area"]
-fig = energy_over_time({"vanilla": study.per_frame("vanilla"), "SmoothGrad": study.per_frame("SmoothGrad")},
-                       cfg.frame_stride, title=f"Saliency per frame, mean over {len(study.index)} patches ({tag})")
+
+# %% mystnb={"figure": {"caption": "Saliency per frame through the clip, mean over the explained patches, for vanilla gradients and SmoothGrad.", "name": "fig-03-energy"}, "image": {"alt": "Line plot of the saliency energy of each frame over the clip for two methods."}}
+fig = energy_over_time(
+    {
+        "vanilla": study.per_frame("vanilla"),
+        "SmoothGrad": study.per_frame("SmoothGrad"),
+    },
+    cfg.frame_stride,
+    title=f"Saliency per frame, mean over {len(study.index)} patches ({tag})",
+)
 
 # %% [markdown]
 # ## What the paper profile costs
@@ -257,23 +386,46 @@ paper_cost = training_cost(ref.COUNTS, PAPER)
 fast_cost = training_cost(counts, cfg)
 glue("paper_minutes", float(paper_cost["minutes"].sum()))
 totals = ["training patches", "training PFLOP", "minutes"]
-display(pd.DataFrame({"paper profile on the paper's counts": paper_cost[totals].sum(),
-                      f"this run ({tag})": fast_cost[totals].sum()}).T)
+display(
+    pd.DataFrame(
+        {
+            "paper profile on the paper's counts": paper_cost[totals].sum(),
+            f"this run ({tag})": fast_cost[totals].sum(),
+        }
+    ).T
+)
 
 # %% [markdown]
 # ## The paper's claims, checked on this run
 
 # %%
-checks = paper_claims(ours, mmode.metrics, rough["SmoothGrad"], rough["vanilla"], band["SmoothGrad"], band_area)
+checks = paper_claims(
+    ours,
+    mmode.metrics,
+    rough["SmoothGrad"],
+    rough["vanilla"],
+    band["SmoothGrad"],
+    band_area,
+)
 held = card.record(checks)
-display(pd.DataFrame([{"claim": c.statement, "holds": c.holds, "evidence": c.evidence} for c in checks]))
+display(
+    pd.DataFrame(
+        [
+            {"claim": c.statement, "holds": c.holds, "evidence": c.evidence}
+            for c in checks
+        ]
+    )
+)
 top = ours.loc[ours["accuracy"].idxmax()]
 glue("top_config", f"{top['model']} on {top['data set']}")
 glue("top_acc", 100 * top["accuracy"])
 glue("mmode_acc", 100 * mmode.metrics["accuracy"])
 glue("frozen_flip", 100 * ablation["flipped to absent (frozen)"].iloc[0])
 glue("n_first_epoch", int((ours["best epoch"] == 1).sum()))
-glue("n_first_epoch_50", int(((ours["best epoch"] == 1) & (ours["model"] == "ResNet3D-50")).sum()))
+glue(
+    "n_first_epoch_50",
+    int(((ours["best epoch"] == 1) & (ours["model"] == "ResNet3D-50")).sum()),
+)
 glue("patient_acc_best", 100 * patient_acc.iloc[0])
 glue("patch_acc_best", 100 * t5.iloc[0]["accuracy"])
 glue("rough_vanilla", rough["vanilla"])

@@ -58,12 +58,21 @@
 # ```
 
 # %% tags=["parameters"]
-profile = "fast"       # "fast": CPU, synthetic stand-in, ~3 min; "paper": the paper's settings (GPU)
-data = None            # "synthetic" or "real"; None: synthetic for fast, real for paper
-data_dir = None        # Kaggle layout (train.csv + train_images/); None: data/04_steel_defects/<data>-...
+# profile: "fast" (CPU, synthetic stand-in, ~3 min) or "paper" (the paper's, GPU)
+profile = "fast"
+# data: "synthetic" or "real"; None: synthetic for fast, real for paper
+data = None
+# data_dir: Kaggle layout (train.csv, train_images/); None: data/04_steel_defects/real
+data_dir = None
+# seed: every random draw
 seed = 0
-device = "cpu"         # "cuda" on Colab or a GPU machine
-results_dir = None     # where results/04_steel_defects.json goes; None: <repository>/results
+# device: "cpu", or "cuda" on Colab or a GPU machine
+device = "cpu"
+# results_dir: where results/04_steel_defects.json goes; None: <repository>/results
+results_dir = None
+# smoke: True, with the paper profile, runs its code path on stand-in items (no result)
+smoke = False
+
 
 # %%
 # On Colab: install the book's package from its repository (a no-op everywhere else).
@@ -71,7 +80,17 @@ import subprocess
 import sys
 
 if "google.colab" in sys.modules:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/xaibook/xaibook"], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "git+https://github.com/xaibook/xaibook",
+        ],
+        check=True,
+    )
 
 # %%
 import numpy as np
@@ -81,30 +100,67 @@ from IPython.display import display
 
 from xaibook import build_model, paths
 from xaibook.audit import audit_frame
-from xaibook.metrics import constructed_example, distance_pointing_game, pointing_game_parts
+from xaibook.metrics import (
+    constructed_example,
+    distance_pointing_game,
+    pointing_game_parts,
+)
 from xaibook.notebook import glue, show_scorecard, start_chapter
-from xaibook.plotting import image_grid, maps_row, outline, pointing_game_figure, score_distributions, score_vs_speed
+from xaibook.plotting import (
+    image_grid,
+    maps_row,
+    outline,
+    pointing_game_figure,
+    score_distributions,
+    score_vs_speed,
+)
 from xaibook.profiles import deviations
 from xaibook.saliency import normalise
 from xaibook.steel import PATCH, ensure_standin, load_patches, table1
 from xaibook.steel import paper as ref
-from xaibook.steel.experiment import (PAPER, TOP_THREE, WHY, at_mask_size, best_per_method, compute_maps,
-                                      confident_defects, freeze_before, maps_per_second, method_key, paper_claims,
-                                      random_split,
-                                      saliency_set, score_table, settings, shown_at_mask_size, speed_pairs,
-                                      top_three_margin, variants)
+from xaibook.steel.experiment import (
+    PAPER,
+    SMOKE,
+    TOP_THREE,
+    WHY,
+    at_mask_size,
+    best_per_method,
+    compute_maps,
+    confident_defects,
+    freeze_before,
+    maps_per_second,
+    method_key,
+    paper_claims,
+    random_split,
+    saliency_set,
+    score_table,
+    settings,
+    shown_at_mask_size,
+    speed_pairs,
+    top_three_margin,
+    variants,
+)
 from xaibook.training import TrainConfig, fit, predict_proba
 
 pd.set_option("display.precision", 4)
-run = start_chapter("04_steel_defects", profile=profile, data=data, seed=seed, device=device, results_dir=results_dir,
-                    settings=settings)
+run = start_chapter(
+    "04_steel_defects",
+    profile=profile,
+    data=data,
+    seed=seed,
+    device=device,
+    results_dir=results_dir,
+    settings=settings,
+    data_dir=data_dir,
+    smoke=smoke,
+)
 data, cfg, gen, card, tag = run.data, run.cfg, run.generator, run.card, run.tag
 
 # %% [markdown]
 # ## Settings and deviations from the paper ({glue:md}`tag`)
 
 # %%
-display(deviations(PAPER, cfg, WHY))
+display(deviations(PAPER, cfg, WHY, smoke=SMOKE if smoke else None))
 
 # %% [markdown]
 # ## Data: the steel patch set and Table 1
@@ -116,26 +172,51 @@ display(deviations(PAPER, cfg, WHY))
 
 # %%
 if data_dir is None:
-    data_dir = paths.data_dir() / "04_steel_defects" / (f"{data}-{profile}-seed{seed}" if data == "synthetic" else "real")
+    data_dir = paths.chapter_data_dir("04_steel_defects", data, profile, seed, smoke)
 if data == "synthetic":
     ensure_standin(data_dir, cfg.n_images, seed)
-patches = load_patches(data_dir, cfg.input_size, mask_size=PATCH)   # masks kept at 256 px
+patches = load_patches(
+    data_dir, cfg.input_size, mask_size=PATCH
+)  # masks kept at 256 px
 t1 = table1(patches.all_patches).set_index("class")
-display(pd.concat({"paper": ref.PAPER_TABLE1.set_index("class"), f"ours ({tag})": t1}, axis=1))
-card.number("n_patches", "Single-class patches", len(patches.labels), paper=int(ref.PAPER_TABLE1["n"].iloc[:5].sum()),
-            unit="count", source="Table 1")
+display(
+    pd.concat(
+        {"paper": ref.PAPER_TABLE1.set_index("class"), f"ours ({tag})": t1}, axis=1
+    )
+)
+card.number(
+    "n_patches",
+    "Single-class patches",
+    len(patches.labels),
+    paper=int(ref.PAPER_TABLE1["n"].iloc[:5].sum()),
+    unit="count",
+    source="Table 1",
+)
 for c in ("3", "no defect"):
-    card.number(f"share_{c.replace(' ', '_')}", f"Share of patches: {c} (%)", float(t1.loc[c, "percent"]),
-                paper=float(ref.PAPER_TABLE1.set_index("class").loc[c, "percent"]), unit="%", tolerance=5.0,
-                source="Table 1")
+    card.number(
+        f"share_{c.replace(' ', '_')}",
+        f"Share of patches: {c} (%)",
+        float(t1.loc[c, "percent"]),
+        paper=float(ref.PAPER_TABLE1.set_index("class").loc[c, "percent"]),
+        unit="%",
+        tolerance=5.0,
+        source="Table 1",
+    )
 
-# %%
+# %% mystnb={"figure": {"caption": "Patches of the two most common classes with their defects outlined.", "name": "fig-04-patches"}, "image": {"alt": "Grey steel-surface patches with defect outlines drawn on them, titled by class."}}
 labels = patches.labels.numpy()
 show = np.r_[np.flatnonzero(labels == 3)[:4], np.flatnonzero(labels == 0)[:4]]
-big = shown_at_mask_size(patches.images[show], patches.masks[show])   # shown at 256 px
+big = shown_at_mask_size(patches.images[show], patches.masks[show])  # shown at 256 px
 pics = np.stack([outline(big[j], patches.masks[i].numpy()) for j, i in enumerate(show)])
-fig = image_grid((pics * 255).astype(np.uint8), [f"class {labels[i]}" if labels[i] else "no defect" for i in show])
-fig.suptitle(f"Patches of the two most common classes, defects outlined ({tag})", fontsize=9, y=1.15);
+fig = image_grid(
+    (pics * 255).astype(np.uint8),
+    [f"class {labels[i]}" if labels[i] else "no defect" for i in show],
+)
+fig.suptitle(
+    f"Patches of the two most common classes, defects outlined ({tag})",
+    fontsize=9,
+    y=1.15,
+)
 
 # %% [markdown]
 # ## The classifier
@@ -146,24 +227,59 @@ fig.suptitle(f"Patches of the two most common classes, defects outlined ({tag})"
 
 # %%
 train_idx, val_idx = random_split(len(labels), cfg.val_fraction, seed)
-model = freeze_before(build_model("resnet18", 5, pretrained=cfg.pretrained), cfg.trainable_from)
-tc = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, device=device)
-history = fit(model, (patches.images[train_idx], patches.labels[train_idx]),
-              (patches.images[val_idx], patches.labels[val_idx]), tc, gen)
+model = freeze_before(
+    build_model("resnet18", 5, pretrained=cfg.pretrained), cfg.trainable_from
+)
+tc = TrainConfig(
+    epochs=cfg.epochs,
+    batch_size=cfg.batch_size,
+    lr=cfg.lr,
+    device=device,
+    max_steps=cfg.max_steps,
+)
+history = fit(
+    model,
+    (patches.images[train_idx], patches.labels[train_idx]),
+    (patches.images[val_idx], patches.labels[val_idx]),
+    tc,
+    gen,
+)
 probs = predict_proba(model, patches.images[val_idx], device=device)
 val_acc = 100 * float((probs.argmax(1) == labels[val_idx]).mean())
-card.number("val_accuracy", "Validation accuracy (%)", val_acc, paper=ref.VALIDATION_ACCURACY, unit="%",
-            tolerance=5.0, source="Section 4")
+card.number(
+    "val_accuracy",
+    "Validation accuracy (%)",
+    val_acc,
+    paper=ref.VALIDATION_ACCURACY,
+    unit="%",
+    tolerance=5.0,
+    source="Section 4",
+)
 n_confident = len(confident_defects(probs, labels[val_idx], cfg.min_confidence))
-card.number("n_confident", "Confident (>= 0.9) validation patches with a defect", n_confident,
-            paper=ref.N_SALIENCY_SAMPLES, unit="count", source="Section 4")
-pick = saliency_set(probs, labels[val_idx], cfg.min_confidence, cfg.min_saliency_samples)   # positions in the val set
+card.number(
+    "n_confident",
+    "Confident (>= 0.9) validation patches with a defect",
+    n_confident,
+    paper=ref.N_SALIENCY_SAMPLES,
+    unit="count",
+    source="Section 4",
+)
+pick = saliency_set(
+    probs, labels[val_idx], cfg.min_confidence, cfg.min_saliency_samples
+)  # positions in the val set
 if cfg.max_saliency_samples is not None and len(pick) > cfg.max_saliency_samples:
-    pick = np.sort(np.random.default_rng(seed).choice(pick, cfg.max_saliency_samples, replace=False))
+    pick = np.sort(
+        np.random.default_rng(seed).choice(
+            pick, cfg.max_saliency_samples, replace=False
+        )
+    )
 chosen, classes = val_idx[pick], probs[pick].argmax(1)
-print(f"validation accuracy {val_acc:.1f}% (paper 89%); saliency on {len(chosen)} patches "
-      f"({100 * (classes == labels[chosen]).mean():.0f}% of them correctly classified); "
-      f"training {history.seconds:.0f} s, best epoch {history.best_epoch + 1}")
+print(
+    f"validation accuracy {val_acc:.1f}% (paper 89%); "
+    f"saliency on {len(chosen)} patches "
+    f"({100 * (classes == labels[chosen]).mean():.0f}% of them correctly classified); "
+    f"training {history.seconds:.0f} s, best epoch {history.best_epoch + 1}"
+)
 glue("val_acc", val_acc)
 glue("n_maps", len(chosen))
 glue("n_confident", n_confident)
@@ -178,16 +294,24 @@ glue("n_confident", n_confident)
 # at the model's input size, i.e. 10 px on a 256-px patch in every profile (the paper does not
 # state its blur; 10 px is the blur of Fong and Vedaldi's meaningful perturbation on 224-px images).
 
-# %%
+# %% mystnb={"figure": {"caption": "One defect patch and the maps of the seven methods under the best normalisation, with the ground-truth mask (the paper's Fig. 3)."}, "image": {"alt": "A strip of saliency maps of one steel patch, one per method, beside the patch and its defect mask."}}
 layer = getattr(model, cfg.cam_layer)
 glue("blur_sigma", cfg.blur_sigma)
 all_variants = variants(cfg)
-maps = compute_maps(model, layer, patches.images[chosen], classes, all_variants, device=device)
+maps = compute_maps(
+    model, layer, patches.images[chosen], classes, all_variants, device=device
+)
 k = int(np.argmax(patches.masks[chosen].sum((1, 2)).numpy()))
-mask_k = patches.masks[chosen[k]:chosen[k] + 1]
-fig = maps_row(shown_at_mask_size(patches.images[chosen[k]:chosen[k] + 1], mask_k)[0], mask_k[0].numpy(),
-               {n: normalise(at_mask_size(m[k:k + 1], mask_k), "ReLU-100")[0].numpy() for n, m in maps.items()},
-               title=f"One validation patch and every method's map, ReLU-100 ({tag})")
+mask_k = patches.masks[chosen[k] : chosen[k] + 1]
+fig = maps_row(
+    shown_at_mask_size(patches.images[chosen[k] : chosen[k] + 1], mask_k)[0],
+    mask_k[0].numpy(),
+    {
+        n: normalise(at_mask_size(m[k : k + 1], mask_k), "ReLU-100")[0].numpy()
+        for n, m in maps.items()
+    },
+    title=f"One validation patch and every method's map, ReLU-100 ({tag})",
+)
 
 # %% [markdown]
 # ## Table 3: median distance score for every method and normalisation
@@ -198,30 +322,69 @@ fig = maps_row(shown_at_mask_size(patches.images[chosen[k]:chosen[k] + 1], mask_
 
 # %%
 table, per_sample = score_table(maps, patches.masks[chosen])
-# the floor of the metric on these masks: a map that is the same everywhere carries no information
-uniform = float(np.nanmedian(distance_pointing_game(torch.ones(patches.masks[chosen].shape), patches.masks[chosen])))
+# the floor of the metric on these masks: a map that is the same everywhere
+# carries no information
+uniform = float(
+    np.nanmedian(
+        distance_pointing_game(
+            torch.ones(patches.masks[chosen].shape), patches.masks[chosen]
+        )
+    )
+)
 best = best_per_method(table)
 best["above the uniform floor"] = best["median score"] - uniform
 best["paper best"] = ref.paper_best().reindex(best.index)
-display(pd.concat({"paper": ref.TABLE3.reindex(table.index), f"ours ({tag})": table}, axis=1))
+display(
+    pd.concat(
+        {"paper": ref.TABLE3.reindex(table.index), f"ours ({tag})": table}, axis=1
+    )
+)
 display(best)
 for name in table.index:
-    card.number(f"best_{method_key(name)}", f"{name}: best median distance score",
-                best.loc[name, "median score"], paper=best.loc[name, "paper best"], unit="fraction", tolerance=0.05,
-                source="Table 3")
-    for norm in table.columns:      # every cell of Table 3, shown with our spread; the best per method is gated
-        card.number(f"t3_{method_key(name)}_{method_key(norm)}", f"{name}, {norm}: median distance score",
-                    table.loc[name, norm], paper=ref.table3_cell(name, norm), unit="fraction", tolerance=0.05,
-                    source="Table 3", gate=False, why="a cell of Table 3; the method's best normalisation is gated")
-card.number("uniform_map_score", "Uniform map (no information): median distance score", uniform, unit="fraction")
-print(f"a uniform map scores {uniform:.3f}: the floor against which the methods above are compared")
+    card.number(
+        f"best_{method_key(name)}",
+        f"{name}: best median distance score",
+        best.loc[name, "median score"],
+        paper=best.loc[name, "paper best"],
+        unit="fraction",
+        tolerance=0.05,
+        source="Table 3",
+    )
+    for (
+        norm
+    ) in (
+        table.columns
+    ):  # every cell of Table 3, shown with our spread; the best per method is gated
+        card.number(
+            f"t3_{method_key(name)}_{method_key(norm)}",
+            f"{name}, {norm}: median distance score",
+            table.loc[name, norm],
+            paper=ref.table3_cell(name, norm),
+            unit="fraction",
+            tolerance=0.05,
+            source="Table 3",
+            gate=False,
+            why="a cell of Table 3; the method's best normalisation is gated",
+        )
+card.number(
+    "uniform_map_score",
+    "Uniform map (no information): median distance score",
+    uniform,
+    unit="fraction",
+)
+print(
+    f"a uniform map scores {uniform:.3f}: "
+    "the floor against which the methods above are compared"
+)
 
 # %% [markdown]
 # ## Fig. 5b: score distributions
 
-# %%
-fig = score_distributions({n: per_sample[(n, best.loc[n, "best normalisation"])] for n in table.index},
-                          title=f"Distance score per patch, best normalisation per method ({tag})")
+# %% mystnb={"figure": {"caption": "Distribution of the distance pointing game score per method (the paper's Fig. 4).", "name": "fig-04-scores"}, "image": {"alt": "Box or violin plots of the per-patch score for each saliency method."}}
+fig = score_distributions(
+    {n: per_sample[(n, best.loc[n, "best normalisation"])] for n in table.index},
+    title=f"Distance score per patch, best normalisation per method ({tag})",
+)
 
 # %% [markdown]
 # ## Maps per second (Fig. 5a)
@@ -231,16 +394,32 @@ fig = score_distributions({n: per_sample[(n, best.loc[n, "best normalisation"])]
 # single-pass methods and more than 30 for batched DeepLift. Ours are from the device named in
 # the scorecard, and never pass or fail a build.
 
-# %%
+# %% mystnb={"figure": {"caption": "Median score against median maps per second per method, batched and unbatched (the paper's Fig. 5a).", "name": "fig-04-speed"}, "image": {"alt": "Scatter plot of score against speed on a log axis with one labelled point per method variant."}}
 n_timed = cfg.timing_samples or len(chosen)
 glue("n_timed", n_timed)
-speed = maps_per_second(model, layer, patches.images[chosen[:n_timed]], classes[:n_timed], all_variants, device=device)
+speed = maps_per_second(
+    model,
+    layer,
+    patches.images[chosen[:n_timed]],
+    classes[:n_timed],
+    all_variants,
+    device=device,
+)
 speed["median score"] = [best.loc[m, "median score"] for m in speed["method"]]
 display(speed)
-fig = score_vs_speed(speed, speed_pairs(speed), title=f"Median score vs median maps per second ({tag})")
+fig = score_vs_speed(
+    speed, speed_pairs(speed), title=f"Median score vs median maps per second ({tag})"
+)
 for name, row in speed.iterrows():
-    card.number(f"fps_{method_key(name)}", f"{name}: maps per second", row["maps/s"], unit="maps/s",
-                source="Fig. 5a", gate=False, why="speed depends on the machine (see the benchmarks)")
+    card.number(
+        f"fps_{method_key(name)}",
+        f"{name}: maps per second",
+        row["maps/s"],
+        unit="maps/s",
+        source="Fig. 5a",
+        gate=False,
+        why="speed depends on the machine (see the benchmarks)",
+    )
 
 # %% [markdown]
 # ## Fig. 4: the distance pointing game on a constructed example
@@ -249,10 +428,14 @@ for name, row in speed.iterrows():
 # The energy game only asks how much mass is inside the mask; the distance game also charges
 # the outside mass by its distance to the defect.
 
-# %%
+# %% mystnb={"figure": {"caption": "How the distance pointing game scores one map: the mask, the distance weights and the map.", "name": "fig-04-pointing"}, "image": {"alt": "Three panels: a defect mask, a distance map around it and a saliency map."}}
 ex_map, ex_mask = constructed_example()
 parts = pointing_game_parts(ex_map, ex_mask)
-fig = pointing_game_figure(parts, title=f"distance score {parts.distance_score:.3f}, energy score {parts.energy_score:.3f}")
+fig = pointing_game_figure(
+    parts,
+    title=f"distance score {parts.distance_score:.3f}, "
+    f"energy score {parts.energy_score:.3f}",
+)
 
 # %% [markdown]
 # ## The paper's claims, checked on this run
@@ -271,7 +454,14 @@ glue("uniform", uniform)
 cams = [m for m in b.index if m.startswith(("GradCAM", "ScoreCAM"))]
 glue("cam_best", b[cams].max())
 glue("grad_best", b.drop(cams).max())
-glue("rectify_summary", "held for every gradient method" if rectify.holds else f"did not hold ({rectify.evidence})")
+glue(
+    "rectify_summary",
+    (
+        "held for every gradient method"
+        if rectify.holds
+        else f"did not hold ({rectify.evidence})"
+    ),
+)
 
 # %% [markdown]
 # ## Consistency audit of the paper

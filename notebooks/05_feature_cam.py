@@ -51,13 +51,21 @@
 # ```
 
 # %% tags=["parameters"]
-profile = "fast"       # "fast": CPU, EfficientNet-Lite0-2 and ten photographs, ~2 min; "paper": the paper's (GPU)
-data = None            # None: "real" (the photographs shipped in packages; the chapter needs no stand-in)
-data_dir = None        # paper profile: an ImageNet class-folder tree (see above); unused in the fast profile
-seed = 0               # Smooth Grad-CAM++'s noise, the randomisation test's weights, the images drawn
-device = "cpu"         # "cuda" on Colab or a GPU machine
-results_dir = None     # where results/05_feature_cam.json goes; None: <repository>/results
-smoke = False          # True, with the paper profile: its code path on stand-in items; writes no result
+# profile: "fast" (CPU, EfficientNet-Lites, ten photographs, ~2 min) or "paper" (GPU)
+profile = "fast"
+# data: None is "real" (the photographs ship in packages; no stand-in needed)
+data = None
+# data_dir: paper profile: an ImageNet class-folder tree (see above)
+data_dir = None
+# seed: SG-CAM++ noise, the randomised weights, the images drawn
+seed = 0
+# device: "cpu", or "cuda" on Colab or a GPU machine
+device = "cpu"
+# results_dir: where results/05_feature_cam.json goes; None: <repository>/results
+results_dir = None
+# smoke: True, with the paper profile, runs its code path on stand-in items (no result)
+smoke = False
+
 
 # %%
 # On Colab: install the book's package from its repository (a no-op everywhere else).
@@ -66,7 +74,17 @@ import sys
 from pathlib import Path
 
 if "google.colab" in sys.modules:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/xaibook/xaibook"], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "git+https://github.com/xaibook/xaibook",
+        ],
+        check=True,
+    )
 
 # %%
 import pandas as pd
@@ -74,13 +92,41 @@ from IPython.display import Markdown, display
 
 from xaibook import paths
 from xaibook.audit import audit_frame
-from xaibook.featurecam import (CAMS, PAPER, TOP5, WHY, class_discrimination, combination_table,
-                                deletion_insertion, paper_claims, percentile_sensitivity, road_scores, run_classifier,
-                                sanity_check, settings, soft_mask_metrics, table2, table3)
-from xaibook.featurecam.experiment import (SMOKE, card_rows, chapter_summary, classifier_table, photo_set,
-                                           smoke_folder, top5_table, top_accuracy)
+from xaibook.featurecam import (
+    CAMS,
+    PAPER,
+    TOP5,
+    WHY,
+    class_discrimination,
+    combination_table,
+    deletion_insertion,
+    paper_claims,
+    percentile_sensitivity,
+    road_scores,
+    run_classifier,
+    sanity_check,
+    settings,
+    soft_mask_metrics,
+    table2,
+    table3,
+)
+from xaibook.featurecam.experiment import (
+    SMOKE,
+    card_rows,
+    chapter_summary,
+    classifier_table,
+    photo_set,
+    smoke_folder,
+    top5_table,
+    top_accuracy,
+)
 from xaibook.featurecam import paper as ref
-from xaibook.featurecam.figures import combinations_figure, explanation_figure, inputs_figure, photos_figure
+from xaibook.featurecam.figures import (
+    combinations_figure,
+    explanation_figure,
+    inputs_figure,
+    photos_figure,
+)
 from xaibook.featurecam.survey import survey_kit
 from xaibook.hed import load_hed
 from xaibook.imagenet import load_classifier
@@ -88,11 +134,22 @@ from xaibook.notebook import glue, show_scorecard, start_chapter
 from xaibook.profiles import deviations
 
 pd.set_option("display.precision", 1)
-run = start_chapter("05_feature_cam", profile=profile, data=data, seed=seed, device=device,
-                    results_dir=results_dir, settings=settings, data_dir=data_dir, smoke=smoke)
+run = start_chapter(
+    "05_feature_cam",
+    profile=profile,
+    data=data,
+    seed=seed,
+    device=device,
+    results_dir=results_dir,
+    settings=settings,
+    data_dir=data_dir,
+    smoke=smoke,
+)
 cfg, card, tag = run.cfg, run.card, run.tag
 if smoke and data_dir is None:
-    data_dir = smoke_folder(paths.data_dir() / "05_feature_cam" / "smoke-imagenet-layout")
+    data_dir = smoke_folder(
+        paths.data_dir() / "05_feature_cam" / "smoke-imagenet-layout"
+    )
 
 # %% [markdown]
 # ## Settings and deviations from the paper
@@ -114,13 +171,21 @@ display(deviations(PAPER, cfg, WHY, smoke=SMOKE if smoke else None))
 # registry in `xaibook.photos` gives the reason and the licence for each). The paper profile
 # draws its images from the ImageNet folder instead, labelled by their class folder.
 
-# %%
+# %% mystnb={"figure": {"caption": "The images the run explains, with the ImageNet classes a correct answer may name.", "name": "fig-05-photos"}, "image": {"alt": "A grid of photographs, each titled with its name and its acceptable ImageNet classes."}}
 photos = photo_set(cfg, data_dir, seed)
-classifiers = {name: load_classifier(name, pretrained=not smoke, device=device) for name in cfg.classifiers}
+classifiers = {
+    name: load_classifier(name, pretrained=not smoke, device=device)
+    for name in cfg.classifiers
+}
 hed = load_hed().to(device)
 display(classifier_table(classifiers))
-display(Markdown(f"**Images**: {photos.source}. **Top-1 and top-5 accuracy** against the acceptable classes "
-                 f"({tag}):"))
+display(
+    Markdown(
+        f"**Images**: {photos.source}. "
+        "**Top-1 and top-5 accuracy** against the acceptable classes "
+        f"({tag}):"
+    )
+)
 display(top_accuracy(classifiers, photos))
 display(top5_table(classifiers, photos))
 fig = photos_figure(photos.images, photos.acceptable)
@@ -133,12 +198,24 @@ fig = photos_figure(photos.images, photos.acceptable)
 # An explanation map keeps the photograph's pixels where the map is in its top 20% (at or above
 # its 80th percentile) and is black elsewhere.
 
-# %%
-runs = [run_classifier(clf, photos.images, hed, cfg, seed) for clf in classifiers.values()]
+# %% mystnb={"figure": {"caption": "The photograph and the three HED inputs: the edge map, and the image blended with it 2:1 and 1:1 (the paper's Fig. 2).", "name": "fig-05-inputs"}, "image": {"alt": "Four panels: a colour photograph, its black-and-white edge map and two grey blends of photograph and edges."}}
+runs = [
+    run_classifier(clf, photos.images, hed, cfg, seed) for clf in classifiers.values()
+]
 light = runs[0]
-fig = inputs_figure(light, 1, title=f"Fig. 2: the inputs for '{light.photos[1]}' ({tag})")
-fig = explanation_figure(light, 1, "Grad-CAM++", TOP5[0], cfg.percentile,
-                         title=f"Fig. 3: original, map, mask, explanation map ({light.name}, {tag})")
+fig = inputs_figure(
+    light, 1, title=f"Fig. 2: the inputs for '{light.photos[1]}' ({tag})"
+)
+
+# %% mystnb={"figure": {"caption": "How an explanation map is made: the photograph, the map, the mask of its top 20% and the pixels kept (the paper's Fig. 3).", "name": "fig-05-explanation"}, "image": {"alt": "Four panels: a photograph, a heat map, a black-and-white mask and the photograph blacked out outside the mask."}}
+fig = explanation_figure(
+    light,
+    1,
+    "Grad-CAM++",
+    TOP5[0],
+    cfg.percentile,
+    title=f"Fig. 3: original, map, mask, explanation map ({light.name}, {tag})",
+)
 
 # %% [markdown]
 # ## Figs. 4-5: the nine combinations
@@ -146,9 +223,14 @@ fig = explanation_figure(light, 1, "Grad-CAM++", TOP5[0], cfg.percentile,
 # For each classifier, one photograph: Grad-CAM++'s map and its nine Feature CAM combinations
 # (rows: the fusion; columns: the input).
 
-# %%
+# %% mystnb={"figure": {"caption": "Grad-CAM++ and its nine Feature CAM combinations for one photograph and one classifier (the paper's Figs. 4-5)."}, "image": {"alt": "A three-by-three grid of fused maps, rows by fusion and columns by input, beside the Grad-CAM++ map."}}
 for r in runs:
-    fig = combinations_figure(r, 1, "Grad-CAM++", title=f"{r.name}: Grad-CAM++ and its nine combinations ({tag})")
+    fig = combinations_figure(
+        r,
+        1,
+        "Grad-CAM++",
+        title=f"{r.name}: Grad-CAM++ and its nine combinations ({tag})",
+    )
 
 # %% [markdown]
 # ## Tables 2 and 3
@@ -168,8 +250,13 @@ display(Markdown("**Table 2, the paper**"))
 display(ref.TABLE2)
 display(Markdown(f"**Table 3, ours ({tag})**"))
 display(t3)
-display(Markdown("**Table 3, the paper** (Original: " + ", ".join(f"{k} {v:g}%" for k, v in ref.ORIGINAL.items())
-                 + ")"))
+display(
+    Markdown(
+        "**Table 3, the paper** (Original: "
+        + ", ".join(f"{k} {v:g}%" for k, v in ref.ORIGINAL.items())
+        + ")"
+    )
+)
 display(ref.TABLE3)
 combos = combination_table(runs, "right")
 display(Markdown(f"**All nine combinations: right classification % ({tag})**"))
@@ -177,10 +264,22 @@ display(combos)
 display(Markdown(f"**All nine combinations: confidence % ({tag})**"))
 display(combination_table(runs, "confidence"))
 for row in card_rows(t2, t3):
-    card.number(f"right_{row['key']}", f"{row['label']}: right classification (%)", row["right"],
-                paper=row["paper_right"], unit="%", source=f"Table 2 ({row['peer']})")
-    card.number(f"conf_{row['key']}", f"{row['label']}: confidence (%)", row["confidence"],
-                paper=row["paper_confidence"], unit="%", source=f"Table 3 ({row['peer']})")
+    card.number(
+        f"right_{row['key']}",
+        f"{row['label']}: right classification (%)",
+        row["right"],
+        paper=row["paper_right"],
+        unit="%",
+        source=f"Table 2 ({row['peer']})",
+    )
+    card.number(
+        f"conf_{row['key']}",
+        f"{row['label']}: confidence (%)",
+        row["confidence"],
+        paper=row["paper_confidence"],
+        unit="%",
+        source=f"Table 3 ({row['peer']})",
+    )
 
 # %% [markdown]
 # ### Why our right classification is lower than the paper's
@@ -191,8 +290,11 @@ for row in card_rows(t2, t3):
 
 # %%
 sensitivity = percentile_sensitivity(classifiers[cfg.lighter], light)
-display(sensitivity.pivot_table(index=["CAM", "variant"], columns="kept", values="right %")[
-    ["top 20%", "top 50%", "top 80%"]])
+display(
+    sensitivity.pivot_table(index=["CAM", "variant"], columns="kept", values="right %")[
+        ["top 20%", "top 50%", "top 80%"]
+    ]
+)
 
 # %% [markdown]
 # ## Beyond the paper 1: the established metrics
@@ -205,9 +307,18 @@ display(sensitivity.pivot_table(index=["CAM", "variant"], columns="kept", values
 
 # %%
 variants = [(cam, "CAM") for cam in CAMS] + [("Grad-CAM++", c) for c in TOP5]
-established = soft_mask_metrics(classifiers[cfg.lighter], light, variants).merge(
-    road_scores(classifiers[cfg.lighter], light, variants), on=["CAM", "variant"]).merge(
-    deletion_insertion(classifiers[cfg.lighter], light, variants, cfg.deletion_steps), on=["CAM", "variant"])
+established = (
+    soft_mask_metrics(classifiers[cfg.lighter], light, variants)
+    .merge(
+        road_scores(classifiers[cfg.lighter], light, variants), on=["CAM", "variant"]
+    )
+    .merge(
+        deletion_insertion(
+            classifiers[cfg.lighter], light, variants, cfg.deletion_steps
+        ),
+        on=["CAM", "variant"],
+    )
+)
 display(established)
 
 # %% [markdown]
@@ -230,8 +341,11 @@ display(discrimination)
 
 # %%
 sanity = sanity_check(classifiers[cfg.lighter], light, cfg, seed)
-display(sanity.pivot(index="map", columns="randomised down to", values="Spearman")[
-    list(classifiers[cfg.lighter].spec.randomise)])
+display(
+    sanity.pivot(index="map", columns="randomised down to", values="Spearman")[
+        list(classifiers[cfg.lighter].spec.randomise)
+    ]
+)
 
 # %% [markdown]
 # ## Beyond the paper 4: the cost of the edges
@@ -254,10 +368,21 @@ display(cost)
 
 # %%
 out_dir = paths.results_dir() if results_dir is None else Path(results_dir)
-kit = survey_kit(light, ["Grad-CAM++"], [TOP5[0], TOP5[1]], out_dir / "05_feature_cam_survey.html", seed=seed,
-                 n_simulated=25)
-display(Markdown(f"Survey written to `{kit.path.name}` ({len(kit.items)} maps, a pool of {len(kit.pool)} photographs; "
-                 f"chance: {100 / len(kit.pool):.0f}% Human Faith)."))
+kit = survey_kit(
+    light,
+    ["Grad-CAM++"],
+    [TOP5[0], TOP5[1]],
+    out_dir / f"05_feature_cam_survey{'.smoke' if smoke else ''}.html",
+    seed=seed,
+    n_simulated=25,
+)
+display(
+    Markdown(
+        f"Survey written to `{kit.path.name}` ({len(kit.items)} maps, "
+        f"a pool of {len(kit.pool)} photographs; "
+        f"chance: {100 / len(kit.pool):.0f}% Human Faith)."
+    )
+)
 display(Markdown("**Simulated answers (chance), scored**"))
 display(kit.scores)
 display(Markdown("**Table 1, the paper (25 real participants)**"))
@@ -269,7 +394,14 @@ display(ref.TABLE1)
 # %%
 checks = paper_claims(t2, t3, combos, cfg)
 card.record(checks)
-display(pd.DataFrame([{"claim": c.statement, "holds": c.holds, "evidence": c.evidence} for c in checks]))
+display(
+    pd.DataFrame(
+        [
+            {"claim": c.statement, "holds": c.holds, "evidence": c.evidence}
+            for c in checks
+        ]
+    )
+)
 summary = chapter_summary(runs, t2, combos, sensitivity, discrimination, sanity, cfg)
 for key, value in summary.items():
     glue(key, value)

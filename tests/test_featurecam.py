@@ -90,7 +90,7 @@ def test_randomisation_touches_only_the_named_layers():
     model = _GapHead().eval()
     out = randomise_down_to(model, ["fc"], seed=0)
     assert torch.equal(out.conv.weight, model.conv.weight)
-    assert not torch.equal(out.fc.weight, model.fc.weight) and float(out.fc.bias.abs().sum()) == 0
+    assert not torch.equal(out.fc.weight, model.fc.weight) and float(out.fc.bias.detach().abs().sum()) == 0
     assert out.fc.weight.std().item() == pytest.approx(model.fc.weight.std().item(), rel=0.5)
 
 
@@ -180,3 +180,19 @@ def test_scorecard_rows_take_the_paper_values_of_the_peer_classifier():
     assert rows["lite2_gradcampp_ours1"]["paper_confidence"] == 97.0            # Inception V3, Grad-CAM++, Ours 1
     assert rows["lite0_smoothgradcampp_cam"]["paper_confidence"] is None         # the paper's missing VGG16 row
     assert rows["lite1_smoothgradcampp_ours1"]["paper_right"] == 90.0           # NasNet Mobile
+
+
+def test_paper_profile_settings_and_smoke():
+    import pytest
+
+    from xaibook.featurecam.experiment import PAPER, SMOKE, photo_set, settings
+
+    assert settings("paper").classifiers == ("vgg16", "nasnetamobile", "inception_v3")
+    assert (settings("paper").n_classes, settings("paper").smooth_samples) == (30, 50)
+    smoke = settings("paper", smoke=True)
+    assert smoke.classifiers == PAPER.classifiers and smoke.smooth_samples == SMOKE["smooth_samples"]
+    with pytest.raises(ValueError, match="profile='paper'"):
+        settings("fast", smoke=True)
+    with pytest.raises(ValueError, match="set data_dir"):
+        photo_set(settings("paper"), None, 0)
+    assert len(photo_set(settings("fast"), None, 0).images) == 10

@@ -306,3 +306,66 @@ def test_hub_weights_with_a_wrong_hash_name_the_file_and_the_fix(monkeypatch):
     monkeypatch.setenv(imagenet.NASNET_WEIGHTS_ENV, "/nonexistent/nasnet.pth")
     with pytest.raises(imagenet.WeightsUnavailable, match="/nonexistent/nasnet.pth is not a file"):
         load_classifier("nasnetamobile")
+
+
+# --- the paper profile's ImageNet-layout folder ------------------------------------------------
+
+def _folder(root, classes: dict[str, int]):
+    from PIL import Image
+
+    for wnid, n in classes.items():
+        (root / wnid).mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(np.full((40, 60, 3), 10 * i, np.uint8)).save(root / wnid / f"img{i}.JPEG")
+    return root
+
+
+def test_image_folder_draws_classes_and_images_by_seed(tmp_path):
+    from xaibook.imagenet import load_image_folder
+
+    root = _folder(tmp_path / "imagenette2" / "val", {"n01440764": 4, "n02102040": 3, "n03000684": 2})
+    a = load_image_folder(tmp_path / "imagenette2", n_classes=2, per_class=2, seed=0)
+    assert a.root == root and len(a.classes) == 2 and len(a.images) == 4
+    assert {a.labels[k] for k in a.images} == {class_index_of(w) for w in a.classes}
+    assert all(k.split("/")[0] in a.classes and v.shape == (40, 60, 3) for k, v in a.images.items())
+    b = load_image_folder(tmp_path / "imagenette2", n_classes=2, per_class=2, seed=0)
+    assert list(a.images) == list(b.images)                                   # same seed, same draw
+    every = load_image_folder(root, n_classes=30, per_class=10, seed=1)      # fewer than asked: all of them
+    assert len(every.classes) == 3 and len(every.images) == 9
+    assert every.labels["n01440764/img0.JPEG"] == 0                           # tench
+
+
+def class_index_of(wnid: str) -> int:
+    from timm.data import ImageNetInfo
+
+    info = ImageNetInfo("imagenet-1k")
+    return [i for i in range(1000) if info.index_to_label_name(i) == wnid][0]
+
+
+def test_image_folder_errors_name_the_folder_or_file(tmp_path):
+    from xaibook.imagenet import FOLDER_LAYOUT, load_image_folder
+
+    with pytest.raises(FileNotFoundError, match="does not exist") as err:
+        load_image_folder(tmp_path / "missing", 30, 5, 0)
+    assert FOLDER_LAYOUT in str(err.value)
+    (tmp_path / "flat").mkdir()
+    (tmp_path / "flat" / "a.jpg").write_bytes(b"x")
+    with pytest.raises(FileNotFoundError, match=r"no class folders .* \(found \['a.jpg'\]\)"):
+        load_image_folder(tmp_path / "flat", 30, 5, 0)
+    _folder(tmp_path / "odd", {"n01440764": 1, "n99999999": 1})
+    with pytest.raises(KeyError, match="n99999999"):
+        load_image_folder(tmp_path / "odd", 30, 5, 0)
+    root = _folder(tmp_path / "broken", {"n01440764": 2})
+    (root / "n01440764" / "img1.JPEG").write_bytes(b"not a jpeg")
+    with pytest.raises(ValueError, match=r"broken/n01440764/img1.JPEG is not a readable image"):
+        load_image_folder(root, 30, 5, 0)
+
+
+def test_standin_folder_round_trips_through_the_loader(tmp_path, photos):
+    from xaibook.imagenet import load_image_folder, write_standin_folder
+
+    chosen = {"chelsea": 281, "coffee": 967}
+    dest = write_standin_folder(tmp_path / "standin", {k: photos[k] for k in chosen}, chosen)
+    sample = load_image_folder(dest, 30, 5, 0)
+    assert sorted(sample.labels.values()) == [281, 967]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["standin"]            # no partial folder left

@@ -5,6 +5,12 @@ Layers, bottom up: ``_utils`` (I/O, seeding, hooks) -> ``saliency``, ``metrics``
 """
 __version__ = "0.1.0"
 
+import warnings
+
+# tqdm.auto (imported by captum and lime) warns in every notebook without ipywidgets; nothing is
+# lost without its widget progress bars, and the warning would print a machine path on the page.
+warnings.filterwarnings("ignore", message="IProgress not found")
+
 from . import paths
 from ._utils.seed import seed_everything
 from .claims import Scorecard

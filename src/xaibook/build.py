@@ -50,13 +50,14 @@ def select(chapters: str | list[str] | None) -> list[str]:
 def execute(chapters: list[str], *, profile: str, out_dir: Path, results_dir: Path,
             seed: int | None = None, root: Path | None = None, kernel: str | None = None,
             smoke: bool = False, data_dirs: dict[str, str] | None = None,
-            device: str | None = None) -> list[Executed]:
+            device: str | None = None, extra_params: dict | None = None) -> list[Executed]:
     """Run each chapter's ``.ipynb`` with papermill into ``out_dir/notebooks``; stop at the first failure.
 
     ``kernel`` names a CPU kernel path (:data:`xaibook.kernels.KERNEL_PATHS`) for the notebook's
     process; None runs it as this process's environment says. ``smoke``: the paper profile's smoke
     run (``profile`` must be "paper"). ``data_dirs``: a data folder per chapter id (the notebook's
-    ``data_dir``); ``device``: the notebooks' ``device``.
+    ``data_dir``); ``device``: the notebooks' ``device``; ``extra_params``: any other parameters (they
+    win over the rest: the tests pass bad values on purpose).
     """
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -74,6 +75,7 @@ def execute(chapters: list[str], *, profile: str, out_dir: Path, results_dir: Pa
         params["smoke"] = True
     if device is not None:
         params["device"] = device
+    params.update(extra_params or {})
     done = []
     for chapter in chapters:
         src = root / "notebooks" / f"{chapter}.ipynb"
@@ -113,42 +115,138 @@ def _spread_text(n: dict) -> str:
     return f"{_fmt(s['mean'], u)} [{_fmt(s['lo'], u)}, {_fmt(s['hi'], u)}]"
 
 
-def scorecard_markdown(results: list[dict]) -> str:
-    """The 'Reproduction scorecard' page: every number and claim of every chapter that ran."""
+VERDICT_CLASS = {"reproduced": "reproduced", "reproduced (this run)": "reproduced", "mixed": "mixed",
+                 "differs": "differs", "differs (this run)": "differs", "not comparable": "na", "no paper value": "na"}
+
+
+def _verdict_html(verdict: str) -> str:
+    return f'<span class="verdict verdict-{VERDICT_CLASS.get(verdict, "na")}">{verdict}</span>'
+
+
+def _count_html(count: int, verdict: str) -> str:
+    """A count in its verdict's colour (plain when zero)."""
+    return f'<span class="verdict verdict-{VERDICT_CLASS[verdict]}">{count}</span>' if count else "0"
+
+
+def _anchor(chapter: str) -> str:
+    return f"card-{chapter.replace('_', '-')}"
+
+
+def chapter_summary(r: dict) -> dict:
+    """One chapter's line of the scorecard: numbers by verdict, claims held, must-hold, out of band."""
+    numbers, claims = r["numbers"], r["claims"]
+    verdicts = [n["verdict"].replace(" (this run)", "") for n in numbers]
+    must = [c for c in claims if r["profile"] in c["must_hold"]]
+    return {"reproduced": verdicts.count("reproduced"), "mixed": verdicts.count("mixed"),
+            "differs": verdicts.count("differs"), "not comparable": verdicts.count("not comparable"),
+            "beyond the paper": verdicts.count("no paper value"),
+            "claims held": f"{sum(c['holds'] for c in claims)} of {len(claims)}",
+            "must hold": f"{sum(c['holds'] for c in must)} of {len(must)}" if must else "–",
+            "out of band": sum(n["in_band"] is False for n in numbers),
+            "gated": sum(n["band"] is not None for n in numbers)}
+
+
+def scorecard_figure(results: list[dict], path: Path) -> Path | None:
+    """Paper against ours for every percentage the paper reports: our mean over the derivation runs with
+    its [min, max] (this run where there is no spread), one colour per chapter."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 6.0))
+    drawn = 0
+    for i, r in enumerate(results):
+        pts = [n for n in r["numbers"] if n["paper"] is not None and n["unit"] == "%"]
+        if not pts:
+            continue
+        x = [n["paper"] for n in pts]
+        y = [n["spread"]["mean"] if n.get("spread") else n["ours"] for n in pts]
+        # max(0, ...): a mean of equal values can exceed them by a rounding error
+        lo = [max(0.0, yy - (n["spread"]["lo"] if n.get("spread") else yy)) for n, yy in zip(pts, y)]
+        hi = [max(0.0, (n["spread"]["hi"] if n.get("spread") else yy) - yy) for n, yy in zip(pts, y)]
+        ax.errorbar(x, y, yerr=[lo, hi], fmt="o", ms=4, capsize=2, alpha=0.8, color=f"C{i}",
+                    label=f"{r['chapter']} ({len(pts)})")
+        drawn += len(pts)
+    if not drawn:
+        plt.close(fig)
+        return None
+    ax.plot([0, 100], [0, 100], color="grey", lw=1, ls="--", label="ours = paper")
+    ax.set(xlim=(0, 100), ylim=(0, 100), xlabel="the paper's value (%)",
+           ylabel="ours: mean over seeds x kernels, bar = [min, max] (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=9, loc="upper left")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def scorecard_markdown(results: list[dict], figure: str | None = None) -> str:
+    """The 'Reproduction scorecard' page: a summary line per chapter, the paper-against-ours figure, then every
+    number and claim of every chapter that ran."""
     out = ["# Reproduction scorecard", "",
-           "Generated by `make book` from `results/<chapter>.json`, which each chapter writes when it runs. "
-           "*paper* is the value the paper reports; *ours* what this build measured; *ours over runs* our "
-           "mean and range over the runs that derived the fast profile's bands (several seeds, each on two CPU "
-           "kernel paths); *band* the interval a new fast-profile run must land in, shown only for the "
-           "numbers that are gated (a prediction interval with a suite-wide 1% chance of a false alarm, "
-           "see `make bands`). Numbers from synthetic stand-ins test the paper's *method*, not its data: "
-           "read them with the chapter's text.", "",
-           "**Verdicts** compare the paper's value with our distribution, not with one seed:", ""]
-    out += [f"- *{k}*: {v}." for k, v in VERDICTS.items()]
-    out.append("")
+           "Generated by `make book` from `results/<chapter>.json`, which each chapter writes when it runs.", ""]
     if not results:
-        out.append("No chapter has run yet.")
+        return "\n".join(out + ["No chapter has run yet."]) + "\n"
+    out += ["## At a glance", "",
+            "One line per chapter: how many of the paper's numbers we reproduced, the claims that held, the "
+            "must-hold claims (gated) and the numbers outside their band (gated; 0 is a pass).", "",
+            "| chapter | profile, data | reproduced | mixed | differs | not comparable | beyond the paper | "
+            "claims held | must hold | out of band |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        sm = chapter_summary(r)
+        short = (CHAPTERS.get(r["chapter"]).short if r["chapter"] in CHAPTERS else "") or r["chapter"]
+        band = f"**{sm['out of band']}** of {sm['gated']}" if sm["out of band"] else f"0 of {sm['gated']}"
+        out.append(f"| [{short}](../notebooks/{r['chapter']}.ipynb) ([card](#{_anchor(r['chapter'])})) | "
+                   f"{r['profile']}, {r['data']} | {_count_html(sm['reproduced'], 'reproduced')} | "
+                   f"{_count_html(sm['mixed'], 'mixed')} | {_count_html(sm['differs'], 'differs')} | "
+                   f"{sm['not comparable']} | {sm['beyond the paper']} | "
+                   f"{sm['claims held']} | {sm['must hold']} | {band} |")
+    out += ["", "**Columns.** *reproduced*: the paper's value lies within the chapter's tolerance of our mean over "
+            "the derivation runs; *mixed*: only some runs come that close; *differs*: no run does; *not comparable*: "
+            "a different setting, no tolerance stated; *beyond the paper*: numbers the paper does not report. "
+            "Numbers from synthetic stand-ins test the paper's *method*, not its data: read them with the "
+            "chapter's text.", ""]
+    if figure:
+        out += [f"```{{figure}} {figure}", ":name: fig-scorecard", ":alt: Scatter plot of each percentage the paper "
+                "reports against ours, one colour per chapter, with our range over seeds and CPU kernel paths as "
+                "error bars and the diagonal where ours equals the paper's.", ":width: 560px", "",
+                "Every percentage a paper reports (x) against ours (y): our mean over the runs that derived the "
+                "fast profile's bands, the bar spanning their minimum and maximum. On the dashed diagonal ours "
+                "equals the paper's.", "```", ""]
+    out += ["## Every number and claim", "",
+            "*ours* is what this build measured; *ours over runs* our mean and range over the runs that derived the "
+            "fast profile's bands (several seeds, each on two CPU kernel paths); *band* the interval a new "
+            "fast-profile run must land in, for the gated numbers (a prediction interval with a suite-wide 1% "
+            "chance of a false alarm, see `make bands`).", "", "**Verdicts** compare the paper's value with our "
+            "distribution, not with one seed:", ""]
+    out += [f"- {_verdict_html(k)}: {v}." for k, v in VERDICTS.items()]
+    out.append("")
     for r in results:
         prov = r["provenance"]
         title = CHAPTERS.get(r["chapter"]).title if r["chapter"] in CHAPTERS else r["chapter"]
         cpu = (f"{prov['cpu']}, torch capability {prov['capability']}, {prov['threads']} threads, "
                f"kernel path {prov['kernel_path']}") if "cpu" in prov else prov["device"]
-        out += [f"## {r['chapter']}: {title}", "",
-                f"Profile **{r['profile']}**, data **{r['data']}**, seed {prov['seed']}, commit `{prov['commit']}`, "
-                f"{cpu}, {prov['wall_time_s']:.0f} s.", ""]
+        out += [f"({_anchor(r['chapter'])})=", f"### {r['chapter']}: {title}", "",
+                f"[Read the chapter](../notebooks/{r['chapter']}.ipynb). Profile **{r['profile']}**, data "
+                f"**{r['data']}**, seed {prov['seed']}, commit `{prov['commit']}`, {cpu}, "
+                f"{prov['wall_time_s']:.0f} s.", ""]
         effect = r.get("bands", {}).get("kernel_effect")
         summary = r.get("bands", {}).get("runs_summary")
         if effect and summary:
             out += [f"{effect['sentence']} Our spread comes from {summary['n']} runs: seeds "
                     f"{summary['seeds'][0]}-{summary['seeds'][-1]} on the kernel paths {', '.join(summary['kernels'])}; "
                     f"{summary['gated_numbers']} numbers and {summary['gated_claims']} claims are gated.", ""]
-        out += ["| quantity | paper | ours | delta | ours over runs: mean [min, max] | band (gated) | in band | verdict |",
+        out += ["| quantity | verdict | paper | ours | delta | ours over runs: mean [min, max] | band (gated) | in band |",
                 "|---|---|---|---|---|---|---|---|"]
         for n in r["numbers"]:
             band = "–" if n["band"] is None else f"[{_fmt(n['band'][0], n['unit'])}, {_fmt(n['band'][1], n['unit'])}]"
             inb = {True: "yes", False: "**NO**", None: "–"}[n["in_band"]]
-            out.append(f"| {n['label']} | {_fmt(n['paper'], n['unit'])} | {_fmt(n['ours'], n['unit'])} | "
-                       f"{_fmt(n['delta'], n['unit'])} | {_spread_text(n)} | {band} | {inb} | {n['verdict']} |")
+            out.append(f"| {n['label']} | {_verdict_html(n['verdict'])} | {_fmt(n['paper'], n['unit'])} | "
+                       f"{_fmt(n['ours'], n['unit'])} | {_fmt(n['delta'], n['unit'])} | {_spread_text(n)} | {band} | "
+                       f"{inb} |")
         out += ["", "| claim of the paper | holds here | held over runs | must hold in | evidence |",
                 "|---|---|---|---|---|"]
         for c in r["claims"]:
@@ -164,6 +262,37 @@ def load_results(results_dir: Path, chapters: list[str]) -> list[dict]:
             if (results_dir / f"{c}.json").is_file()]
 
 
+#: code cells folded on the page (the reader can expand them): the Colab install and the setup cell
+PLUMBING = ("google.colab", "start_chapter(")
+
+
+def stage_notebook(src: Path, dst: Path) -> Path:
+    """Copy a notebook for rendering as a reader should see it.
+
+    papermill's injected-parameters cell (it holds the build's paths) is removed from the page; the
+    plumbing cells (:data:`PLUMBING`) are folded; under the title, links to the chapter's clean
+    notebook and its ``.py`` pair (``downloads/``, copied by :func:`render`).
+    """
+    nb = json.loads(src.read_text(encoding="utf-8"))
+    cells = []
+    for cell in nb["cells"]:
+        tags = cell.setdefault("metadata", {}).setdefault("tags", [])
+        source = "".join(cell.get("source", ""))
+        if "injected-parameters" in tags:
+            continue
+        if cell["cell_type"] == "code" and any(p in source for p in PLUMBING) and "hide-input" not in tags:
+            tags.append("hide-input")
+        cells.append(cell)
+    stem = dst.stem
+    links = {"cell_type": "markdown", "metadata": {},
+             "source": [f"*Take this chapter with you:* {{download}}`the notebook without outputs (.ipynb) "
+                        f"<../downloads/{stem}.ipynb>` · {{download}}`its paired script (.py) <../downloads/{stem}.py>`"
+                        f" · the executed notebook, from the download button at the top of the page."]}
+    nb["cells"] = cells[:1] + [links] + cells[1:]
+    dst.write_text(json.dumps(nb, indent=1, ensure_ascii=False), encoding="utf-8")
+    return dst
+
+
 def render(executed: list[Executed], results_dir: Path, *, root: Path | None = None) -> Path:
     """Stage the book (executed notebooks in place of the clean ones) and build HTML into ``_build/html``."""
     root = root or paths.project_root()
@@ -175,16 +304,24 @@ def render(executed: list[Executed], results_dir: Path, *, root: Path | None = N
         shutil.copy2(root / name, stage / name)
     shutil.copytree(root / "book", stage / "book")
     (stage / "notebooks").mkdir()
+    (stage / "downloads").mkdir()
     executed_ids = {e.chapter for e in executed}
     for e in executed:
-        shutil.copy2(e.notebook, stage / "notebooks" / e.notebook.name)
+        stage_notebook(e.notebook, stage / "notebooks" / e.notebook.name)
     for nb in (root / "notebooks").glob("*.ipynb"):   # chapters not executed appear without outputs
         if nb.stem not in executed_ids:
-            shutil.copy2(nb, stage / "notebooks" / nb.name)
-    atomic_write_text(stage / "book" / "scorecard.md", scorecard_markdown(load_results(results_dir, CHAPTERS.names())))
+            stage_notebook(nb, stage / "notebooks" / nb.name)
+        shutil.copy2(nb, stage / "downloads" / nb.name)                       # the clean notebook
+        shutil.copy2(nb.with_suffix(".py"), stage / "downloads" / f"{nb.stem}.py")   # its jupytext pair
+    results = load_results(results_dir, CHAPTERS.names())
+    figure = scorecard_figure(results, stage / "book" / "scorecard_paper_vs_ours.png")
+    atomic_write_text(stage / "book" / "scorecard.md", scorecard_markdown(results, figure and figure.name))
     # the console script installed next to this interpreter (jupyter_book has no __main__)
     cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(stage), "--path-output", str(root),
            "--builder", "html"]
+    html = root / "_build" / "html"
+    if html.exists():             # every build starts empty: no stale image of an earlier build survives
+        shutil.rmtree(html)
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"jupyter-book build failed (exit {proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")

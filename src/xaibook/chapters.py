@@ -19,6 +19,7 @@ class Chapter:
     paper: str
     draft: bool = False
     fast_data: str = "synthetic"     # what the fast profile runs on ("real" when real data ships offline)
+    short: str = ""                  # the chapter's name in tables, e.g. "01 Foam"
 
 
 CHAPTERS: Registry[Chapter] = Registry("chapter")
@@ -29,18 +30,18 @@ def _add(chapter: Chapter) -> Chapter:
 
 
 _add(Chapter("01_foam", "Foam in bioreactors: ResNet-18 and GradCAM++",
-             "Austerjost et al. 2021, SLAS Technology 26(4):408-414"))
+             "Austerjost et al. 2021, SLAS Technology 26(4):408-414", short="01 Foam"))
 _add(Chapter("02_cauliflower", "Cauliflower harvest readiness: reliability scores from clusters of saliency maps",
-             "Kierdorf & Roscher 2023, arXiv:2305.15149"))
+             "Kierdorf & Roscher 2023, arXiv:2305.15149", short="02 Cauliflower"))
 _add(Chapter("03_lung_sliding", "Lung sliding in ultrasound video: 3D ResNets, an M-mode baseline, saliency through time",
-             "Kolarik, Sarnovsky & Paralic, 3D CNNs and explainability for lung sliding in ultrasound video"))
+             "Kolarik, Sarnovsky & Paralic, 3D CNNs and explainability for lung sliding in ultrasound video", short="03 Lung sliding"))
 _add(Chapter("04_steel_defects", "Steel defects: seven saliency methods and the distance pointing game",
-             "Lorentz et al. 2021, IEA/AIE 2021, LNCS 12799"))
+             "Lorentz et al. 2021, IEA/AIE 2021, LNCS 12799", short="04 Steel defects"))
 
 
 _add(Chapter("05_feature_cam", "Feature CAM: Grad-CAMs fused with HED edges, on real networks and photographs",
              "Clement, Yang & Cheng, Feature CAM: interpretability in image classification with improved visual "
-             "attention", fast_data="real"))
+             "attention", fast_data="real", short="05 Feature CAM"))
 
 
 def ready() -> list[str]:

@@ -21,6 +21,58 @@ def glue(name: str, value: Any) -> Any:
     return value
 
 
+def frame_html(df) -> str:
+    """A DataFrame as the book shows it: missing values as "–", whole-number float columns as integers,
+    other floats at ``display.precision`` decimals, every cell's full text (wrapped by the book's CSS)."""
+    import numpy as np
+    import pandas as pd
+
+    precision = pd.get_option("display.precision")
+    shown = df.copy()
+    for col in shown.columns:
+        values = shown[col]
+        if pd.api.types.is_float_dtype(values):
+            finite = values.dropna()
+            if len(finite) and np.all(np.isfinite(finite)) and np.all(finite == np.round(finite)) and \
+                    finite.abs().max() < 1e15:
+                shown[col] = values.astype("Int64")
+    text = shown.to_html(na_rep="–", float_format=lambda v: f"{v:.{precision}f}", classes="xaibook-table",
+                         border=0, escape=True, max_rows=200)
+    return text.replace(">None<", ">–<").replace(">nan<", ">–<").replace(">&lt;NA&gt;<", ">–<")
+
+
+def setup_display() -> None:
+    """How every chapter shows tables: full cell text (no "..."), missing values as "–", counts as integers
+    (:func:`frame_html`); a cell's last value is not echoed. Called by :func:`start_chapter`."""
+    import pandas as pd
+
+    pd.set_option("display.max_colwidth", None)
+    pd.set_option("display.max_columns", 50)
+    try:
+        from IPython import get_ipython
+    except ImportError:        # pragma: no cover
+        return
+    shell = get_ipython()
+    if shell is not None:
+        shell.display_formatter.formatters["text/html"].for_type(pd.DataFrame, frame_html)
+        # only what a cell displays reaches the page: no repr of a cell's last value
+        # (a matplotlib Text, a recorded number), since every table is shown with display()
+        shell.ast_node_interactivity = "none"
+
+
+def shown_path(path) -> str:
+    """``path`` as the reader may see it: relative to the repository when inside it, else its name."""
+    from pathlib import Path
+
+    from . import paths
+
+    path = Path(path).resolve()
+    try:
+        return path.relative_to(paths.project_root()).as_posix()
+    except ValueError:
+        return path.name
+
+
 def provenance_tag(profile: str, data: str, smoke: bool = False) -> str:
     """The label every figure and table carries: which profile and which data produced it."""
     if smoke:
@@ -106,6 +158,7 @@ def start_chapter(chapter: str, *, profile: str, data: str | None, seed: int, de
     from .chapters import CHAPTERS
 
     check_parameters(chapter, profile=profile, data=data, seed=seed, device=device, data_dir=data_dir, smoke=smoke)
+    setup_display()
     default = CHAPTERS.get(chapter).fast_data if chapter in CHAPTERS else "synthetic"
     data = data or (default if profile == "fast" else "synthetic" if smoke else "real")
     cfg = settings(profile, smoke=True) if smoke else settings(profile)
@@ -125,5 +178,5 @@ def show_scorecard(card) -> None:
     display(card.numbers_frame())
     display(card.claims_frame())
     written = card.write()
-    print(f"wrote {written}" if written else "smoke run: no results file written (nothing here is a result)")
+    print(f"wrote {shown_path(written)}" if written else "smoke run: no results file written (nothing here is a result)")
     print("out of band or failed must-hold claims:", card.failures() or "none")

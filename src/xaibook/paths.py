@@ -26,3 +26,12 @@ def data_dir() -> Path:
 
 def results_dir() -> Path:
     return project_root() / "results"
+
+
+def chapter_data_dir(chapter: str, data: str, profile: str, seed: int, smoke: bool = False) -> Path:
+    """A chapter's default data folder: ``data/<chapter>/real`` for real data (where the README's download
+    commands put it, whatever the profile and seed); ``data/<chapter>/synthetic-<profile>-seed<seed>``
+    for a stand-in (``synthetic-smoke-seed<seed>`` for a smoke run), since each profile renders its own."""
+    if data == "real":
+        return data_dir() / chapter / "real"
+    return data_dir() / chapter / f"synthetic-{'smoke' if smoke else profile}-seed{seed}"

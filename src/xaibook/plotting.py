@@ -10,6 +10,13 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 
+def add_colorbar(fig: Figure, image, axes, label: str = "saliency (each map scaled to [0, 1])") -> None:
+    """A colour bar for a heat map drawn by ``imshow`` (``image``), beside ``axes``."""
+    bar = fig.colorbar(image, ax=axes, shrink=0.8, pad=0.02, fraction=0.04)
+    bar.set_label(label, fontsize=8)
+    bar.ax.tick_params(labelsize=7)
+
+
 def confusion_figure(matrices: Sequence[np.ndarray], labels: Sequence[Sequence[str]], titles: Sequence[str],
                      *, caption: str = "") -> Figure:
     """Row-normalised confusion matrices side by side (rows: true label, columns: prediction)."""
@@ -42,7 +49,9 @@ def cam_panels(images: np.ndarray, maps: np.ndarray, titles: Sequence[str],
     for i in range(n):
         panels = (images[i], maps[i], overlay(images[i], maps[i]))
         for j, (ax, p) in enumerate(zip(axes[i], panels)):
-            ax.imshow(p, cmap="jet" if j == 1 else None, vmin=0, vmax=1 if j == 1 else None)
+            im = ax.imshow(p, cmap="jet" if j == 1 else None, vmin=0, vmax=1 if j == 1 else None)
+            if j == 1:
+                heat = im
             ax.set_xticks([]), ax.set_yticks([])
             if boxes is not None and j != 1:
                 t, b, l, r = boxes[i]
@@ -51,6 +60,7 @@ def cam_panels(images: np.ndarray, maps: np.ndarray, titles: Sequence[str],
     for ax, name in zip(axes[0], ("image", "GradCAM++", "overlay")):
         ax.set_title(name, fontsize=9)
     fig.tight_layout()
+    add_colorbar(fig, heat, axes.ravel().tolist())
     return fig
 
 
@@ -77,22 +87,31 @@ def outline(image: np.ndarray, mask: np.ndarray, colour: tuple[float, float, flo
     return out
 
 
-def maps_row(image: np.ndarray, mask: np.ndarray, maps: dict[str, np.ndarray], title: str = "") -> Figure:
-    """One sample: the input with its defect outline, the mask, and every method's [0, 1] map (Fig. 3)."""
+def maps_row(image: np.ndarray, mask: np.ndarray, maps: dict[str, np.ndarray], title: str = "",
+             per_row: int = 5) -> Figure:
+    """One sample: the input with its defect outline, the mask, and every method's [0, 1] map (Fig. 3),
+    ``per_row`` panels to a row so that labels stay readable at the page's width."""
     n = len(maps) + 2
-    fig, axes = plt.subplots(1, n, figsize=(1.6 * n, 2.0))
+    rows, cols = -(-n // per_row), min(per_row, n)
+    fig, grid = plt.subplots(rows, cols, figsize=(2.0 * cols + 0.8, 2.3 * rows), squeeze=False)
+    axes = grid.ravel()
     axes[0].imshow(outline(image, mask))
-    axes[0].set_title("input", fontsize=8)
+    axes[0].set_title("input", fontsize=9)
     axes[1].imshow(mask, cmap="gray")
-    axes[1].set_title("defect mask", fontsize=8)
+    axes[1].set_title("defect mask", fontsize=9)
+    heat = None
     for ax, (name, m) in zip(axes[2:], maps.items()):
-        ax.imshow(m, cmap="jet", vmin=0, vmax=1)
-        ax.set_title(name, fontsize=8)
+        heat = ax.imshow(m, cmap="jet", vmin=0, vmax=1)
+        ax.set_title(name, fontsize=9)
     for ax in axes:
         ax.set_xticks([]), ax.set_yticks([])
+    for ax in axes[n:]:
+        ax.axis("off")
     if title:
-        fig.suptitle(title, fontsize=9, y=1.04)
+        fig.suptitle(title, fontsize=10, y=1.02)
     fig.tight_layout()
+    if heat is not None:
+        add_colorbar(fig, heat, axes.tolist())
     return fig
 
 
@@ -101,12 +120,16 @@ def pointing_game_figure(parts, title: str = "") -> Figure:
     panels = [("defect mask", parts.mask, "gray"), ("distance mask", parts.distance, "viridis"),
               ("saliency map", parts.saliency, "jet"), ("mask x map (inside)", parts.inside, "jet"),
               ("distance x map (outside)", parts.outside, "jet")]
-    fig, axes = plt.subplots(1, 5, figsize=(11, 2.4))
+    fig, grid = plt.subplots(2, 3, figsize=(8.5, 5.2))
+    axes = grid.ravel()
     for ax, (name, arr, cmap) in zip(axes, panels):
-        ax.imshow(arr, cmap=cmap)
-        ax.set_title(name, fontsize=8)
+        im = ax.imshow(arr, cmap=cmap)
+        ax.set_title(name, fontsize=9)
         ax.set_xticks([]), ax.set_yticks([])
-    fig.suptitle(title, fontsize=9, y=1.03)
+        if cmap != "gray":
+            fig.colorbar(im, ax=ax, shrink=0.8, fraction=0.046, pad=0.02).ax.tick_params(labelsize=7)
+    axes[-1].axis("off")
+    fig.suptitle(title, fontsize=10, y=1.0)
     fig.tight_layout()
     return fig
 
@@ -180,20 +203,26 @@ def prototype_row(prototypes: np.ndarray, titles: Sequence[str], *, signed: bool
     stem). Used in chapter 02_cauliflower.
     """
     q = len(prototypes)
-    fig, axes = plt.subplots(1, q, figsize=(1.5 * q, 1.9), squeeze=False)
-    for ax, proto, name in zip(axes[0], prototypes, titles):
+    cols = min(q, 4)                    # rows of four keep the titles readable at the page's width
+    rows = -(-q // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols + 0.8, 2.4 * rows), squeeze=False)
+    for ax in axes.ravel()[q:]:
+        ax.axis("off")
+    for ax, proto, name in zip(axes.ravel(), prototypes, titles):
         if signed:
             lim = float(np.nanmax(np.abs(proto))) or 1.0
-            ax.imshow(proto, cmap="RdBu_r", vmin=-lim, vmax=lim)
+            heat = ax.imshow(proto, cmap="RdBu_r", vmin=-lim, vmax=lim)
         else:
-            ax.imshow(proto, cmap="jet", vmin=0, vmax=max(float(np.nanmax(proto)), 1e-12))
+            heat = ax.imshow(proto, cmap="jet", vmin=0, vmax=max(float(np.nanmax(proto)), 1e-12))
         h, w = proto.shape
         ax.plot([(w - 1) / 2], [(h - 1) / 2], "w+", ms=6, mew=1)
-        ax.set_title(name, fontsize=7)
+        ax.set_title(name, fontsize=8)
         ax.set_xticks([]), ax.set_yticks([])
     if title:
         fig.suptitle(title, fontsize=9, y=1.04)
     fig.tight_layout()
+    add_colorbar(fig, heat, axes.ravel().tolist(), "mean map (each panel its own scale)" if not signed else
+                 "mean map (blue: against, red: for)")
     return fig
 
 

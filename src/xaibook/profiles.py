@@ -13,6 +13,20 @@ def check_profile(profile: str) -> str:
     return profile
 
 
+def select_settings(profile: str, *, fast: Any, paper: Any, smoke: bool = False,
+                    smoke_overrides: Mapping[str, Any] | None = None) -> Any:
+    """A chapter's settings for ``profile``; ``smoke`` (paper profile only) applies ``smoke_overrides``:
+    the paper's code path with every loop cut to its shortest."""
+    cfg = {"fast": fast, "paper": paper}[check_profile(profile)]
+    if smoke:
+        if profile != "paper":
+            raise ValueError("smoke=True runs the paper profile's code path; set profile='paper'")
+        if not smoke_overrides:
+            raise ValueError("this chapter defines no smoke run (its SMOKE overrides)")
+        cfg = dataclasses.replace(cfg, **smoke_overrides)
+    return cfg
+
+
 SMOKE_WHY = "smoke run: the shortest loop that exercises the code path (not a result)"
 
 

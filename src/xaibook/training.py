@@ -124,7 +124,7 @@ def check_loss(loss: torch.Tensor, epoch: int, step: int | None) -> None:
     """Stop at once, with the place and the usual causes, when a loss is NaN or infinite."""
     if not bool(torch.isfinite(loss.detach()).all()):
         where = f"epoch {epoch + 1}, " + ("validation" if step is None else f"step {step + 1}")
-        raise NonFiniteLoss(f"the {'validation' if step is None else 'training'} loss is {float(loss):g} at {where}: "
+        raise NonFiniteLoss(f"the {'validation' if step is None else 'training'} loss is {float(loss.detach()):g} at {where}: "
                             f"look for NaN or infinite values in the images or labels, or lower the learning rate; "
                             f"the weights are no longer usable")
 

@@ -49,6 +49,8 @@ class CauliflowerSettings:
     q: int = 8
     k: int = 5
     t: float = 0.75
+    max_steps: int | None = None          # optimiser steps per epoch at most (None: all)
+    sweep_components: tuple[int, ...] = (10, 25, 50)   # the robustness sweep's PCA dimensions
 
     def standin_spec(self) -> StandinSpec:
         return StandinSpec(n_plants=self.n_plants or StandinSpec().n_plants, image_size=max(64, self.image_size))
@@ -82,9 +84,17 @@ WHY = {
 }
 
 
-def settings(profile: str) -> CauliflowerSettings:
-    """The chapter's settings for ``"fast"`` or ``"paper"``."""
-    return {"fast": FAST, "paper": PAPER}[profile]
+#: The paper profile's smoke run: 256 px, ResNet-18 at layer4, the same loaders, maps, clusters and code
+#: path, on 60 stand-in plants, one optimiser step per epoch, PCA, occlusion and LIME at their smallest, no download.
+SMOKE = {"n_plants": 60, "pca_dim": 8, "sweep_components": (4, 8), "epochs": 1, "max_steps": 1, "pretrained": False, "occlusion_patch": 64, "occlusion_stride": 64,
+         "lime_samples": 16}
+
+
+def settings(profile: str, smoke: bool = False) -> CauliflowerSettings:
+    """The chapter's settings for ``"fast"`` or ``"paper"``; ``smoke`` (paper only): :data:`SMOKE` applied."""
+    from ..profiles import select_settings
+
+    return select_settings(profile, fast=FAST, paper=PAPER, smoke=smoke, smoke_overrides=SMOKE)
 
 
 @dataclass(frozen=True)
@@ -104,7 +114,7 @@ def load_data(root: str | Path, size: int, seed: int) -> CauliflowerData:
     """Field 2 on the paper's dates, split by plant to the paper's sizes, images resized to ``size``."""
     frame = split_by_plant(load_growliflower(root), PAPER_SPLIT_SIZES, seed=seed).reset_index(drop=True)
     images = (load_images(frame, root, size) * 255).round().to(torch.uint8)
-    return CauliflowerData(frame=frame, images=images, labels=torch.as_tensor(frame["y"].to_numpy(dtype=np.int64)))
+    return CauliflowerData(frame=frame, images=images, labels=torch.tensor(frame["y"].to_numpy(dtype=np.int64)))   # a copy: pandas arrays are read-only
 
 
 def split_table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -196,7 +206,7 @@ def train_config(cfg: CauliflowerSettings, device: str = "cpu") -> TrainConfig:
     """The paper's training recipe (Sect. 2.2-2.3) as a :class:`~xaibook.training.TrainConfig`."""
     return TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
                        lr_step=cfg.lr_step, lr_gamma=cfg.lr_gamma, hflip=True, rotate=True,
-                       class_repeats=cfg.class_repeats, device=device)
+                       class_repeats=cfg.class_repeats, device=device, max_steps=cfg.max_steps)
 
 
 def centre_concentration(maps: np.ndarray, *, signed: bool = False, radius: float = 0.25) -> np.ndarray:

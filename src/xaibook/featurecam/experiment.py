@@ -67,17 +67,10 @@ WHY = {
 
 
 def settings(profile: str, smoke: bool = False) -> FeatureCamSettings:
-    """The profile's settings; ``smoke`` (paper profile only) cuts every loop to its shortest."""
-    from ..profiles import check_profile
+    """The profile's settings; ``smoke`` (paper profile only): :data:`SMOKE` applied."""
+    from ..profiles import select_settings
 
-    cfg = {"fast": FAST, "paper": PAPER}[check_profile(profile)]
-    if smoke:
-        if profile != "paper":
-            raise ValueError("smoke=True runs the paper profile's code path; set profile='paper'")
-        import dataclasses
-
-        cfg = dataclasses.replace(cfg, **SMOKE)
-    return cfg
+    return select_settings(profile, fast=FAST, paper=PAPER, smoke=smoke, smoke_overrides=SMOKE)
 
 
 # --- images and classifiers ---------------------------------------------------------------------

@@ -62,12 +62,18 @@ def explanation_figure(run, i: int, cam: str, combination, percentile: float, ti
         panels = ((run.crops[i], "photograph"), (m[0].numpy(), name), (mask, "mask (top 20%)"),
                   (run.crops[i] * mask[..., None], "explanation map"))
         for ax, (img, label) in zip(axes[row], panels):
-            ax.imshow(img, cmap="jet" if img.ndim == 2 and label == name else "gray")
+            heat = img.ndim == 2 and label == name
+            im = ax.imshow(img, cmap="jet" if heat else "gray", **({"vmin": 0, "vmax": 1} if heat else {}))
             ax.set_title(label, fontsize=8)
             ax.axis("off")
+            if heat:
+                shown = im
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
+    from ..plotting import add_colorbar
+
+    add_colorbar(fig, shown, axes.ravel().tolist())
     return fig
 
 
@@ -87,10 +93,13 @@ def combinations_figure(run, i: int, cam: str, title: str = ""):
         for c, k in enumerate(INPUTS):
             combo = next(x for x in COMBINATIONS if x.fusion == fusion and x.input == k)
             ax = axes[r, c + 1]
-            ax.imshow(run.maps(cam, combo)[i].numpy(), cmap="jet", vmin=0, vmax=1)
+            shown = ax.imshow(run.maps(cam, combo)[i].numpy(), cmap="jet", vmin=0, vmax=1)
             ax.set_title(combo.name, fontsize=8)
             ax.axis("off")
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
+    from ..plotting import add_colorbar
+
+    add_colorbar(fig, shown, axes.ravel().tolist())
     return fig

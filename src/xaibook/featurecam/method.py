@@ -102,6 +102,9 @@ def explanation_mask(maps: torch.Tensor, percentile: float = PERCENTILE) -> torc
     """(N, H, W) bool: pixels at or above each map's ``percentile``-th percentile (the paper's 80th)."""
     if not 0 <= percentile < 100:
         raise ValueError(f"percentile must be in [0, 100), got {percentile}")
+    from ..saliency._core import check_finite
+
+    check_finite(maps, "maps to threshold")          # a NaN would sort last and silently blacken the image
     thresholds = torch.quantile(maps.flatten(1).double(), percentile / 100, dim=1).to(maps.dtype)
     return maps >= thresholds[:, None, None]
 

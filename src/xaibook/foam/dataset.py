@@ -101,12 +101,21 @@ def load_images(data_dir: str | Path, manifest: pd.DataFrame, size: int) -> torc
                     im = im.resize((size, size), Image.BILINEAR)
                 arr = np.asarray(im)
         except FileNotFoundError as err:
-            raise FoamDataError(f"{path} is listed in {data_dir / MANIFEST} but does not exist") from err
+            raise FoamDataError(f"{path} is listed in {data_dir / MANIFEST} but does not exist"
+                                f"{_generated_hint(data_dir)}") from err
         except (UnidentifiedImageError, OSError) as err:
-            raise FoamDataError(f"{path} is not a readable image ({err}); replace it or drop its row "
-                                f"from {data_dir / MANIFEST}") from err
+            fix = _generated_hint(data_dir) or f"; replace it or drop its row from {data_dir / MANIFEST}"
+            raise FoamDataError(f"{path} is not a readable image ({err}){fix}") from err
         out[i] = torch.from_numpy(arr.copy()).permute(2, 0, 1)
     return out
+
+
+def _generated_hint(data_dir: Path) -> str:
+    """For a generated stand-in folder, the fix is to render it again, not to edit its manifest."""
+    if (Path(data_dir) / "standin.json").is_file():
+        return (f"; {data_dir} is a generated stand-in: delete the folder and run again to render it anew "
+                f"(the next run also notices a damaged file by itself)")
+    return ""
 
 
 def box_masks(manifest: pd.DataFrame, stored_size: int, size: int) -> torch.Tensor:

@@ -31,11 +31,13 @@ class FoamSettings:
     foam_class_weight: float = 0.4
     binary_test_run: int = 8
     temporal_windows: tuple[int, ...] = (1, 3, 5, 9)
+    dense_test_run: bool = True        # the stand-in films the binary test run at the paper's 3 s rate
+    max_steps: int | None = None       # optimiser steps per epoch at most (None: all)
 
     def standin_spec(self) -> StandinSpec:
         return StandinSpec(image_size=self.image_size, smartphone_interval_s=self.smartphone_interval_s,
                            action_camera_interval_s=self.action_camera_interval_s,
-                           dense_runs=(self.binary_test_run,))
+                           dense_runs=(self.binary_test_run,) if self.dense_test_run else ())
 
 
 # The paper: ROIs rescaled to 250 x 250, frames every 3 s (smartphone) / 10 s (action camera),
@@ -58,8 +60,17 @@ WHY = {
 }
 
 
-def settings(profile: str) -> FoamSettings:
-    return {"fast": FAST, "paper": PAPER}[profile]
+#: The paper profile's smoke run: 250 px, ResNet-18 at layer4, batch 50, the same loaders and code path,
+#: on a stand-in thinned to about a hundred frames, one optimiser step per epoch, no weights download.
+SMOKE = {"smartphone_interval_s": 120.0, "action_camera_interval_s": 300.0, "dense_test_run": False,
+         "epochs": 1, "max_steps": 1, "pretrained": False}
+
+
+def settings(profile: str, smoke: bool = False) -> FoamSettings:
+    """The profile's settings; ``smoke`` (paper profile only): :data:`SMOKE` applied."""
+    from ..profiles import select_settings
+
+    return select_settings(profile, fast=FAST, paper=PAPER, smoke=smoke, smoke_overrides=SMOKE)
 
 
 # Counts the paper reports for its fine-grained test set: no, low, medium, high.

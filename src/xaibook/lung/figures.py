@@ -63,16 +63,19 @@ def saliency_through_time(inputs: np.ndarray, vanilla: np.ndarray, smooth: np.nd
         vmax = np.percentile(arr, 99.5) if name != "input" else None
         for c, t in enumerate(idx):
             ax = axes[r, c]
-            ax.imshow(arr[t], cmap=cmap, vmin=0 if name != "input" else None, vmax=vmax)
+            im = ax.imshow(arr[t], cmap=cmap, vmin=0 if name != "input" else None, vmax=vmax)
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:
-                ax.set_title(f"frame {t * frame_stride}", fontsize=7)
+                ax.set_title(f"frame {t * frame_stride}", fontsize=8)
             if c == 0:
-                ax.set_ylabel(name, fontsize=8)
+                ax.set_ylabel(name, fontsize=9)
+        if name != "input":
+            bar = fig.colorbar(im, ax=axes[r].tolist(), shrink=0.9, pad=0.01, fraction=0.03)
+            bar.set_label("|gradient| (clipped at its 99.5th percentile)", fontsize=7)
+            bar.ax.tick_params(labelsize=6)
     if title:
         fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
     return fig
 
 

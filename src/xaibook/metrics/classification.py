@@ -19,7 +19,11 @@ def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndar
 
 
 def row_normalise(cm: np.ndarray) -> np.ndarray:
-    """Each row divided by its total (Fig. 3 of Austerjost et al.); empty rows stay zero."""
+    """Each row divided by its total (Fig. 3 of Austerjost et al.); empty rows stay zero. Counts must be
+    finite and non-negative (a NaN would otherwise vanish into a zero row)."""
+    cm = np.asarray(cm, dtype=float)
+    if not np.isfinite(cm).all() or (cm < 0).any():
+        raise ValueError(f"a confusion matrix holds finite non-negative counts; got {cm.tolist()}")
     totals = cm.sum(1, keepdims=True)
     return np.divide(cm, totals, out=np.zeros(cm.shape, float), where=totals > 0)
 

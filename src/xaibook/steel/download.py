@@ -7,7 +7,8 @@ these first and turns the CLI's failures into messages that say what to do.
 
 The archive is unpacked only after every member has been checked: absolute paths, ``..``
 components and symbolic links are refused ("unsafe archive"), so a crafted zip cannot write
-outside the target folder. Unpacking goes to a temporary sibling folder that is renamed into
+outside the target folder, and every member's CRC-32 is verified (Kaggle publishes no checksum of
+the competition's archive, so its own CRCs are the integrity check there is). Unpacking goes to a temporary sibling folder that is renamed into
 place at the end, so an interrupted download leaves nothing behind.
 """
 from __future__ import annotations
@@ -21,6 +22,7 @@ import subprocess
 import tempfile
 import warnings
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 from .._utils.io import atomic_directory
@@ -137,8 +139,9 @@ def check_archive(zip_path: str | Path) -> list[zipfile.ZipInfo]:
     try:
         with zipfile.ZipFile(zip_path) as zf:
             members = zf.infolist()
-    except zipfile.BadZipFile as err:
-        raise KaggleDownloadError(f"{zip_path} is not a zip archive ({err}); download it again") from err
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        raise KaggleDownloadError(f"{zip_path} is not a readable zip archive ({err}); it is truncated or not "
+                                  f"the competition's archive: download it again") from err
     for info in members:
         name = info.filename
         parts = PurePosixPath(name.replace("\\", "/")).parts
@@ -152,6 +155,14 @@ def check_archive(zip_path: str | Path) -> list[zipfile.ZipInfo]:
             continue
         raise UnsafeArchiveError(f"unsafe archive {zip_path}: member {name!r} {why}; nothing was unpacked. "
                                  f"Download the archive again from Kaggle.")
+    try:
+        with zipfile.ZipFile(zip_path) as zf:
+            bad = zf.testzip()            # reads every member and checks its CRC-32
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError) as err:
+        raise KaggleDownloadError(f"{zip_path} is damaged ({err}); nothing was unpacked: download it again") from err
+    if bad is not None:
+        raise KaggleDownloadError(f"{zip_path} is damaged: member {bad!r} fails its CRC-32 check; nothing was "
+                                  f"unpacked: download it again")
     return members
 
 
@@ -167,8 +178,12 @@ def extract_archive(zip_path: str | Path, dest: str | Path, *, overwrite: bool =
     if dest.exists() and not overwrite:
         raise KaggleDownloadError(f"{dest} already exists; delete it or pass overwrite=True")
     with atomic_directory(dest, overwrite=overwrite) as tmp:
-        with zipfile.ZipFile(zip_path) as zf:
-            zf.extractall(tmp, members)
+        try:
+            with zipfile.ZipFile(zip_path) as zf:
+                zf.extractall(tmp, members)
+        except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as err:
+            raise KaggleDownloadError(f"could not unpack {zip_path} ({err}); nothing was written to {dest}. "
+                                      f"Download the archive again (or free disk space if that was the cause)") from err
         tops = [p for p in tmp.iterdir()]
         if len(tops) == 1 and tops[0].is_dir() and (tops[0] / TRAIN_CSV).is_file():
             for p in tops[0].iterdir():
@@ -211,7 +226,14 @@ def download_severstal(dest: str | Path, *, overwrite: bool = False) -> Path:
         # older CLI versions print the HTTP error and still exit 0, so look at the output too
         if done.returncode != 0 or not archives:
             raise KaggleDownloadError(explain_failure(done.stdout or "", done.returncode))
-        extract_archive(archives[0], dest, overwrite=overwrite)
+        try:
+            extract_archive(archives[0], dest, overwrite=overwrite)
+        except KaggleDownloadError as err:
+            # the archive sits in a temporary folder deleted below: name what the user can act on
+            raise type(err)(str(err).replace(str(archives[0]), f"the archive Kaggle sent ({archives[0].name}, "
+                                             f"deleted)") + f"; run download_severstal({str(dest)!r}) again, or "
+                                             f"download it by hand from https://www.kaggle.com/c/{COMPETITION}/data "
+                                             f"and use extract_archive") from err
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return dest
