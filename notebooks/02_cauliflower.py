@@ -190,7 +190,7 @@ card.number(
 )
 
 # %% mystnb={"figure": {"caption": "Two plants per acquisition date and class.", "name": "fig-02-plants"}, "image": {"alt": "A grid of top-view cauliflower plant images, two per date and readiness class."}}
-show = frame.groupby(["date", "y"]).head(2).sort_values(["date", "y"]).index.to_numpy()
+show = frame.groupby(["date", "y"]).head(2).sort_values(["date", "y"]).index.to_numpy(copy=True)
 fig = image_grid(
     ds.images[show].permute(0, 2, 3, 1).numpy(),
     [f"{frame.date[i]:%d %b} · {CLASSES[frame.y[i]].replace('_', ' ')}" for i in show],

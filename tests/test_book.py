@@ -6,6 +6,7 @@ This is the slow part of the suite (a few minutes per chapter on two CPU cores).
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -109,4 +110,9 @@ def test_every_page_reads_clean(rendered):
     assert not problems, "\n".join(map(str, problems[:40]))
     for chapter in ready():           # the downloads a reader is offered
         page = (html / "notebooks" / f"{chapter}.html").read_text()
-        assert f"{chapter}.py" in page and "without outputs" in page
+        links = re.findall(r'href="\.\./(downloads/[^"]+)"', page)
+        assert set(links) >= {f"downloads/{chapter}.py", f"downloads/{chapter}.ipynb"}, links
+        assert "the notebook without outputs" in page
+        clean = json.loads((html / "downloads" / f"{chapter}.ipynb").read_text())
+        assert not any(c.get("outputs") for c in clean["cells"])
+        assert (html / "downloads" / f"{chapter}.py").read_text() == (ROOT / "notebooks" / f"{chapter}.py").read_text()

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from xaibook import build, paths
-from xaibook.chapters import CHAPTERS, ready
+from xaibook.chapters import CHAPTERS
 from xaibook.notebook import ParameterError, check_parameters
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -564,6 +564,6 @@ def test_extract_lifts_a_single_top_folder_and_checks_the_content(tmp_path):
         extract_archive(tmp_path / "b.zip", tmp_path / "b")
     assert not (tmp_path / "b").exists()
     (tmp_path / "c.zip").write_bytes(b"not a zip")
-    with pytest.raises(KaggleDownloadError, match=r"c.zip is not a zip archive"):
+    with pytest.raises(KaggleDownloadError, match=r"c.zip is not a readable zip archive"):
         extract_archive(tmp_path / "c.zip", tmp_path / "c")
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

@@ -285,9 +285,9 @@ def stage_notebook(src: Path, dst: Path) -> Path:
         cells.append(cell)
     stem = dst.stem
     links = {"cell_type": "markdown", "metadata": {},
-             "source": [f"*Take this chapter with you:* {{download}}`the notebook without outputs (.ipynb) "
-                        f"<../downloads/{stem}.ipynb>` · {{download}}`its paired script (.py) <../downloads/{stem}.py>`"
-                        f" · the executed notebook, from the download button at the top of the page."]}
+             "source": [f'*Take this chapter with you:* <a href="../downloads/{stem}.ipynb" download>the notebook '
+                        f'without outputs (.ipynb)</a> · <a href="../downloads/{stem}.py" download>its paired script '
+                        f'(.py)</a> · the executed notebook, from the download button at the top of the page.']}
     nb["cells"] = cells[:1] + [links] + cells[1:]
     dst.write_text(json.dumps(nb, indent=1, ensure_ascii=False), encoding="utf-8")
     return dst
@@ -325,7 +325,9 @@ def render(executed: list[Executed], results_dir: Path, *, root: Path | None = N
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"jupyter-book build failed (exit {proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
-    return root / "_build" / "html"
+    # the chapters' links point at html/downloads/ (plain files: Sphinx would take a .ipynb for a page)
+    shutil.copytree(stage / "downloads", html / "downloads")
+    return html
 
 
 def parse_data_dirs(items: list[str]) -> dict[str, str]:

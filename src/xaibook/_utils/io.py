@@ -119,6 +119,16 @@ def inventory_problems(root: Path, recorded: dict[str, list]) -> list[str]:
     return problems
 
 
+def _shown(root: Path) -> str:
+    """A folder as the book may print it: relative to the repository (no machine path on a page)."""
+    from ..paths import project_root
+
+    try:
+        return root.resolve().relative_to(project_root()).as_posix()
+    except ValueError:
+        return root.name
+
+
 def rebuild_unless_stamped(root: str | os.PathLike, stamp: dict[str, Any], build: Callable[[Path], Any],
                            log: Callable[[str], Any] = print) -> Path:
     """Call ``build(root)`` unless ``root/standin.json`` holds ``stamp`` and every file it lists is intact;
@@ -142,8 +152,8 @@ def rebuild_unless_stamped(root: str | os.PathLike, stamp: dict[str, Any], build
             problems = inventory_problems(root, files) if files is not None else ["no inventory recorded"]
             if not problems:
                 return root
-            log(f"[stand-in] {root}: {'; '.join(problems[:3])}{' ...' if len(problems) > 3 else ''}; rendering "
-                f"it again")
+            log(f"[stand-in] {_shown(root)}: {'; '.join(problems[:3])}{' ...' if len(problems) > 3 else ''}; "
+                f"rendering it again")
     build(root)
     atomic_write_json(stamp_file, {**stamp, "files": inventory(root)})
     return root
