@@ -139,12 +139,17 @@ def score_vs_speed(points, pairs: Sequence[tuple[str, str]], *, title: str = "")
 
     ``points``: a DataFrame indexed by variant with columns "maps/s" and "median score".
     """
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    fig, ax = plt.subplots(figsize=(7.5, 5.0))
     for a, b in pairs:
         ax.plot(points.loc[[a, b], "maps/s"], points.loc[[a, b], "median score"], color="0.6", lw=1, zorder=1)
     ax.scatter(points["maps/s"], points["median score"], zorder=2)
-    for name, row in points.iterrows():
-        ax.annotate(name, (row["maps/s"], row["median score"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    # labels of points that sit close together alternate above and below, left and right, so they do
+    # not print over each other (points sorted by score, neighbours get different offsets)
+    offsets = [(4, 4), (4, -10), (-4, 4), (-4, -10)]
+    for k, (name, row) in enumerate(points.sort_values("median score").iterrows()):
+        dx, dy = offsets[k % len(offsets)]
+        ax.annotate(name, (row["maps/s"], row["median score"]), fontsize=8, xytext=(dx, dy),
+                    textcoords="offset points", ha="left" if dx > 0 else "right")
     ax.set(xscale="log", xlabel="median maps per second", ylabel="median distance score", title=title)
     fig.tight_layout()
     return fig

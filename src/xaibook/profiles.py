@@ -30,6 +30,15 @@ def select_settings(profile: str, *, fast: Any, paper: Any, smoke: bool = False,
 SMOKE_WHY = "smoke run: the shortest loop that exercises the code path (not a result)"
 
 
+def _shown(value: Any) -> str:
+    """A setting as a reader reads it: tuples as comma-separated lists, None as "–"."""
+    if value is None:
+        return "–"
+    if isinstance(value, (tuple, list)):
+        return ", ".join(_shown(v) for v in value)
+    return str(value)
+
+
 def deviations(paper: Any, run: Any, why: Mapping[str, str], smoke: Mapping[str, Any] | None = None):
     """Table of every setting in which ``run`` differs from ``paper`` (two dataclass instances).
 
@@ -46,5 +55,5 @@ def deviations(paper: Any, run: Any, why: Mapping[str, str], smoke: Mapping[str,
         if a != b:
             if f.name not in why:
                 raise KeyError(f"setting {f.name!r} differs from the paper ({a!r} -> {b!r}) but has no reason")
-            rows.append({"setting": f.name, "paper": str(a), "this run": str(b), "why": why[f.name]})
+            rows.append({"setting": f.name, "paper": _shown(a), "this run": _shown(b), "why": why[f.name]})
     return pd.DataFrame(rows, columns=["setting", "paper", "this run", "why"]).set_index("setting")
