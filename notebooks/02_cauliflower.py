@@ -276,6 +276,7 @@ fig = image_grid(
     map_panels(img, {name: m[i] for name, m in maps.items()}),
     ["image (ready, right)"] + list(maps),
     ncols=4,
+    colorbar="GradCAM 0 to 1; occlusion, LIME -1 to 1",
 )
 fig.suptitle(
     f"One validation image and its three maps ({tag}); "

@@ -64,8 +64,9 @@ def cam_panels(images: np.ndarray, maps: np.ndarray, titles: Sequence[str],
     return fig
 
 
-def image_grid(images: np.ndarray, titles: Sequence[str], ncols: int = 8) -> Figure:
-    """A grid of (N, H, W, 3) uint8 images with small titles."""
+def image_grid(images: np.ndarray, titles: Sequence[str], ncols: int = 8, colorbar: str | None = None) -> Figure:
+    """A grid of (N, H, W, 3) uint8 images with small titles; ``colorbar``: the label of a jet colour bar
+    on [0, 1] for grids of heat maps already blended into the images."""
     nrows = int(np.ceil(len(images) / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(1.4 * ncols, 1.55 * nrows), squeeze=False)
     for ax in axes.ravel():
@@ -74,6 +75,11 @@ def image_grid(images: np.ndarray, titles: Sequence[str], ncols: int = 8) -> Fig
         ax.imshow(im)
         ax.set_title(t, fontsize=7)
     fig.tight_layout()
+    if colorbar:
+        from matplotlib.cm import ScalarMappable
+        from matplotlib.colors import Normalize
+
+        add_colorbar(fig, ScalarMappable(Normalize(0, 1), "jet"), axes.ravel().tolist(), colorbar)
     return fig
 
 
