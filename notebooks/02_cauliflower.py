@@ -96,6 +96,9 @@ from xaibook.audit import audit_frame
 from xaibook.cauliflower import CLASSES, MECHANISMS, ensure_standin
 from xaibook.cauliflower import paper as ref
 from xaibook.cauliflower.experiment import (
+    adjust_verdict,
+    concentration_verdict,
+    sweep_verdict,
     MAP_METHODS,
     METHOD_NAMES,
     PAPER,
@@ -446,28 +449,8 @@ card.number(
 held = card.record(paper_claims(models, sep, g, centre, cfg))
 gc_before, gc_after = g.loc["test", "overall before"], g.loc["test", "overall after"]
 glue("worst_gradcam", 100 * worst["GradCAM"])
-glue(
-    "concentration_verdict",
-    (
-        "Yes, as in the paper."
-        if held["gradcam_concentrates_errors"]
-        else "No: on this run no GradCAM cluster is over 75% wrong with the others "
-        "mostly right."
-    ),
-)
-glue(
-    "adjust_verdict",
-    (
-        f"Test accuracy rises by {gc_after - gc_before:.1f} points."
-        if gc_after > gc_before
-        else (
-            "No cluster passes the threshold, so nothing is swapped and the accuracy "
-            "stays where it was."
-            if len(models["GradCAM"].flip) == 0
-            else f"Test accuracy changes by {gc_after - gc_before:+.1f} points."
-        )
-    ),
-)
+glue("concentration_verdict", concentration_verdict(held["gradcam_concentrates_errors"]))
+glue("adjust_verdict", adjust_verdict(gc_before, gc_after, len(models["GradCAM"].flip)))
 
 # %% [markdown]
 # ## Beyond the paper
@@ -558,16 +541,7 @@ display(grid.groupby(["n_components", "k"])["test_gain_pp"].mean().unstack())
 glue("sweep_best", grid["test_gain_pp"].max())
 glue("sweep_worst", grid["test_gain_pp"].min())
 glue("sweep_n", len(grid))
-glue(
-    "sweep_verdict",
-    (
-        "No setting raises the test accuracy by more than a point: lower thresholds "
-        "swap clusters whose test images are mostly right."
-        if grid["test_gain_pp"].max() <= 1
-        else "Some settings do raise it, but choosing them needs the test labels; "
-        "the paper's t = 75% is the honest choice."
-    ),
-)
+glue("sweep_verdict", sweep_verdict(grid["test_gain_pp"].max()))
 
 # %% [markdown]
 # ### What is in the error cluster? (stand-in only)

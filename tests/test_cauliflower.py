@@ -129,3 +129,14 @@ def test_paper_claims_on_constructed_clusters():
     assert not checks["adjustment_raises_test_accuracy"].holds
     assert checks["adjustment_raises_test_accuracy"].margin == pytest.approx(-2.0)
     assert checks["prototypes_central"].holds and checks["prototypes_central"].margin == 0.0    # 4 of 8 central
+
+
+def test_closing_verdicts():
+    from xaibook.cauliflower.experiment import adjust_verdict, concentration_verdict, sweep_verdict
+
+    assert concentration_verdict(True) == "Yes, as in the paper."
+    assert concentration_verdict(False).startswith("No: on this run")
+    assert adjust_verdict(80.0, 82.5, 1) == "Test accuracy rises by 2.5 points."
+    assert adjust_verdict(80.0, 80.0, 0).startswith("No cluster passes the threshold")
+    assert adjust_verdict(80.0, 78.0, 2) == "Test accuracy changes by -2.0 points."
+    assert sweep_verdict(0.5).startswith("No setting raises") and sweep_verdict(3.0).startswith("Some settings")

@@ -348,3 +348,29 @@ def paper_claims(models: dict[str, ReliabilityModel], separation: dict[str, dict
                    f"{n_central} of {cfg.q} prototypes hold more mass within a quarter side of the stem than a uniform "
                    f"map", "Sect. 3.4, Fig. 4 (half of the prototypes)"),
     ]
+
+
+# --- the closing section's verdict sentences ----------------------------------------------------
+
+def concentration_verdict(concentrates: bool) -> str:
+    """Whether the errors gathered in one Grad-CAM cluster, as the chapter's prose says it."""
+    return ("Yes, as in the paper." if concentrates else
+            "No: on this run no GradCAM cluster is over 75% wrong with the others mostly right.")
+
+
+def adjust_verdict(before: float, after: float, n_flipped: int) -> str:
+    """What swapping the flagged clusters' answers did to the test accuracy (%)."""
+    if after > before:
+        return f"Test accuracy rises by {after - before:.1f} points."
+    if n_flipped == 0:
+        return "No cluster passes the threshold, so nothing is swapped and the accuracy stays where it was."
+    return f"Test accuracy changes by {after - before:+.1f} points."
+
+
+def sweep_verdict(best_gain_pp: float) -> str:
+    """Whether any setting of the robustness sweep raises the test accuracy by more than a point."""
+    if best_gain_pp <= 1:
+        return ("No setting raises the test accuracy by more than a point: lower thresholds swap clusters "
+                "whose test images are mostly right.")
+    return ("Some settings do raise it, but choosing them needs the test labels; the paper's t = 75% is the "
+            "honest choice.")
