@@ -5,20 +5,38 @@ one GPU. This script times our implementation of each method and the reference l
 identical model (torchvision ResNet-18, random init, eval mode, five classes: no defect and four
 defect classes), batch, input size and target class, and prints one table::
 
-    method | batch | ours maps/s | reference maps/s | ratio ours/ref | ours / fwd+bwd | device
+    method | batch | ours maps/s | reference maps/s | ratio ours/ref | limit | ours / limit | device
 
-How close to the limit: every batch size also times the bare forward pass plus one backward pass
-to the input for the same model, batch and target (``fwd+bwd``), in the same run; a single-pass
-method (Grad-CAM, Grad-CAM++, VanillaGrad) cannot beat it, so ``ours / fwd+bwd`` says how much of
-the achievable throughput it reaches (1.0 = no overhead beyond one forward and one backward).
+How close to the limit: each row is divided by one of two floors a gradient method can reach,
+named in column ``limit`` and timed for the same model, batch and target in the same rounds as the
+method (ours, reference and limit calls alternate, so all three see the same load on a shared
+machine; the limit rows time each floor on its own as well):
+
+* ``fwd+bwd to input``: one forward pass and one backward pass all the way to the input. This is
+  the floor of VanillaGrad (and of any method that needs the gradient at the input), so its
+  ``ours / limit`` cannot exceed 1 beyond timing noise (1.0 = no overhead).
+* ``fwd+bwd to <layer>``: one forward pass and one backward pass that stops at the CAM target
+  layer (``torch.autograd.grad(score.sum(), activations)`` on the layer's output, captured with a
+  forward hook). Our Grad-CAM and Grad-CAM++ take their gradients exactly that way
+  (``BaseCAM.layer_gradients``), so this, not the pass to the input, is their floor. Divided by
+  the pass to the input instead, a CAM can exceed 1: it skips the backward pass through every
+  block below its layer. pytorch-grad-cam calls ``loss.backward()``, which also fills every
+  parameter's ``.grad`` down to the first convolution, so its CAMs pay for more than this floor.
+* The other methods (ScoreCAM, SmoothGrad-n, DeepLift) are divided by the pass to the input as a
+  unit, not as a bound: SmoothGrad-n does n such passes (batched: one pass over n copies),
+  ScoreCAM one forward pass per channel, DeepLift one pass over the input and its reference.
 
 Video rows (``--methods video``): the 3D ResNet-18 of keras-resnet3d that chapter 03 uses
 (``xaibook.resnet3d``, random init, one grey channel, one sigmoid logit) on clips of
-60 x 30 x 30 (frames x height x width), VanillaGrad and SmoothGrad-50 batched and unbatched
-against captum's Saliency and NoiseTunnel, with their own fwd+bwd row.
+60 x 30 x 30 (frames x height x width): VanillaGrad and SmoothGrad-50 batched and unbatched
+against captum's Saliency and NoiseTunnel, and 3D Grad-CAM and Grad-CAM++ at the last stage
+(``layer4``, 512 channels of 2 x 1 x 1 for these clips) against pytorch-grad-cam's GradCAM and
+GradCAMPlusPlus, which accept (N, C, T, H, W) inputs since 1.5 (spatial means over the three axes,
+scipy ``zoom`` to resize); each video row against the clip model's own limit rows.
 
 Protocol: per method, ``--warmup`` untimed calls, then ``--repeats`` timed calls of each side,
-ours and the reference alternating so that both see the same load on a shared machine; each call
+ours, the reference and the row's limit alternating so that all see the same load on a shared
+machine (``ours / limit`` is the median over rounds of limit time / our time in that round); each call
 maps one batch of ``--batch`` images and is timed with ``time.perf_counter`` between
 ``torch.cuda.synchronize()`` calls on a GPU (building the method and registering its hooks is
 not timed); reported is ``batch / median(call time)``. Both sides get the same precomputed
@@ -34,6 +52,8 @@ Usage::
     python benchmarks/saliency_throughput.py --device cuda --repeats 50
     python benchmarks/saliency_throughput.py --methods gradcam,deeplift --size 128
     python benchmarks/saliency_throughput.py --batch 1,32 --methods gradcam,gradcampp,vanillagrad,video
+    # the README's CPU table (every single-pass method and the video rows; minutes on 2 cores):
+    python benchmarks/saliency_throughput.py --batch 1 --methods gradcam,gradcampp,vanillagrad,video --repeats 5 --warmup 1
 
 Reference variants, written down because they are not the same computation as ours:
 
@@ -90,6 +110,8 @@ BLUR_SIGMA = 10.0        # DeepLift blur reference, px (the paper gives none; ou
 FAMILIES = ("gradcam", "gradcampp", "scorecam", "vanillagrad", "smoothgrad", "deeplift", "video")
 VIDEO_CLIP = (60, 30, 30)  # frames, height, width: chapter 03's fast-profile clips
 VIDEO_SMOOTH = 50
+VIDEO_LAYER = "layer4"     # the clip model's last stage: its 3D CAMs' target layer
+LIMITS = ("input", "layer")  # what a row is divided by: fwd+bwd to the input, or to the CAM target layer
 
 # captum tells on every call that it set requires_grad and hooks on the ReLUs: expected here
 warnings.filterwarnings("ignore", message=r"Input Tensor \d+ did not already require gradients")
@@ -108,6 +130,7 @@ class Setting:
 
     model: nn.Module
     layer: nn.Module
+    layer_name: str         # the CAM target layer's name in the model, for the table
     classes: torch.Tensor
     relu_model: nn.Module   # same weights, one non-in-place ReLU module per use (for DeepLift)
     video: bool = False     # a 3D model on clips: only the video cases run on it
@@ -119,8 +142,14 @@ class Case:
     family: str
     ours: Callable[[Setting], ContextManager[Runner]]
     ref: Callable[[Setting], ContextManager[Runner]] | None
+    limit: str              # "input" or "layer": the limit it is divided by, timed in the same rounds
     note: str = ""
     video: bool = False
+    limit_row: bool = False  # the row that times a limit itself
+
+    def __post_init__(self) -> None:
+        if self.limit not in LIMITS:
+            raise ValueError(f"case {self.label!r}: limit must be one of {LIMITS}, got {self.limit!r}")
 
 
 # ----------------------------------------------------------------------------- our side
@@ -185,14 +214,40 @@ def ours_deeplift(s: Setting, baseline: str) -> Iterator[Runner]:
 
 
 @contextlib.contextmanager
-def bare_forward_backward(s: Setting) -> Iterator[Runner]:
-    """The limit of a single-pass method: one forward pass and one backward pass to the input."""
+def input_limit(s: Setting) -> Iterator[Runner]:
+    """The floor of an input-gradient method (VanillaGrad): one forward pass, one backward pass to the input."""
     def run(x: torch.Tensor):
         xx = x.detach().requires_grad_(True)
         with torch.enable_grad():
             scores = s.model(xx).gather(1, s.classes[:, None])[:, 0]
             return torch.autograd.grad(scores.sum(), xx)[0]
     yield run
+
+
+@contextlib.contextmanager
+def layer_limit(s: Setting) -> Iterator[Runner]:
+    """The floor of a gradient CAM: one forward pass, one backward pass that stops at the target layer.
+
+    The layer's output is captured by a forward hook (registered outside the timed call, removed
+    on exit) and the target scores are differentiated w.r.t. it alone, as ``BaseCAM.layer_gradients``
+    does; autograd then never runs the blocks below the layer backwards.
+    """
+    store: list[torch.Tensor] = []
+    handle = s.layer.register_forward_hook(lambda _m, _i, out: store.append(out))
+
+    def run(x: torch.Tensor):
+        store.clear()
+        with torch.enable_grad():
+            scores = s.model(x.detach()).gather(1, s.classes[:, None])[:, 0]
+            return torch.autograd.grad(scores.sum(), store[0])[0]
+
+    try:
+        yield run
+    finally:
+        handle.remove()
+
+
+LIMIT_RUNNERS = {"input": input_limit, "layer": layer_limit}
 
 
 # ----------------------------------------------------------------------- reference side
@@ -241,39 +296,52 @@ def ref_deeplift(s: Setting, baseline: str) -> Iterator[Runner]:
 
 # ------------------------------------------------------------------------------- cases
 
-def cases(smooth_samples: Sequence[int] = SMOOTH_SAMPLES, scorecam_batches: Sequence[int] = SCORECAM_BATCHES
-          ) -> list[Case]:
+def limit_cases(layer: str, video: bool = False) -> list[Case]:
+    """The two limit rows of one model: fwd+bwd to the input and to the CAM target ``layer`` (each its own limit)."""
+    prefix = "video " if video else ""
+    family = "video" if video else "limit"
+    return [Case(f"{prefix}fwd+bwd to input (limit)", family, input_limit, None, "input", video=video, limit_row=True),
+            Case(f"{prefix}fwd+bwd to {layer} (limit)", family, layer_limit, None, "layer", video=video,
+                 limit_row=True)]
+
+
+def cases(smooth_samples: Sequence[int] = SMOOTH_SAMPLES, scorecam_batches: Sequence[int] = SCORECAM_BATCHES,
+          layer: str = "layer4") -> list[Case]:
     relu_note = "*"
     out = [
-        Case("GradCAM", "gradcam", lambda s: ours_method(s, "cam", "gradcam"), lambda s: ref_cam(s, "GradCAM")),
+        Case("GradCAM", "gradcam", lambda s: ours_method(s, "cam", "gradcam"), lambda s: ref_cam(s, "GradCAM"),
+             "layer"),
         Case("GradCAM++", "gradcampp", lambda s: ours_method(s, "cam", "gradcampp"),
-             lambda s: ref_cam(s, "GradCAMPlusPlus")),
+             lambda s: ref_cam(s, "GradCAMPlusPlus"), "layer"),
     ]
     out += [Case(f"ScoreCAM b={b}", "scorecam", lambda s, b=b: ours_method(s, "scorecam", "scorecam", batch_size=b),
-                 lambda s, b=b: ref_cam(s, "ScoreCAM", batch_size=b)) for b in scorecam_batches]
+                 lambda s, b=b: ref_cam(s, "ScoreCAM", batch_size=b), "input") for b in scorecam_batches]
     out.append(Case("VanillaGrad", "vanillagrad", lambda s: ours_method(s, "gradients", "vanillagrad", layer=False),
-                    ref_saliency))
+                    ref_saliency, "input"))
     for n in smooth_samples:
         for batched in (False, True):
             out.append(Case(f"SmoothGrad-{n} {'batched' if batched else 'unbatched'}", "smoothgrad",
                             lambda s, n=n, b=batched: ours_smoothgrad(s, n, b),
-                            lambda s, n=n, b=batched: ref_smoothgrad(s, n, b)))
+                            lambda s, n=n, b=batched: ref_smoothgrad(s, n, b), "input"))
     out += [Case(f"DeepLift-{b}", "deeplift", lambda s, b=b: ours_deeplift(s, b), lambda s, b=b: ref_deeplift(s, b),
-                 note=relu_note) for b in ("zero", "blur")]
-    out.append(Case("fwd+bwd (limit)", "limit", bare_forward_backward, None))
-    return out
+                 "input", note=relu_note) for b in ("zero", "blur")]
+    return out + limit_cases(layer)
 
 
 def video_cases(n: int = VIDEO_SMOOTH) -> list[Case]:
-    """VanillaGrad and SmoothGrad-n (batched, unbatched) on clips, and the clip model's fwd+bwd."""
+    """On clips: VanillaGrad, SmoothGrad-n (batched, unbatched), 3D Grad-CAM and Grad-CAM++ at
+    :data:`VIDEO_LAYER`, and the clip model's two limit rows."""
     out = [Case("video VanillaGrad", "video", lambda s: ours_method(s, "gradients", "vanillagrad", layer=False),
-                ref_saliency, video=True)]
+                ref_saliency, "input", video=True)]
     for batched in (False, True):
         out.append(Case(f"video SmoothGrad-{n} {'batched' if batched else 'unbatched'}", "video",
                         lambda s, b=batched: ours_smoothgrad(s, n, b),
-                        lambda s, b=batched: ref_smoothgrad(s, n, b), video=True))
-    out.append(Case("video fwd+bwd (limit)", "video", bare_forward_backward, None, video=True))
-    return out
+                        lambda s, b=batched: ref_smoothgrad(s, n, b), "input", video=True))
+    out += [Case("video GradCAM", "video", lambda s: ours_method(s, "cam", "gradcam"),
+                 lambda s: ref_cam(s, "GradCAM"), "layer", video=True),
+            Case("video GradCAM++", "video", lambda s: ours_method(s, "cam", "gradcampp"),
+                 lambda s: ref_cam(s, "GradCAMPlusPlus"), "layer", video=True)]
+    return out + limit_cases(VIDEO_LAYER, video=True)
 
 
 # ----------------------------------------------------------------------------- timing
@@ -319,16 +387,30 @@ class Result:
     device: str
     ours: float | str        # maps/s, or "skipped" / "error"
     ref: float | str
+    of_limit: float | str    # ours / limit: median of paired per-round ratios (see measure)
     batch: int = 1
+    layer: str = ""          # the CAM target layer of the row's model (names its layer limit)
+
+    @property
+    def limit(self) -> str:
+        return "fwd+bwd to input" if self.case.limit == "input" else f"fwd+bwd to {self.layer}"
 
 
 def measure(case: Case, s: Setting, x: torch.Tensor, args, problems: dict[str, None]) -> tuple[float | str, ...]:
-    """Maps per second of both sides, their calls interleaved so that both see the same machine load.
+    """Maps per second of ours, the reference and the case's limit, their calls interleaved round by
+    round so that all three see the same machine load (a shared machine's load drifts between cases).
 
     Each call enters its side's context afresh (building the method and its hooks is not timed),
     so one side's hooks never slow the other down. A side that is skipped or raises drops out.
+    Returns ours and reference maps/s ("-" where the case has no reference) and ours / limit: the
+    median over rounds of (limit call time / our call time) within each round, so a burst of load
+    from other jobs hits both halves of a ratio alike (1.0 for a limit row, its own limit).
     """
-    sides = {"ours": case.ours, "reference": case.ref} if case.ref is not None else {"ours": case.ours}
+    sides = {"ours": case.ours}
+    if case.ref is not None:
+        sides["reference"] = case.ref
+    if not case.limit_row:
+        sides["limit"] = LIMIT_RUNNERS[case.limit]
     times: dict[str, list[float]] = {side: [] for side in sides}
     outcome: dict[str, str] = {}
     for i in range(args.warmup + args.repeats):
@@ -347,12 +429,20 @@ def measure(case: Case, s: Setting, x: torch.Tensor, args, problems: dict[str, N
             else:
                 if i >= args.warmup:
                     times[side].append(t)
-    got = [outcome.get(side) or x.shape[0] / statistics.median(times[side]) for side in sides]
-    return tuple(got) if len(got) == 2 else (got[0], "-")
+    got = {side: outcome.get(side) or x.shape[0] / statistics.median(times[side]) for side in sides}
+    if case.limit_row:
+        return got["ours"], "-", 1.0 if isinstance(got["ours"], float) else "-"
+    paired: float | str = "-"
+    if isinstance(got["ours"], float) and isinstance(got["limit"], float):
+        paired = statistics.median(t_limit / t_ours for t_limit, t_ours in zip(times["limit"], times["ours"]))
+    return got["ours"], got.get("reference", "-"), paired
 
 
 def video_setting(device: torch.device, batch: int) -> tuple[Setting, torch.Tensor]:
-    """keras-resnet3d's 3D ResNet-18 (random init, one logit) and a batch of grey clips of VIDEO_CLIP."""
+    """keras-resnet3d's 3D ResNet-18 (random init, one logit) and a batch of grey clips of VIDEO_CLIP.
+
+    The target is the logit itself (class 0 of the one output) on both sides.
+    """
     from xaibook.resnet3d import ResNet3D
 
     torch.manual_seed(0)
@@ -360,7 +450,7 @@ def video_setting(device: torch.device, batch: int) -> tuple[Setting, torch.Tens
     x = torch.rand(batch, 1, *VIDEO_CLIP, generator=torch.Generator().manual_seed(0)).to(device)
     with torch.no_grad():
         classes = model(x).argmax(1)
-    return Setting(model, model.layer4, classes, model, video=True), x
+    return Setting(model, model.get_submodule(VIDEO_LAYER), VIDEO_LAYER, classes, model, video=True), x
 
 
 def run_device(device: torch.device, selected: list[Case], args, problems: dict[str, None], batch: int
@@ -381,8 +471,8 @@ def timed(selected: list[Case], s: Setting, x: torch.Tensor, args, problems: dic
     results = []
     for case in selected:
         start = time.perf_counter()
-        ours, ref = measure(case, s, x, args, problems)
-        results.append(Result(case, device.type, ours, ref, batch))
+        ours, ref, limit = measure(case, s, x, args, problems)
+        results.append(Result(case, device.type, ours, ref, limit, batch, s.layer_name))
         print(f"  {device.type}: {case.label} (batch {batch}) measured in {time.perf_counter() - start:.1f} s",
               file=sys.stderr, flush=True)
     return results
@@ -406,7 +496,7 @@ def run_images(device: torch.device, selected: list[Case], args, problems: dict[
     print(f"{device.type}: {args.layer} gives {flat.shape[1]} channels of {tuple(store[0].shape[2:])}; "
           f"{constant} of {flat.shape[0] * flat.shape[1]} (sample, channel) pairs are constant: our ScoreCAM "
           f"skips those, pytorch-grad-cam scores them")
-    s = Setting(model, layer, classes, distinct_relus(model))
+    s = Setting(model, layer, args.layer, classes, distinct_relus(model))
     with torch.enable_grad():   # a few passes so the first timed method does not pay for allocation
         for _ in range(2):
             xx = x.clone().requires_grad_(True)
@@ -428,13 +518,6 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
     line = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
     return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])
-
-
-def limit_ratio(r: Result, results: list[Result]) -> str:
-    """ours maps/s divided by the bare fwd+bwd maps/s of the same model, batch and device."""
-    name = "video fwd+bwd (limit)" if r.case.video else "fwd+bwd (limit)"
-    limit = next((q for q in results if q.case.label == name and q.batch == r.batch and q.device == r.device), None)
-    return "-" if limit is None else ratio(r.ours, limit.ours)
 
 
 def batching_rows(results: list[Result]) -> list[list[str]]:
@@ -464,10 +547,11 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--batch", default=None, help="images per call, comma-separated for several runs (default "
                                                  "1,32: one map at a time, as the paper timed, then batches of 32)")
     p.add_argument("--repeats", type=int, default=None, help="timed calls per method and side (default 10, quick 1)")
-    p.add_argument("--warmup", type=int, default=None, help="untimed calls first (default 2, quick 0)")
+    p.add_argument("--warmup", type=int, default=None, help="untimed calls first (default 2, quick 1)")
     p.add_argument("--layer", default=None, choices=("layer1", "layer2", "layer3", "layer4"),
-                   help="CAM target layer (default layer4, the last convolutional block; quick layer1, whose "
-                        "64 channels keep ScoreCAM's 64 masked forward passes per map affordable)")
+                   help="CAM target layer of the image model (default layer4, the last convolutional block; quick "
+                        "layer1, whose 64 channels keep ScoreCAM's 64 masked forward passes per map affordable). "
+                        f"The video rows always use the clip model's {VIDEO_LAYER}")
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (default: torch's choice; quick: 1). On a machine shared with other "
                         "jobs, spinning intra-op threads can slow small calls tenfold; 1 thread avoids that")
@@ -507,9 +591,10 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
     torch.set_num_threads(args.threads)
-    all_cases = (cases((10,), (1, 50)) + video_cases(2)) if args.quick else cases() + video_cases()
+    all_cases = (cases((10,), (1, 50), args.layer) + video_cases(2)) if args.quick else (
+        cases(layer=args.layer) + video_cases())
     selected = [c for c in all_cases if c.family in args.families]
-    if any(not c.video for c in selected):     # the image model's limit, when image methods are timed
+    if any(not c.video for c in selected):     # the image model's limits, when image methods are timed
         selected += [c for c in all_cases if c.family == "limit"]
     devices = [torch.device("cpu")] if args.device in ("all", "cpu") else []
     if args.device == "cuda" or (args.device == "all" and torch.cuda.is_available()):
@@ -522,22 +607,28 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{torch.get_num_threads()} CPU threads"
           + (f"; GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "; no GPU"))
     print(f"ResNet-18 (random init, {NUM_CLASSES} classes, eval), CAM layer {args.layer}; input {args.batch} x 3 x "
-          f"{args.size} x {args.size}; {args.warmup} warm-up + {args.repeats} timed calls, median"
+          f"{args.size} x {args.size}; video: ResNet3D-18 (random init, 1 logit), CAM layer {VIDEO_LAYER}, clips "
+          f"{args.batch} x 1 x {' x '.join(map(str, VIDEO_CLIP))}; {args.warmup} warm-up + {args.repeats} timed "
+          f"calls, median"
           + ("; --quick: smoke test, do not report these numbers" if args.quick else ""))
 
     problems: dict[str, None] = {}   # an ordered set of messages
     results = [r for d in devices for b in args.batches for r in run_device(d, selected, args, problems, b)]
 
     print()
-    print(table(["method", "batch", "ours maps/s", "reference maps/s", "ratio ours/ref", "ours / fwd+bwd", "device"],
+    print(table(["method", "batch", "ours maps/s", "reference maps/s", "ratio ours/ref", "limit", "ours / limit",
+                 "device"],
                 [[r.case.label + (f" {r.case.note}" if r.case.note else ""), str(r.batch), fmt(r.ours), fmt(r.ref),
-                  ratio(r.ours, r.ref), limit_ratio(r, results), r.device] for r in results]))
+                  ratio(r.ours, r.ref), r.limit, fmt(r.of_limit), r.device] for r in results]))
     rows = batching_rows(results)
     if rows:
         print("\nSpeed-up from batching (throughput ratio)")
         print(table(["variant", "ours", "reference", "device"], rows))
     print("\nReferences: pytorch-grad-cam GradCAM, GradCAMPlusPlus, ScoreCAM (batch_size attribute); captum "
           "Saliency (abs=False), NoiseTunnel(Saliency) smoothgrad (nt_samples_batch_size), DeepLift.")
+    print("Limits: fwd+bwd to input = forward + backward to the input (VanillaGrad's floor); fwd+bwd to <layer> = "
+          "forward + backward stopped at the CAM target layer (Grad-CAM's and Grad-CAM++'s floor). Other "
+          "methods are divided by the pass to the input as a unit, not a bound.")
     if any(r.case.note for r in results):
         print("* both sides on a traced copy of the model with one non-in-place ReLU module per call (same "
               "weights and outputs): captum's DeepLift raises on torchvision's reused ReLU modules; ours does "

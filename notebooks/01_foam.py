@@ -101,7 +101,9 @@ from xaibook.foam import (
     f1_claim,
     factor_effects,
     temporal_claim,
+    gradcampp_channel_conditioning,
     gradcampp_maps,
+    method_rows,
     interface_energy,
     load_images,
     load_manifest,
@@ -118,9 +120,9 @@ from xaibook.foam import (
 )
 from xaibook.foam import paper as ref
 from xaibook.metrics import confusion, prf_from_confusion, row_normalise
-from xaibook.notebook import glue, show_scorecard, start_chapter
+from xaibook.notebook import glue, print_peak, show_scorecard, start_chapter
 from xaibook.plotting import cam_panels, confusion_figure, image_grid
-from xaibook.profiles import deviations
+from xaibook.profiles import deviations, method_table
 from xaibook.training import TrainConfig, fit, predict_proba
 
 pd.set_option("display.precision", 2)
@@ -144,6 +146,7 @@ data, cfg, gen, card, tag = run.data, run.cfg, run.generator, run.card, run.tag
 
 # %%
 display(deviations(PAPER, cfg, WHY, smoke=SMOKE if smoke else None))
+display(method_table(method_rows(), layer=cfg.cam_layer))
 
 # %% [markdown]
 # ## Data
@@ -255,6 +258,8 @@ for name, t in tasks.items():
         max_steps=cfg.max_steps,
     )
     models[name] = build_model("resnet18", t["n"], pretrained=cfg.pretrained)
+    print_peak(profile, models[name].to(device), (3, cfg.image_size, cfg.image_size), label=name,
+               train_batch=cfg.batch_size, saliency_batch=64)
     histories[name] = fit(
         models[name],
         (images[t["train"]], t["y"][t["train"]]),
@@ -395,6 +400,30 @@ for n, t in tasks.items():
         images[rows_].permute(0, 2, 3, 1).numpy(), maps[n][pick], titles, boxes
     )
     fig.suptitle(f"{n} model, GradCAM++ at {layer} ({tag})", fontsize=9, y=1.01)
+
+# %% [markdown]
+# The GradCAM-Pytorch form divides by $2 g_{ab}^2 + \sum_{ij} A_{ij} g_{ij}^3$, and at an inner
+# layer the sum can cancel or outweigh $2 g_{ab}^2$: alpha then turns negative or explodes (the
+# paper's own form keeps it in $(0, 1/2]$ for non-negative activations). How many of the
+# channels of each trained model hit this on its test frames ({glue:md}`tag`):
+
+# %%
+display(
+    pd.DataFrame(
+        {
+            n: gradcampp_channel_conditioning(
+                models[n], images[t["test"]], preds[n], layer, device=device
+            )._asdict()
+            for n, t in tasks.items()
+        }
+    ).T.rename(
+        columns={
+            "channels": "channels with a gradient",
+            "negative": "with a negative alpha",
+            "near_zero": "with a denominator near zero",
+        }
+    )
+)
 
 # %% [markdown]
 # ## Beyond the paper (a): how much GradCAM++ energy falls on the interface?

@@ -96,6 +96,7 @@ from xaibook.audit import audit_frame
 from xaibook.cauliflower import CLASSES, MECHANISMS, ensure_standin
 from xaibook.cauliflower import paper as ref
 from xaibook.cauliflower.experiment import (
+    method_rows,
     adjust_verdict,
     concentration_verdict,
     sweep_verdict,
@@ -120,7 +121,7 @@ from xaibook.cauliflower.experiment import (
     worst_clusters,
 )
 from xaibook.metrics import confusion, row_normalise
-from xaibook.notebook import glue, show_scorecard, start_chapter
+from xaibook.notebook import glue, print_peak, show_scorecard, start_chapter
 from xaibook.plotting import (
     cluster_bars,
     confusion_figure,
@@ -129,7 +130,7 @@ from xaibook.plotting import (
     prototype_row,
     reliability_diagram,
 )
-from xaibook.profiles import deviations
+from xaibook.profiles import deviations, method_table
 from xaibook.reliability import (
     accuracies,
     error_separation,
@@ -158,6 +159,7 @@ data, cfg, gen, card, tag = run.data, run.cfg, run.generator, run.card, run.tag
 
 # %%
 display(deviations(PAPER, cfg, WHY, smoke=SMOKE if smoke else None))
+display(method_table(method_rows(cfg), layer=cfg.cam_layer))
 
 # %% [markdown]
 # ## Data
@@ -210,6 +212,8 @@ fig.suptitle(f"Two plants per date and class ({tag})", fontsize=9, y=1.02)
 # %% mystnb={"figure": {"caption": "Confusion matrices of the classifier on the validation and test split.", "name": "fig-02-confusion"}, "image": {"alt": "Two two-by-two confusion matrices, not ready against ready, for validation and test."}}
 tr, va, te = ds.split("train"), ds.split("val"), ds.split("test")
 model = build_model("resnet18", 2, pretrained=cfg.pretrained)
+print_peak(profile, model.to(device), (3, cfg.image_size, cfg.image_size), train_batch=cfg.batch_size,
+           saliency_batch=32)
 history = fit(
     model,
     (ds.images[tr], ds.labels[tr]),

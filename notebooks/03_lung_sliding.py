@@ -114,6 +114,7 @@ from xaibook.lung import (
 )
 from xaibook.lung import paper as ref
 from xaibook.lung.experiment import (
+    method_rows,
     ablation_table,
     find,
     m_mode_examples,
@@ -130,8 +131,9 @@ from xaibook.lung.figures import (
     m_mode_figure,
     saliency_through_time,
 )
-from xaibook.notebook import glue, show_scorecard, start_chapter
-from xaibook.profiles import deviations
+from xaibook.resnet3d import ResNet3D
+from xaibook.notebook import glue, print_peak, show_scorecard, start_chapter
+from xaibook.profiles import deviations, method_table
 
 pd.set_option("display.precision", 3)
 run = start_chapter(
@@ -158,6 +160,7 @@ data, cfg, gen, card, tag = run.data, run.cfg, run.generator, run.card, run.tag
 
 # %%
 display(deviations(PAPER, cfg, WHY, smoke=SMOKE if smoke else None))
+display(method_table(method_rows(cfg)))
 
 # %% [markdown]
 # ## Data: videos, clips, patches
@@ -236,6 +239,9 @@ splits = {
     name: split_set(sets[name], cohort.side, cohort.val_patients, cfg, seed)
     for name in DATA_SETS
 }
+print_peak(profile, ResNet3D(50, 1, 1, cfg.width).to(device),
+           (1, len(range(0, 60, cfg.frame_stride)), max(cfg.patches), max(cfg.patches)),
+           label="ResNet3D-50, the largest patch", train_batch=cfg.batch_size, saliency_batch=cfg.batch_size)
 results = [
     run_config(depth, name, sets[name], splits[name], cfg, seed, device)
     for depth, name in CONFIGS

@@ -105,7 +105,7 @@ from xaibook.metrics import (
     distance_pointing_game,
     pointing_game_parts,
 )
-from xaibook.notebook import glue, show_scorecard, start_chapter
+from xaibook.notebook import glue, print_peak, show_scorecard, start_chapter
 from xaibook.plotting import (
     image_grid,
     maps_row,
@@ -114,11 +114,12 @@ from xaibook.plotting import (
     score_distributions,
     score_vs_speed,
 )
-from xaibook.profiles import deviations
+from xaibook.profiles import deviations, method_table
 from xaibook.saliency import normalise
 from xaibook.steel import PATCH, ensure_standin, load_patches, table1
 from xaibook.steel import paper as ref
 from xaibook.steel.experiment import (
+    method_rows,
     PAPER,
     SMOKE,
     TOP_THREE,
@@ -161,6 +162,7 @@ data, cfg, gen, card, tag = run.data, run.cfg, run.generator, run.card, run.tag
 
 # %%
 display(deviations(PAPER, cfg, WHY, smoke=SMOKE if smoke else None))
+display(method_table(method_rows(cfg), layer=cfg.cam_layer))
 
 # %% [markdown]
 # ## Data: the steel patch set and Table 1
@@ -230,6 +232,8 @@ train_idx, val_idx = random_split(len(labels), cfg.val_fraction, seed)
 model = freeze_before(
     build_model("resnet18", 5, pretrained=cfg.pretrained), cfg.trainable_from
 )
+print_peak(profile, model.to(device), (3, cfg.input_size, cfg.input_size), train_batch=cfg.batch_size,
+           saliency_batch=max(8, *cfg.smoothgrad_samples, *cfg.scorecam_batches))
 tc = TrainConfig(
     epochs=cfg.epochs,
     batch_size=cfg.batch_size,

@@ -115,6 +115,9 @@ from xaibook.featurecam.experiment import (
     card_rows,
     chapter_summary,
     classifier_table,
+    conditioning_table,
+    method_rows,
+    smoothing_definitions,
     photo_set,
     smoke_folder,
     top5_table,
@@ -130,8 +133,8 @@ from xaibook.featurecam.figures import (
 from xaibook.featurecam.survey import survey_kit
 from xaibook.hed import load_hed
 from xaibook.imagenet import load_classifier
-from xaibook.notebook import glue, show_scorecard, start_chapter
-from xaibook.profiles import deviations
+from xaibook.notebook import glue, print_peak, show_scorecard, start_chapter
+from xaibook.profiles import deviations, method_table
 
 pd.set_option("display.precision", 1)
 run = start_chapter(
@@ -163,6 +166,19 @@ if smoke and data_dir is None:
 display(deviations(PAPER, cfg, WHY, smoke=SMOKE if smoke else None))
 
 # %% [markdown]
+# The CAMs as the code computes them. Grad-CAM++ and Smooth Grad-CAM++ use one and the same
+# Grad-CAM++ form, the papers' own equations (Chattopadhay et al.'s Eq. 19, whose
+# $(\sum_{ij} A_{ij})\,g^3_{ab}$ denominator Omeiza et al. keep), with pytorch-grad-cam's
+# $10^{-6}$, so that the gap between their rows is the smoothing and not a change of formula.
+# Our rows "SMGrad-CAM++" follow Omeiza et al., whom the paper cites: the gradient terms are
+# averaged over the noisy copies and one map is formed. The paper's own Eq. 6 writes the
+# smoothing as the mean of finished maps, a different method; both are compared on the same
+# images below Tables 2 and 3.
+
+# %%
+display(method_table(method_rows(cfg, seed), layer="each classifier's CAM layer (table below)"))
+
+# %% [markdown]
 # ## The classifiers, the photographs and their top 5
 #
 # The fast profile explains every photograph that ships offline inside scikit-image, scikit-learn
@@ -178,6 +194,9 @@ classifiers = {
     for name in cfg.classifiers
 }
 hed = load_hed().to(device)
+for name, clf in classifiers.items():
+    print_peak(profile, clf.model, (3, clf.spec.resolution, clf.spec.resolution), label=name,
+               saliency_batch=cfg.max_batch)
 display(classifier_table(classifiers))
 display(
     Markdown(
@@ -295,6 +314,28 @@ display(
         ["top 20%", "top 50%", "top 80%"]
     ]
 )
+
+# %% [markdown]
+# ### Smooth Grad-CAM++: Omeiza's gradient averaging against the paper's Eq. 6
+#
+# The same photographs, noise draws and number of copies; only the point at which the copies are
+# averaged differs. The first row of each classifier is the method behind our Tables 2 and 3.
+
+# %%
+smoothing = pd.concat(
+    [smoothing_definitions(clf, r, cfg, seed) for clf, r in zip(classifiers.values(), runs)]
+)
+display(smoothing)
+
+# %% [markdown]
+# Grad-CAM++'s pixel weights $\alpha$ lie in $(0, 1/2]$ only where the layer's activations are
+# non-negative. The fast profile's EfficientNets are read at `conv_head`, before their batch norm
+# and ReLU6, where activations are signed, so the denominator $2g^2 + (\sum A)\,g^3$ can vanish
+# or turn negative. How many channels of each classifier hit that on this run's images
+# ({glue:md}`tag`):
+
+# %%
+display(conditioning_table(classifiers, runs, cfg))
 
 # %% [markdown]
 # ## Beyond the paper 1: the established metrics

@@ -2,6 +2,7 @@
 worked out by hand; Smooth Grad-CAM++ at a layer whose gradient cannot depend on the input."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
@@ -78,9 +79,10 @@ def test_smooth_gradcampp_equals_gradcampp_where_the_gradient_cannot_depend_on_t
     x = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(1))
     target = class_score(torch.tensor([1, 2]))
     kwargs = {"n_samples": 8, "noise": 0.3, "batch_size": 8}
-    at_act = [build_method(k, model, model.act, **(kwargs if k == "smoothgradcampp" else {})).attribute(x, target)
+    form = {"variant": "chattopadhay"}        # the pair compared with one Grad-CAM++ form, as the chapter runs it
+    at_act = [build_method(k, model, model.act, **form, **(kwargs if k == "smoothgradcampp" else {})).attribute(x, target)
               for k in ("gradcampp", "smoothgradcampp")]
-    at_conv = [build_method(k, model, model.conv, **(kwargs if k == "smoothgradcampp" else {})).attribute(x, target)
+    at_conv = [build_method(k, model, model.conv, **form, **(kwargs if k == "smoothgradcampp" else {})).attribute(x, target)
                for k in ("gradcampp", "smoothgradcampp")]
     assert torch.allclose(at_act[0], at_act[1], atol=1e-6)       # after the ReLU: GAP + linear, constant gradient
     assert not torch.allclose(at_conv[0], at_conv[1], atol=1e-3)  # before it the ReLU mask moves with the noise
@@ -196,3 +198,38 @@ def test_paper_profile_settings_and_smoke():
     with pytest.raises(ValueError, match="set data_dir"):
         photo_set(settings("paper"), None, 0)
     assert len(photo_set(settings("fast"), None, 0).images) == 10
+
+
+def test_both_gradcampp_rows_run_one_form_and_the_table_says_which():
+    """Grad-CAM++ and Smooth Grad-CAM++ must be built with the same Grad-CAM++ form (the gap between
+    their rows is then the smoothing), and the method table must name it from the same options."""
+    from xaibook.featurecam.experiment import FAST, GRADCAMPP_FORM, cam_options, method_rows
+    from xaibook.profiles import method_table
+    from xaibook.saliency import GRADCAMPP_SOURCES
+
+    forms = {cam_options(k, FAST, 0).get("variant") for k in ("gradcampp", "smoothgradcampp", "smoothgrad")}
+    assert forms == {GRADCAMPP_FORM}
+    table = method_table(method_rows(FAST, 0), layer="conv_head")
+    source = GRADCAMPP_SOURCES[GRADCAMPP_FORM].split(":")[0]
+    assert table.loc["Grad-CAM++", "what the code computes"].startswith(source)
+    assert source in table.loc["SMGrad-CAM++", "what the code computes"]
+    assert "n = 6 noisy copies" in table.loc["SMGrad-CAM++, Eq. 6 (map averaging)", "what the code computes"]
+
+
+def test_eq6_map_averaging_and_gradient_averaging_differ_with_noise_and_agree_without():
+    """Without noise both definitions reduce to one Grad-CAM++ map; with noise at a layer before a
+    ReLU they differ (map averaging averages n min-max-scaled maps)."""
+    from xaibook.featurecam.experiment import FAST, cam_maps
+
+    class Clf:                                          # the attributes cam_maps reads
+        model = _GapHead().eval()
+        spec = type("Spec", (), {"cam_layer": "conv"})
+
+    x = torch.randn(3, 3, 8, 8, generator=torch.Generator().manual_seed(2))
+    classes = torch.tensor([0, 3, 1])
+    methods = {"Omeiza": "smoothgradcampp", "Eq. 6": "smoothgrad", "plain": "gradcampp"}
+    quiet = cam_maps(Clf, x, classes, dataclasses.replace(FAST, smooth_noise=0.0), 0, methods)
+    torch.testing.assert_close(quiet["Omeiza"], quiet["plain"], atol=1e-5, rtol=0)
+    torch.testing.assert_close(quiet["Eq. 6"], quiet["plain"], atol=1e-5, rtol=0)
+    noisy = cam_maps(Clf, x, classes, dataclasses.replace(FAST, smooth_noise=0.3), 0, methods)
+    assert float((noisy["Omeiza"] - noisy["Eq. 6"]).abs().max()) > 1e-2

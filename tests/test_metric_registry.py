@@ -90,3 +90,43 @@ def test_masked_confidence_by_hand():
     torch.testing.assert_close(got, want)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         masked_confidence(Linear2(), images, maps * 3, torch.tensor([0, 1]))
+
+
+def normalise_half(x):
+    """A model's normalisation: mean 0.5, std 0.25 (pixel 0, black, becomes -2)."""
+    return (x - 0.5) / 0.25
+
+
+def test_masked_confidence_masks_to_black_in_pixel_space():
+    # pixels 0.75 -> 1 after normalisation. Kept (map 1): 1 each; masked (map 0): black 0 -> -2 each.
+    # logit_0 = 1 + 1 - 2 - 2 = -2. Masking the normalised image instead would give 1 + 1 + 0 + 0 = 2
+    # (masked pixels at the mean colour).
+    images = torch.full((1, 1, 2, 2), 0.75)
+    maps = torch.tensor([[[1.0, 1.0], [0.0, 0.0]]])
+    got = masked_confidence(Linear2(), images, maps, torch.tensor([0]), preprocess=normalise_half)
+    torch.testing.assert_close(got, torch.sigmoid(torch.tensor([-2.0])))
+
+
+def test_masked_confidence_refuses_normalised_images():
+    images = normalise_half(torch.full((1, 1, 2, 2), 0.75))  # 1.0 everywhere, and -2 for black
+    images[0, 0, 0, 0] = -2.0
+    with pytest.raises(ValueError, match="pixel space"):
+        masked_confidence(Linear2(), images, torch.ones(1, 2, 2), torch.tensor([0]))
+
+
+def test_masked_confidence_is_chapter_05s_soft_mask_step_bit_for_bit():
+    # chapter 05 (soft_mask_metrics) used softmax(clf, images01 * maps[:, None]); masked_confidence with
+    # the classifier's normalisation as preprocess and batches of 32 must give the same numbers
+    from types import SimpleNamespace
+
+    from xaibook.featurecam.experiment import softmax, to_model
+
+    g = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 5)).eval()
+    clf = SimpleNamespace(model=model, spec=SimpleNamespace(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)))
+    images01, maps = torch.rand(40, 3, 9, 9, generator=g), torch.rand(40, 9, 9, generator=g)
+    classes = torch.randint(0, 5, (40,), generator=g)
+    old = softmax(clf, images01 * maps[:, None]).gather(1, classes[:, None])[:, 0]
+    new = masked_confidence(model, images01, maps, classes, preprocess=lambda x: to_model(clf, x), batch_size=32)
+    assert torch.equal(new, old)

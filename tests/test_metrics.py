@@ -77,3 +77,55 @@ class TestEnergyInside:
     def test_shape_mismatch_is_refused(self):
         with pytest.raises(ValueError, match="differ in shape"):
             energy_inside(torch.zeros(1, 3, 3), torch.zeros(1, 2, 2))
+
+
+class TestEnergyInsideRefusesBadInput:
+    maps = torch.rand(2, 3, 3, generator=torch.Generator().manual_seed(0))
+
+    @pytest.mark.parametrize("masks", [0.5 * torch.ones(2, 3, 3), 255 * torch.ones(2, 3, 3, dtype=torch.uint8),
+                                       torch.full((2, 3, 3), float("nan"))])
+    def test_masks_that_are_not_binary(self, masks):
+        # .bool() would silently count every non-zero pixel as inside the region
+        with pytest.raises(ValueError, match="masks must be boolean or hold only 0 and 1"):
+            energy_inside(self.maps, masks)
+
+    def test_masks_without_a_spatial_axis(self):
+        with pytest.raises(ValueError, match="masks: expected"):
+            energy_inside(torch.rand(3), torch.ones(3, dtype=torch.bool))
+
+    def test_infinite_maps(self):
+        with pytest.raises(ValueError, match="maps contain NaN or infinite"):
+            energy_inside(torch.full((2, 3, 3), float("inf")), torch.ones(2, 3, 3, dtype=torch.bool))
+
+    def test_zero_one_masks_of_any_dtype_equal_boolean_masks(self):
+        masks = torch.zeros(2, 3, 3, dtype=torch.bool)
+        masks[:, 1:, 1:] = True
+        want = energy_inside(self.maps, masks)
+        for dtype in (torch.uint8, torch.int64, torch.float32):
+            torch.testing.assert_close(energy_inside(self.maps, masks.to(dtype)), want)
+
+    @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+    def test_masks_follow_the_maps_device(self):
+        masks = torch.zeros(2, 3, 3, dtype=torch.bool)
+        masks[:, 1:, 1:] = True
+        got = energy_inside(self.maps.cuda(), masks)
+        assert got.device.type == "cuda"
+        torch.testing.assert_close(got.cpu(), energy_inside(self.maps, masks))
+
+
+def test_confusion_refuses_labels_outside_the_classes():
+    # numpy would count -1 as the last class: C = [[1, 0], [0, 1]] instead of an error
+    with pytest.raises(ValueError, match=r"y_true holds labels outside \[0, 2\)"):
+        confusion(np.array([0, -1]), np.array([0, 1]), 2)
+    with pytest.raises(ValueError, match=r"y_pred holds labels outside \[0, 2\)"):
+        confusion(np.array([0, 1]), np.array([0, 2]), 2)
+    with pytest.raises(ValueError, match="whole-number"):
+        confusion(np.array([0, 0.5]), np.array([0, 1]), 2)
+    np.testing.assert_array_equal(confusion(np.array([1.0, 0.0]), np.array([True, False]), 2), [[1, 0], [0, 1]])
+
+
+@pytest.mark.parametrize("average", ["binary", "macro", "weighted", "micro"])
+def test_an_empty_confusion_matrix_has_no_scores(average):
+    # the weighted average divided by a support of 0: NaN
+    with pytest.raises(ValueError, match="no samples"):
+        prf_from_confusion(np.zeros((3, 3), int), average)

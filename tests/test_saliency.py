@@ -33,10 +33,11 @@ class HandNet(nn.Module):
 
 
 def expected_gradcampp(x: torch.Tensor, w=(1.0, 2.0), v=(3.0, 1.0)) -> torch.Tensor:
-    """Closed form for HandNet: alpha_k = 1 / (2 + w_k v_k sum(x) / Z), weight_k = v_k alpha_k."""
+    """Closed form for HandNet: g_k = v_k / Z everywhere, alpha_k = g_k^2 / (2 g_k^2 + w_k sum(x) g_k^3 + 1e-6)
+    (pytorch-grad-cam's epsilon), weight_k = Z alpha_k g_k."""
     z = x[0, 0].numel()
     s = float(x[0, 0].sum())
-    weights = [vk / (2 + wk * vk * s / z) for wk, vk in zip(w, v)]
+    weights = [z * (vk / z) ** 3 / (2 * (vk / z) ** 2 + wk * s * (vk / z) ** 3 + 1e-6) for wk, vk in zip(w, v)]
     return torch.relu(sum(wt * wk for wt, wk in zip(weights, w)) * x[0, 0])
 
 
@@ -53,11 +54,11 @@ def test_gradcam_hand_computed():
 def test_gradcampp_hand_computed():
     # channel 1: alpha = (9/16) / (2*9/16 + 10*27/64) = 2/19, w = 4 * 2/19 * 3/4 = 6/19
     # channel 2: alpha = (1/16) / (2/16 + 20/64) = 1/7,       w = 4 * 1/7 * 1/4 = 1/7
-    # CAM = (6/19 * 1 + 1/7 * 2) x = 80/133 x. A Grad-CAM++ that skips the alpha normalisation
-    # (torch-cam's bug) would give 5x instead.
+    # CAM = (6/19 * 1 + 1/7 * 2) x = 80/133 x (pytorch-grad-cam's 1e-6 in the denominator moves it
+    # by 2e-6 relative). A Grad-CAM++ that skips the alpha normalisation (torch-cam's bug) gives 5x.
     net = HandNet()
     cam = GradCAMpp(net, net.features).attribute(X2, class_score(0), normalize=False, upsample=False)
-    torch.testing.assert_close(cam[0], 80 / 133 * X2[0, 0])
+    torch.testing.assert_close(cam[0], 80 / 133 * X2[0, 0], rtol=1e-5, atol=0)
 
 
 def test_gradcampp_exp_variant_scales_by_exp_score():
@@ -199,7 +200,67 @@ def test_minmax_constant_map_is_zero_and_nan_free():
     torch.testing.assert_close(out[1], torch.arange(9.0).reshape(3, 3) / 8)
 
 
+def test_minmax_floor_is_relative_small_real_ranges_survive():
+    """A map whose values all lie near 1e-18 but vary is normalised like any map (a fixed 1e-12
+    floor blanked it); a constant map that carries float rounding stays a constant (zeros)."""
+    ramp = torch.arange(9.0, dtype=torch.float64).reshape(3, 3)
+    tiny = minmax(ramp[None] * 4e-18)
+    torch.testing.assert_close(tiny[0], ramp / 8)
+    rounding = torch.full((1, 3, 3), 1.0) + torch.tensor([0.0, 1.2e-7, 0.0]).reshape(1, 3, 1)   # 1 ulp
+    torch.testing.assert_close(minmax(rounding), torch.zeros(1, 3, 3))
+    half = minmax((ramp[None] * 1e-4).half())          # float16 keeps its own epsilon
+    assert float(half.max()) == 1.0
+
+
+def test_exp_variant_at_a_strongly_negative_logit_is_not_blank():
+    """exp(-40) = 4e-18 scales the raw map below the old absolute floor of 1e-12: the map came back
+    all zeros with no warning. It is the same map as the plain form."""
+    net = HandNet()
+    x = -4.0 * X2                                      # S = -50, gradients still positive
+    assert float(net(x)) < -40
+    exp = GradCAMpp(net, net.features, exp_score=True).attribute(x, class_score(0), relu=False)
+    plain = GradCAMpp(net, net.features).attribute(x, class_score(0), relu=False)
+    assert float(exp.max()) == 1.0
+    torch.testing.assert_close(exp, plain)
+
+
+def test_gradcam_weights_average_in_float32():
+    """2048 half-precision gradients of 1 + 2^-10: float16 sums round at 2048 and lose the mean."""
+    from xaibook.saliency._core import gradcam_weights
+
+    g = torch.full((1, 1, 64, 32), 1 + 2 ** -10).half()
+    w = gradcam_weights(g)
+    assert w.dtype == torch.float32 and float(w) == pytest.approx(1 + 2 ** -10, abs=1e-6)
+
+
 def test_target_must_give_one_score_per_sample():
     net = HandNet()
     with pytest.raises(ValueError, match="one score per sample"):
         GradCAM(net, net.features).attribute(X2, lambda logits: logits)
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_every_registered_method_has_a_definition_for_the_method_tables(name):
+    from xaibook.saliency import describe
+
+    assert len(describe(name)) > 20
+
+
+def test_describe_names_the_gradcampp_form_and_sampling_from_the_options():
+    from xaibook.saliency import GRADCAMPP_SOURCES, describe
+
+    assert describe("gradcampp", variant="gradcam-pytorch") == GRADCAMPP_SOURCES["gradcam-pytorch"]
+    assert describe("gradcampp") == GRADCAMPP_SOURCES["chattopadhay"]
+    wrapped = describe("smoothgrad", method="gradcampp", variant="gradcam-pytorch", n_samples=7, noise=0.3)
+    assert "n = 7" in wrapped and "0.3 x input range" in wrapped and GRADCAMPP_SOURCES["gradcam-pytorch"] in wrapped
+    with pytest.raises(KeyError):
+        describe("no-such-method")
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_every_method_states_what_its_model_sees_and_where(name):
+    """SmoothGrad fixes its class through ``preprocess`` and ``device``: every method must state both."""
+    net = small_convnet(0)
+    method = METHODS.get(name)(net, net[3], **SMALL_INPUT_OPTIONS.get(name, {}))
+    assert method.preprocess is None or callable(method.preprocess)
+    assert method.device is None or torch.device(method.device).type in ("cpu", "cuda", "mps")

@@ -205,6 +205,8 @@ class FirstPixels(nn.Module):
 class Probe:
     """A 'method' whose map is the first input channel, so SmoothGrad's average exposes the noise."""
 
+    preprocess = device = None          # the model sees the inputs as given, where they are
+
     def __init__(self) -> None:
         self.batches: list[int] = []
         self.model = FirstPixels()
@@ -491,3 +493,61 @@ def test_every_method_maps_videos_to_the_input_shape(name):
     maps = METHODS.get(name)(net, net[1]).attribute(x, class_score(2))
     assert maps.shape == (2, 4, 6, 5)
     assert torch.isfinite(maps).all() and maps.abs().max() > 0
+
+
+# --- one-logit (sigmoid) models and the class SmoothGrad fixes ---------------------------------
+
+def test_predicted_class_of_one_logit_is_the_score_of_the_predicted_side():
+    # z > 0: "positive", score z; z <= 0: "negative", score -z (the logit of 1 - sigmoid(z))
+    logits = torch.tensor([[2.0], [-3.0], [0.0]])
+    torch.testing.assert_close(predicted_class(logits), torch.tensor([2.0, 3.0, 0.0]))
+    torch.testing.assert_close(class_selection(predicted_class, logits), torch.tensor([[1.0], [-1.0], [-1.0]]))
+
+
+def test_vanillagrad_of_a_negative_one_logit_prediction_shows_the_negative_evidence():
+    net = nn.Sequential(nn.Flatten(), nn.Linear(2, 1, bias=False))
+    with torch.no_grad():
+        net[1].weight.copy_(torch.tensor([[1.0, -2.0]]))
+    x = torch.tensor([[[[1.0, 0.0]]], [[[0.0, 1.0]]]])  # z = 1 (positive), z = -2 (negative)
+    maps = VanillaGrad(net).attribute(x)                 # default target: predicted_class
+    torch.testing.assert_close(maps, torch.tensor([[[1.0, -2.0]], [[-1.0, 2.0]]]))
+
+
+class Shift(nn.Module):
+    """logits (s, -s) with s the sum of the first channel: the class flips with the input's offset."""
+
+    def forward(self, x):
+        s = x[:, 0].flatten(1).sum(1)
+        return torch.stack([s, -s], 1)
+
+
+class PreprocessingProbe:
+    """A method whose model sees ``preprocess(x)`` (as LIME's does); its map is the target score everywhere."""
+
+    def __init__(self) -> None:
+        self.model = Shift()
+        self.preprocess = lambda x: x - 1.0
+        self.device = None
+
+    def attribute(self, inputs, target):
+        score = target(self.model(self.preprocess(inputs)))
+        return score.reshape(-1, *([1] * (inputs.ndim - 2))).expand(-1, *inputs.shape[2:]).clone()
+
+
+def test_smoothgrad_fixes_the_class_through_the_wrapped_methods_preprocess():
+    # raw x = 0.75 predicts class 0 (s = 3); the model the method runs sees x - 1 and predicts
+    # class 1 (s = -1, score +1). Fixed on the raw input, class 0 would score -1 everywhere.
+    x = torch.full((1, 1, 2, 2), 0.75)
+    maps = SmoothGrad(PreprocessingProbe(), n_samples=3, noise=0.0).attribute(x, predicted_class)
+    torch.testing.assert_close(maps, torch.ones(1, 2, 2))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_smoothgrad_fixes_the_class_on_the_wrapped_methods_device():
+    from xaibook.saliency import Lime
+
+    net = nn.Sequential(nn.Conv2d(3, 2, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten()).cuda()
+    lime = Lime(net, num_samples=8, segmentation=lambda img: np.arange(img.shape[0] * img.shape[1]).reshape(
+        img.shape[:2]) // 8, device="cuda")
+    maps = SmoothGrad(lime, n_samples=2, noise=0.0).attribute(torch.rand(1, 3, 4, 4), predicted_class)
+    assert maps.shape == (1, 4, 4)

@@ -38,7 +38,9 @@ X = torch.tensor([[[[1.0, 2.0, 0.5], [3.0, 1.5, 2.5]]]])
 
 
 def hand_gradcampp(x: np.ndarray, u: np.ndarray, w=(1.0, 2.0), *, per_pixel_sum: bool, exp_s: float = 1.0):
-    """The two forms of Grad-CAM++ written out with numpy loops, from the formulas alone."""
+    """The two forms of Grad-CAM++ written out with numpy loops, each with its source's epsilon:
+    pytorch-grad-cam 1.5.7 adds 1e-6 (alpha = 0 where g = 0), pytorch-gradcam 0.2.1 replaces zero
+    denominators by 1, then adds 1e-7."""
     cam = np.zeros_like(x)
     for k in range(2):
         a, g = w[k] * x, u[k]
@@ -47,20 +49,117 @@ def hand_gradcampp(x: np.ndarray, u: np.ndarray, w=(1.0, 2.0), *, per_pixel_sum:
             for j in range(x.shape[1]):
                 extra = (a * g ** 3).sum() if per_pixel_sum else a.sum() * g[i, j] ** 3
                 denom = 2 * g[i, j] ** 2 + extra
-                alpha = g[i, j] ** 2 / denom if denom != 0 else 0.0
+                if per_pixel_sum:
+                    alpha = g[i, j] ** 2 / ((denom if denom != 0 else 1.0) + 1e-7)
+                else:
+                    alpha = g[i, j] ** 2 / (denom + 1e-6) if g[i, j] != 0 else 0.0
                 weight += alpha * max(exp_s * g[i, j], 0.0)
         cam += weight * a
     return np.maximum(cam, 0)
 
 
+@pytest.mark.parametrize("scale", [1.0, 1e-3])     # at 1e-3, g^2 ~ 1e-6: the sources' epsilons matter
 @pytest.mark.parametrize("variant,per_pixel", [("chattopadhay", False), ("gradcam-pytorch", True)])
-def test_gradcampp_forms_by_hand_with_spatially_varying_gradients(variant, per_pixel):
-    net = SpatialReadout(U)
-    s = float(net(X).detach())
-    got = GradCAMpp(net, net.features, variant=variant).attribute(X, class_score(0), normalize=False, upsample=False)
+def test_gradcampp_forms_by_hand_with_spatially_varying_gradients(variant, per_pixel, scale):
+    u = U.double() * scale
+    net = SpatialReadout(u).double()
+    x = X.double()
+    s = float(net(x).detach())
+    got = GradCAMpp(net, net.features, variant=variant).attribute(x, class_score(0), normalize=False, upsample=False)
     exp_s = math.exp(s) if variant == "gradcam-pytorch" else 1.0
-    want = hand_gradcampp(X[0, 0].numpy().astype(float), U.numpy().astype(float), per_pixel_sum=per_pixel, exp_s=exp_s)
-    np.testing.assert_allclose(got[0].numpy(), want, rtol=1e-5, atol=1e-6)
+    want = hand_gradcampp(x[0, 0].numpy(), u.numpy(), per_pixel_sum=per_pixel, exp_s=exp_s)
+    np.testing.assert_allclose(got[0].numpy(), want, rtol=1e-9, atol=1e-12 * np.abs(want).max())
+
+
+def pytorch_gradcam_021(model: nn.Module, layer: nn.Module, x: torch.Tensor, class_idx: int) -> torch.Tensor:
+    """``gradcam.GradCAMpp.forward`` of PyPI ``pytorch-gradcam`` 0.2.1 (1Konny's GradCAM-Pytorch,
+    the code Austerjost et al. 2021 used), transcribed statement by statement; the package itself
+    imports OpenCV at import time, which this project does not install. One image, (1, C, H, W)."""
+    store = {}
+    h1 = layer.register_forward_hook(lambda m, i, o: store.__setitem__("activations", o))
+    h2 = layer.register_full_backward_hook(lambda m, gi, go: store.__setitem__("gradients", go[0]))
+    try:
+        b, c, h, w = x.size()
+        logit = model(x)
+        score = logit[:, class_idx].squeeze()
+        model.zero_grad()
+        score.backward()
+    finally:
+        h1.remove()
+        h2.remove()
+    gradients, activations = store["gradients"], store["activations"].detach()
+    b, k, u, v = gradients.size()
+    alpha_num = gradients.pow(2)
+    alpha_denom = gradients.pow(2).mul(2) + \
+        activations.mul(gradients.pow(3)).view(b, k, u * v).sum(-1, keepdim=True).view(b, k, 1, 1)
+    alpha_denom = torch.where(alpha_denom != 0.0, alpha_denom, torch.ones_like(alpha_denom))
+    alpha = alpha_num.div(alpha_denom + 1e-7)
+    positive_gradients = torch.relu(score.exp() * gradients)
+    weights = (alpha * positive_gradients).view(b, k, u * v).sum(-1).view(b, k, 1, 1)
+    saliency_map = torch.relu((weights * activations).sum(1, keepdim=True))
+    saliency_map = torch.nn.functional.interpolate(saliency_map, size=(h, w), mode="bilinear", align_corners=False)
+    lo, hi = saliency_map.min(), saliency_map.max()
+    return (saliency_map - lo).div(hi - lo).detach()[:, 0]
+
+
+def inner_layer_net(grad_scale: float) -> nn.Sequential:
+    """Two conv blocks, GAP, linear head: at net[1] the gradient varies over space and is signed."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
+                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 3))
+    with torch.no_grad():
+        net[2].weight.mul_(20.0 * grad_scale ** 0.5)
+        net[-1].weight.mul_(20.0 * grad_scale ** 0.5)
+    return net
+
+
+@pytest.mark.parametrize("grad_scale", [1.0, 1e-4])     # 1e-4: squared gradients near the epsilons
+def test_gradcam_pytorch_form_equals_its_source(grad_scale):
+    """Our ``"gradcam-pytorch"`` form against the source's own statements, image by image (its
+    min-max runs over the whole batch), including where its 1e-7 dominates small denominators."""
+    net = inner_layer_net(grad_scale)
+    x = torch.randn(3, 3, 9, 9, generator=torch.Generator().manual_seed(1))
+    for i, c in enumerate([0, 2, 1]):
+        ref = pytorch_gradcam_021(net, net[1], x[i:i + 1], c)
+        got = GradCAMpp(net, net[1], variant="gradcam-pytorch").attribute(x[i:i + 1], class_score(c))
+        np.testing.assert_allclose(got.numpy(), ref.numpy(), atol=2e-5)
+
+
+@pytest.mark.parametrize("grad_scale", [1.0, 1e-4])
+def test_chattopadhay_form_equals_pytorch_grad_cam_at_any_gradient_scale(grad_scale):
+    """pytorch-grad-cam 1.5.7 adds eps = 1e-6 to alpha's denominator; so do we, so the maps agree
+    to float rounding even where squared gradients are of the order of that eps."""
+    import pytorch_grad_cam
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    net = inner_layer_net(grad_scale)
+    x = torch.randn(3, 3, 9, 9, generator=torch.Generator().manual_seed(1))
+    classes = [0, 2, 1]
+    ref = pytorch_grad_cam.GradCAMPlusPlus(model=net, target_layers=[net[1]])(
+        input_tensor=x, targets=[ClassifierOutputTarget(c) for c in classes])
+    got = GradCAMpp(net, net[1]).attribute(x, class_score(classes)).numpy()
+    np.testing.assert_allclose(got, ref, atol=1e-5)     # their min-max adds 1e-7 to the range
+    other = GradCAMpp(net, net[1], variant="gradcam-pytorch").attribute(x, class_score(classes)).numpy()
+    assert np.abs(other - ref).max() > 1e-3          # the other form is a different map here (100x the tolerance)
+
+
+def test_conditioning_counts_negative_and_near_zero_denominators():
+    """Channel 1: gradients (1, -1) over two pixels, activations (1, 3): the per-pixel sum is
+    1 - 3 = -2, so both denominators are 2 - 2 = 0 (replaced by 1: alpha = 1 / (1 + 1e-7), twice
+    the largest alpha a well-posed pixel can have). Channel 2, gradients and activations (1, 1):
+    2 + 2 = 4, alpha = 1/4. With activations (1, 4) the sum is -3 and alpha = 1 / (-1 + 1e-7) < 0."""
+    from xaibook.saliency._core import gradcampp_conditioning
+
+    acts = torch.tensor([[[[1.0, 3.0]], [[1.0, 1.0]]]])
+    grads = torch.tensor([[[[1.0, -1.0]], [[1.0, 1.0]]]])
+    c = gradcampp_conditioning(acts, grads, "gradcam-pytorch")
+    assert (c.channels, c.near_zero) == (2, 1)
+    assert c.negative == 0 and c.alpha_max == pytest.approx(1 / (1 + 1e-7))
+    acts2 = torch.tensor([[[[1.0, 4.0]]]])
+    c2 = gradcampp_conditioning(acts2, grads[:, :1], "gradcam-pytorch")
+    assert (c2.channels, c2.negative) == (1, 1) and c2.alpha_min == pytest.approx(-1 / (1 - 1e-7))
+    healthy = gradcampp_conditioning(acts.abs(), grads.abs(), "chattopadhay")
+    assert (healthy.negative, healthy.near_zero) == (0, 0) and 0 < healthy.alpha_max <= 0.5
 
 
 def test_the_two_forms_differ_with_varying_gradients_and_agree_with_constant_ones():
@@ -72,27 +171,6 @@ def test_the_two_forms_differ_with_varying_gradients_and_agree_with_constant_one
             share[name, variant] = float(w[0] / w.sum())
     assert abs(share["varying", "chattopadhay"] - share["varying", "gradcam-pytorch"]) > 0.05
     assert share["constant", "chattopadhay"] == pytest.approx(share["constant", "gradcam-pytorch"])
-
-
-def test_chattopadhay_form_matches_pytorch_grad_cam_at_an_inner_layer():
-    """At net[1] the gradient varies over space; pytorch-grad-cam 1.5.7 uses (sum A) g^3 too."""
-    import pytorch_grad_cam
-    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
-
-    torch.manual_seed(0)
-    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
-                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 3))
-    with torch.no_grad():
-        net[2].weight.mul_(20.0)
-        net[-1].weight.mul_(20.0)        # gradients of order one, where pytorch-grad-cam's eps is negligible
-    x = torch.randn(3, 3, 9, 9, generator=torch.Generator().manual_seed(1))
-    classes = [0, 2, 1]
-    ref = pytorch_grad_cam.GradCAMPlusPlus(model=net, target_layers=[net[1]])(
-        input_tensor=x, targets=[ClassifierOutputTarget(c) for c in classes])
-    got = GradCAMpp(net, net[1]).attribute(x, class_score(classes)).numpy()
-    np.testing.assert_allclose(got, ref, atol=5e-4)    # their eps = 1e-6 in alpha's denominator moves 1e-4
-    other = GradCAMpp(net, net[1], variant="gradcam-pytorch").attribute(x, class_score(classes)).numpy()
-    assert np.abs(other - ref).max() > 1e-2          # the other form is a different map here
 
 
 def test_gradcampp_weights_survive_half_precision():
@@ -295,3 +373,14 @@ def test_minmax_refuses_nan():
 
     with pytest.raises(ValueError, match="NaN"):
         minmax(torch.tensor([[0.0, float("nan"), 1.0]]))
+
+
+def test_conditioning_of_a_method_gathers_every_batch():
+    """Two batches of the SpatialReadout net: the counts over both equal those of one batch of both."""
+    net = SpatialReadout(U)
+    cam = GradCAMpp(net, net.features, variant="gradcam-pytorch")
+    x = torch.cat([X, 2 * X, -X])
+    classes = torch.zeros(3, dtype=torch.long)
+    whole = cam.conditioning([(x, classes)])
+    split = cam.conditioning([(x[:1], classes[:1]), (x[1:], classes[1:])])
+    assert whole == split and whole.channels == 2

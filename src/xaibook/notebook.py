@@ -180,3 +180,15 @@ def show_scorecard(card) -> None:
     written = card.write()
     print(f"wrote {shown_path(written)}" if written else "smoke run: no results file written (nothing here is a result)")
     print("out of band or failed must-hold claims:", card.failures() or "none")
+
+
+def print_peak(profile: str, model, input_shape: tuple[int, ...], *, label: str = "", **options: Any) -> None:
+    """Before a paper-profile run, print the model's estimated peak memory per step
+    (:func:`xaibook.saliency.estimate_peak`: training at ``train_batch``, saliency at
+    ``saliency_batch`` inputs per pass), so that a student sees before the GPU fills whether the
+    run fits. The fast profile prints nothing. Used in every chapter."""
+    if profile != "paper":
+        return
+    from .saliency import estimate_peak
+
+    print(f"{label}: " * bool(label) + str(estimate_peak(model, input_shape, **options)))

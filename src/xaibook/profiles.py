@@ -57,3 +57,22 @@ def deviations(paper: Any, run: Any, why: Mapping[str, str], smoke: Mapping[str,
                 raise KeyError(f"setting {f.name!r} differs from the paper ({a!r} -> {b!r}) but has no reason")
             rows.append({"setting": f.name, "paper": _shown(a), "this run": _shown(b), "why": why[f.name]})
     return pd.DataFrame(rows, columns=["setting", "paper", "this run", "why"]).set_index("setting")
+
+
+def method_table(rows: list[tuple[str, str, Mapping[str, Any]]], layer: str | None = None):
+    """The saliency methods a chapter runs, each with the variant its code computes.
+
+    ``rows``: (label in the chapter, registry name, options) per method, as the chapter builds it;
+    the definition comes from :func:`xaibook.saliency.describe`, so the table cannot drift from
+    the code. ``layer``: the layer CAMs read, shown once per row that uses one.
+    """
+    import pandas as pd
+
+    from .saliency import METHODS, describe
+
+    out = []
+    for label, name, options in rows:
+        uses_layer = METHODS.get(name).contract == "cam" or options.get("method") in ("gradcam", "gradcampp")
+        out.append({"method": label, "registry name": name, "layer": layer if uses_layer and layer else "–",
+                    "what the code computes": describe(name, **options)})
+    return pd.DataFrame(out).set_index("method")

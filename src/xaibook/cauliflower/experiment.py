@@ -166,6 +166,11 @@ def map_specs(cfg: CauliflowerSettings, seed: int = 0, device: str = "cpu") -> d
     }
 
 
+def method_rows(cfg: CauliflowerSettings) -> list[tuple[str, str, dict]]:
+    """(label, registry name, options) of the chapter's map methods, for :func:`xaibook.profiles.method_table`."""
+    return [(METHODS.get(k).name, k, dict(spec.options)) for k, spec in map_specs(cfg).items()]
+
+
 #: registry names of the chapter's methods, in the order of its tables
 MAP_METHODS = ("gradcam", "occlusion", "lime")
 #: their display names (the registry's), used as keys in the chapter's tables and figures

@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from ..claims import ClaimCheck
-from ..saliency import build_method, class_score
+from ..saliency import attribute_in_chunks, build_method, class_score
 from .method import COMBINATIONS, K, PERCENTILE, TOP5, Combination, all_combinations, explanation_maps, feature_inputs
 
 CAMS = {"Grad-CAM": "gradcam", "Grad-CAM++": "gradcampp", "SMGrad-CAM++": "smoothgradcampp"}
@@ -39,6 +39,8 @@ class FeatureCamSettings:
     percentile: float = PERCENTILE
     deletion_steps: int = 16
     sanity_images: int = 4
+    max_batch: int = 64                 # inputs per saliency pass at most (images x noisy copies); a T4's
+                                        # 15 GiB holds 64 (VGG16 ~4, NASNet ~7, InceptionV3 ~6 GiB estimated)
     images: str = "photographs"         # "photographs" (shipped offline) or "ImageNet folder" (data_dir)
     n_classes: int = 0                  # ImageNet folder: classes drawn (the paper: 30)
     per_class: int = 0                  # ImageNet folder: images per class (the paper does not say)
@@ -52,7 +54,8 @@ FAST = FeatureCamSettings(classifiers=("efficientnet_lite0", "efficientnet_lite1
                           deletion_steps=8)
 #: The paper profile's smoke run: its classifiers, image sizes, layers and code path, with random
 #: weights on four stand-in images, every loop cut to its shortest (:func:`smoke`).
-SMOKE = {"smooth_samples": 2, "deletion_steps": 2, "sanity_images": 1, "n_classes": 2, "per_class": 2}
+SMOKE = {"smooth_samples": 2, "deletion_steps": 2, "sanity_images": 1, "n_classes": 2, "per_class": 2,
+         "max_batch": 4}
 WHY = {
     "classifiers": "VGG16, NASNet-A Mobile and InceptionV3 need ImageNet weights from a hub; EfficientNet-Lite0-2 "
                    "ship inside pip packages and run offline",
@@ -182,16 +185,45 @@ def cam_layer(clf) -> torch.nn.Module:
     return clf.model.get_submodule(clf.spec.cam_layer)
 
 
+#: The Grad-CAM++ form of both Grad-CAM++ and Smooth Grad-CAM++ here: the papers' own equations
+#: (Chattopadhay et al.'s Eq. 19; Omeiza et al.'s alpha has the same (sum A) D^3 denominator), so the
+#: gap between the two rows is the smoothing, not a change of formula.
+GRADCAMPP_FORM = "chattopadhay"
+
+
+def cam_options(key: str, cfg: FeatureCamSettings, seed: int) -> dict:
+    """The options each CAM of :data:`CAMS` is built with (``"smoothgrad"``: the Eq. 6 map averaging of
+    :func:`smoothing_definitions`): one Grad-CAM++ form for all, Smooth Grad-CAM++'s n and noise."""
+    smooth = {"n_samples": cfg.smooth_samples, "noise": cfg.smooth_noise, "seed": seed,
+              "batch_size": min(cfg.smooth_samples, cfg.max_batch)}
+    return {"gradcam": {}, "gradcampp": {"variant": GRADCAMPP_FORM},
+            "smoothgradcampp": {**smooth, "variant": GRADCAMPP_FORM},
+            "smoothgrad": {**smooth, "method": "gradcampp", "variant": GRADCAMPP_FORM}}[key]
+
+
+def method_rows(cfg: FeatureCamSettings, seed: int) -> list[tuple[str, str, dict]]:
+    """(label, registry name, options) of every CAM the chapter runs, for :func:`xaibook.profiles.method_table`."""
+    rows = [(name, key, cam_options(key, cfg, seed)) for name, key in CAMS.items()]
+    return rows + [("SMGrad-CAM++, Eq. 6 (map averaging)", "smoothgrad", cam_options("smoothgrad", cfg, seed))]
+
+
 def cam_maps(clf, x: torch.Tensor, classes: torch.Tensor, cfg: FeatureCamSettings, seed: int,
              methods: dict[str, str] = CAMS) -> dict[str, torch.Tensor]:
-    """Each CAM's maps (N, H, W) in [0, 1] for ``classes``, at :func:`cam_layer`, on the CPU."""
+    """Each CAM's maps (N, H, W) in [0, 1] for ``classes``, at :func:`cam_layer`, on the CPU.
+
+    The images run in chunks of at most ``cfg.max_batch`` inputs per forward/backward pass, noisy
+    copies included (:func:`xaibook.saliency.attribute_in_chunks`), one chunk at a time on the
+    model's device: memory does not grow with the number of images, and the maps are those of one
+    call on all images (to float rounding). Raises when one image's copies per pass (Smooth
+    Grad-CAM++'s ``batch_size``) exceed ``cfg.max_batch``.
+    """
     layer, device = cam_layer(clf), model_device(clf.model)
     out = {}
     for name, key in methods.items():
-        options = {"n_samples": cfg.smooth_samples, "noise": cfg.smooth_noise, "seed": seed,
-                   "batch_size": cfg.smooth_samples} if key == "smoothgradcampp" else {}
+        options = cam_options(key, cfg, seed)
         method = build_method(key, clf.model, layer, **options)
-        out[name] = method.attribute(x.to(device), class_score(classes.to(device))).cpu()
+        out[name] = attribute_in_chunks(method, x.cpu(), class_score(classes.cpu()), max_batch=cfg.max_batch,
+                                        device=device)
     return out
 
 
@@ -219,14 +251,20 @@ class ClassifierRun:
 
 
 def run_classifier(clf, photos: dict[str, np.ndarray], hed, cfg: FeatureCamSettings, seed: int) -> ClassifierRun:
-    """Everything the paper's Tables 2 and 3 need for one classifier (timed per image: HED and each CAM)."""
+    """Everything the paper's Tables 2 and 3 need for one classifier (timed per image: HED and each CAM).
+
+    HED and every CAM run at most ``cfg.max_batch`` inputs per pass (:func:`cam_maps`), so the peak
+    memory is the same for 10 photographs and for the paper's 150 images.
+    """
     crops = np.stack([clf.prepare(img)[1] for img in photos.values()])
     images01 = _unit(crops)
     x = to_model(clf, images01)
     probs = softmax(clf, images01)
     t0 = time.perf_counter()
-    with torch.no_grad():
-        edges = hed(torch.from_numpy(crops).permute(0, 3, 1, 2).float().to(model_device(hed)))[:, 0].cpu()
+    frames = torch.from_numpy(crops).permute(0, 3, 1, 2).float()
+    with torch.no_grad():     # HED too runs cfg.max_batch images at a time, so no step grows with the images
+        edges = torch.cat([hed(frames[i:i + cfg.max_batch].to(model_device(hed)))[:, 0].cpu()
+                           for i in range(0, len(frames), cfg.max_batch)])
     seconds = {"HED": (time.perf_counter() - t0) / len(crops)}
     cams = {}
     for name, key in CAMS.items():
@@ -244,6 +282,44 @@ def run_classifier(clf, photos: dict[str, np.ndarray], hed, cfg: FeatureCamSetti
             run.right[key] = (explained.argmax(1) == original).numpy()
             run.confidence[key] = explained.gather(1, original[:, None])[:, 0].numpy()
     return run
+
+
+def conditioning_table(classifiers: dict, runs: list[ClassifierRun], cfg: FeatureCamSettings) -> pd.DataFrame:
+    """Per classifier, how many channels of its CAM layer make :data:`GRADCAMPP_FORM` ill-conditioned
+    (a negative alpha or a denominator near zero) on the run's images and top-1 classes. The paper's
+    form keeps alpha in (0, 1/2] only for non-negative activations; EfficientNet's ``conv_head`` is
+    read before its BN and ReLU6 and is signed. Used in chapter 05_feature_cam."""
+    rows = {}
+    for clf, run in zip(classifiers.values(), runs):
+        x, classes = to_model(clf, _unit(run.crops)).to(model_device(clf.model)), run.classes
+        cam = build_method("gradcampp", clf.model, cam_layer(clf), variant=GRADCAMPP_FORM)
+        c = cam.conditioning((x[i:i + cfg.max_batch], classes[i:i + cfg.max_batch])
+                             for i in range(0, len(x), cfg.max_batch))
+        rows[run.name] = {"CAM layer": clf.spec.cam_layer, "channels with a gradient": c.channels,
+                          "with a negative alpha": c.negative, "with a denominator near zero": c.near_zero,
+                          "alpha min": c.alpha_min, "alpha max": c.alpha_max}
+    return pd.DataFrame(rows).T
+
+
+def smoothing_definitions(clf, run: ClassifierRun, cfg: FeatureCamSettings, seed: int) -> pd.DataFrame:
+    """Smooth Grad-CAM++ two ways on the same images, noise draws and n: Omeiza et al.'s gradient
+    averaging (what the paper cites, and our rows "SMGrad-CAM++" of Tables 2 and 3) and the
+    paper's own Eq. 6, the mean of n finished Grad-CAM++ maps. Right classification and
+    confidence of each one's explanation maps (the CAM alone), and their rank correlation.
+    Used in chapter 05_feature_cam.
+    """
+    images01 = _unit(run.crops)
+    x, original = to_model(clf, images01), run.classes
+    eq6 = cam_maps(clf, x, original, cfg, seed, {"Eq. 6": "smoothgrad"})["Eq. 6"]
+    rows = []
+    for label, maps in (("Omeiza et al.: gradient terms averaged (Tables 2-3's SMGrad-CAM++ rows)",
+                         run.cams["SMGrad-CAM++"]), ("the paper's Eq. 6: finished maps averaged", eq6)):
+        explained = softmax(clf, explanation_maps(images01, maps, cfg.percentile))
+        rows.append({"classifier": run.name, "Smooth Grad-CAM++ as": label,
+                     "right classification (%)": 100 * float((explained.argmax(1) == original).float().mean()),
+                     "confidence (%)": 100 * float(explained.gather(1, original[:, None]).mean()),
+                     "Spearman to the other": _nanmean(spearman_maps(run.cams["SMGrad-CAM++"], eq6))})
+    return pd.DataFrame(rows).set_index(["classifier", "Smooth Grad-CAM++ as"])
 
 
 # --- the paper's tables -------------------------------------------------------------------------
@@ -325,14 +401,18 @@ def percentile_sensitivity(clf, run: ClassifierRun, percentiles: tuple[float, ..
 
 
 def soft_mask_metrics(clf, run: ClassifierRun, variants: list[tuple[str, str | Combination]]) -> pd.DataFrame:
-    """Average Drop % and Increase in Confidence % (Chattopadhay et al. 2018): the image times the map."""
-    from ..metrics.explanation import average_drop, increase_in_confidence
+    """Average Drop % and Increase in Confidence % (Chattopadhay et al. 2018): the image times the map,
+    in [0, 1] pixel space (:func:`xaibook.metrics.masked_confidence`), then normalised for the classifier."""
+    from ..metrics.explanation import average_drop, increase_in_confidence, masked_confidence
 
     images01 = _unit(run.crops)
     before = run.probs.gather(1, run.classes[:, None])[:, 0]
+    device = model_device(clf.model)
     rows = []
     for cam, v in variants:
-        after = softmax(clf, images01 * run.maps(cam, v)[:, None]).gather(1, run.classes[:, None])[:, 0]
+        # batches of 32, as softmax() runs them, so the probabilities are the same bit for bit
+        after = masked_confidence(clf.model, images01, run.maps(cam, v), run.classes,
+                                  preprocess=lambda x: to_model(clf, x).to(device), batch_size=32)
         rows.append({"CAM": cam, "variant": _variant_key(v),
                      "Average Drop %": float(average_drop(before, after).mean()),
                      "Increase in Confidence %": float(increase_in_confidence(before, after).mean())})
@@ -413,7 +493,8 @@ def class_discrimination(clf, run: ClassifierRun, cfg: FeatureCamSettings, seed:
     """How much each map changes when it explains the second most probable class instead of the first.
 
     Spearman correlation between the two maps (1: the same whatever the class) per CAM and per
-    Feature CAM combination of :data:`TOP5`, mean over the photographs.
+    Feature CAM combination of :data:`TOP5`, mean over the photographs. The second class's maps run
+    in chunks of at most ``cfg.max_batch`` inputs per pass, as the first's (:func:`cam_maps`).
     """
     x = to_model(clf, _unit(run.crops))
     second = run.probs.topk(2, dim=1).indices[:, 1]

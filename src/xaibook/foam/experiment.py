@@ -9,7 +9,7 @@ import torch
 
 from ..claims import ClaimCheck
 from ..metrics import confusion, energy_inside, prf_from_confusion
-from ..saliency import build_method, class_score
+from ..saliency import Conditioning, build_method, class_score
 from ..training import to_input
 from .dataset import CLASSES, FACTOR_COLUMNS
 from .standin import StandinSpec
@@ -176,16 +176,36 @@ def factor_effects(manifest: pd.DataFrame, correct: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("factor")
 
 
+#: Austerjost et al. ran GradCAM-Pytorch: Grad-CAM++ with exp(S) and the per-pixel sum in alpha's
+#: denominator, which is ill-conditioned at an inner layer (:func:`gradcampp_channel_conditioning`)
+GRADCAMPP_FORM = "gradcam-pytorch"
+
+
+def method_rows() -> list[tuple[str, str, dict]]:
+    """(label, registry name, options) of the chapter's one method, for :func:`xaibook.profiles.method_table`."""
+    return [("GradCAM++", "gradcampp", {"variant": GRADCAMPP_FORM})]
+
+
 def gradcampp_maps(model: torch.nn.Module, images: torch.Tensor, classes: np.ndarray, layer: str,
                    batch_size: int = 64, device: str = "cpu") -> torch.Tensor:
-    """GradCAM++ in the form of stefannc/GradCAM-Pytorch, the code the paper used (exp-score, and
+    """GradCAM++ in the form of GradCAM-Pytorch, the code the paper used (exp-score, and
     :math:`\\sum_{ij} A_{ij} g_{ij}^3` in alpha's denominator), for the given classes, (N, H, W) on CPU."""
-    cam = build_method("gradcampp", model, getattr(model, layer), variant="gradcam-pytorch")
+    cam = build_method("gradcampp", model, getattr(model, layer), variant=GRADCAMPP_FORM)
     out = []
     for i in range(0, len(images), batch_size):
         x = to_input(images[i:i + batch_size], device)
         out.append(cam.attribute(x, class_score(torch.as_tensor(classes[i:i + batch_size]))).cpu())
     return torch.cat(out)
+
+
+def gradcampp_channel_conditioning(model: torch.nn.Module, images: torch.Tensor, classes: np.ndarray, layer: str,
+                                   batch_size: int = 64, device: str = "cpu") -> Conditioning:
+    """How many of ``layer``'s channels hit the ill-conditioning of :data:`GRADCAMPP_FORM` (a negative
+    alpha, or a denominator near zero) on these images and classes, over all of them
+    (:func:`xaibook.saliency.gradcampp_conditioning`). Used in chapter 01_foam."""
+    cam = build_method("gradcampp", model, getattr(model, layer), variant=GRADCAMPP_FORM)
+    return cam.conditioning((to_input(images[i:i + batch_size], device), torch.as_tensor(classes[i:i + batch_size]))
+                            for i in range(0, len(images), batch_size))
 
 
 def interface_energy(maps: torch.Tensor, masks: torch.Tensor) -> np.ndarray:

@@ -539,10 +539,23 @@ class SaliencyStudy:
         return (a.sum(dim=(2, 3)) / a.sum(dim=(1, 2, 3))[:, None]).mean(0).numpy()
 
 
+def method_rows(cfg: LungSettings) -> list[tuple[str, str, dict]]:
+    """(label, registry name, options) of the two maps :func:`saliency_study` computes, for
+    :func:`xaibook.profiles.method_table`; both are shown as absolute values."""
+    return [("vanilla saliency, |gradient|", "vanillagrad", {}),
+            ("SmoothGrad, |mean of the signed gradients|", "smoothgrad",
+             {"method": "vanillagrad", "n_samples": cfg.smoothgrad_samples, "noise": cfg.smoothgrad_noise})]
+
+
 def saliency_study(r: ConfigResult, s: PatchSet, clips, cfg: LungSettings, truth=None) -> SaliencyStudy:
     """Maps for up to ``saliency_patches`` test patches at the pleura (row 0) that the model calls present
-    correctly; with the simulator's ``truth`` (:func:`.standin.load_truth`), the pleural band in each frame."""
-    from ..saliency import build_method
+    correctly; with the simulator's ``truth`` (:func:`.standin.load_truth`), the pleural band in each frame.
+
+    No saliency pass holds more inputs than a training batch (``cfg.batch_size``), noisy copies included
+    (:func:`xaibook.saliency.attribute_in_chunks`); chunks run on the model's device, maps come back
+    to the CPU. The maps do not depend on the chunking.
+    """
+    from ..saliency import attribute_in_chunks, build_method
     from .standin import pleura_depth_px
 
     test = r.split.test
@@ -553,9 +566,12 @@ def saliency_study(r: ConfigResult, s: PatchSet, clips, cfg: LungSettings, truth
     if len(index) == 0:
         raise ValueError(f"{r.data_set}: no test patch at the pleura is called 'present' correctly; nothing to explain")
     x = to_input(s.patches[index], cfg)
-    vanilla = build_method("vanillagrad", r.model).attribute(x).abs()
+    device = next(r.model.parameters()).device
+    vanilla = attribute_in_chunks(build_method("vanillagrad", r.model), x, max_batch=cfg.batch_size,
+                                  device=device).abs()
     smooth = build_method("smoothgrad", r.model, method="vanillagrad", n_samples=cfg.smoothgrad_samples,
-                          noise=cfg.smoothgrad_noise, batch_size=cfg.smoothgrad_samples).attribute(x).abs()
+                          noise=cfg.smoothgrad_noise, batch_size=min(cfg.smoothgrad_samples, cfg.batch_size))
+    smooth = attribute_in_chunks(smooth, x, max_batch=cfg.batch_size, device=device).abs()
     study = SaliencyStudy(index, x, vanilla, smooth, {"vanilla": roughness(vanilla), "SmoothGrad": roughness(smooth)})
     if truth is not None:
         spec, patients = truth

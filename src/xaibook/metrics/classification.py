@@ -9,8 +9,29 @@ AVERAGES = ("binary", "macro", "weighted", "micro")
 
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
-    """Counts C[i, j] of true class i predicted as j, shape (K, K)."""
-    y_true, y_pred = np.asarray(y_true, int), np.asarray(y_pred, int)
+    """Counts C[i, j] of true class i predicted as j, shape (K, K).
+
+    Labels must be whole numbers in [0, n_classes): numpy would count a label of -1 as the last
+    class (negative indexing), so any label outside the range is refused, naming the argument.
+    """
+    if int(n_classes) != n_classes or n_classes < 1:
+        raise ValueError(f"n_classes must be a whole number of at least 1, got {n_classes!r}")
+    n_classes = int(n_classes)
+    labels = {}
+    for name, y in (("y_true", y_true), ("y_pred", y_pred)):
+        raw = np.asarray(y)
+        whole = raw.dtype == bool or np.issubdtype(raw.dtype, np.integer) or (
+            np.issubdtype(raw.dtype, np.floating) and np.isfinite(raw).all() and (raw == np.round(raw)).all())
+        if raw.size and not whole:
+            raise ValueError(f"{name} must hold whole-number class labels, got {raw.dtype} values such as "
+                             f"{raw.ravel()[:5].tolist()}")
+        labels[name] = raw.astype(int)
+        bad = (labels[name] < 0) | (labels[name] >= n_classes)
+        if bad.any():
+            outside = sorted(set(labels[name][bad].tolist()))[:5]
+            raise ValueError(f"{name} holds labels outside [0, {n_classes}): {outside}; labels are class indices "
+                             f"0..{n_classes - 1} (a negative label is not the last class)")
+    y_true, y_pred = labels["y_true"], labels["y_pred"]
     if y_true.shape != y_pred.shape:
         raise ValueError(f"y_true {y_true.shape} and y_pred {y_pred.shape} differ in shape")
     out = np.zeros((n_classes, n_classes), dtype=np.int64)
@@ -51,10 +72,20 @@ def prf_from_confusion(cm: np.ndarray, average: str, positive: int = 1) -> PRF:
     ``weighted``: per-class values weighted by support. ``micro``: pooled counts (P = R = F1 =
     accuracy for single-label data). :math:`F_1 = 2PR/(P+R)`; Eq. 3 of Austerjost et al. drops
     the factor 2, their Table 3 does not.
+
+    Raises:
+        ValueError: ``average`` is unknown, ``cm`` is not a square matrix of finite non-negative
+            counts, or it holds no samples at all (every average is then undefined: the weighted
+            one would divide by a support of zero and return NaN).
     """
     if average not in AVERAGES:
         raise ValueError(f"average must be one of {AVERAGES}, got {average!r}")
     cm = np.asarray(cm, float)
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1] or not np.isfinite(cm).all() or (cm < 0).any():
+        raise ValueError(f"cm must be a square (K, K) matrix of finite non-negative counts, got shape {cm.shape}")
+    if cm.sum() == 0:
+        raise ValueError(f"the confusion matrix holds no samples (all {cm.size} counts are 0): precision, recall "
+                         f"and F1 are undefined; check that y_true and y_pred are not empty")
     tp = np.diag(cm)
     pred = cm.sum(0)
     true = cm.sum(1)

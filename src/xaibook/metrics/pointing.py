@@ -30,23 +30,10 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from .._utils.precision import accumulation_dtype
+from .localisation import check_maps_and_masks as _check
+from .localisation import check_masks as _check_masks
 from .localisation import energy_inside
-
-
-def _check(maps: torch.Tensor, masks: torch.Tensor) -> None:
-    if maps.shape != masks.shape:
-        raise ValueError(f"maps {tuple(maps.shape)} and masks {tuple(masks.shape)} differ in shape")
-    _check_masks(masks)
-    if not torch.isfinite(maps).all():
-        raise ValueError("maps contain NaN or infinite values; fix the saliency method or normalise "
-                         "the maps (xaibook.saliency.minmax) before scoring them")
-
-
-def _check_masks(masks: torch.Tensor) -> None:
-    if masks.ndim < 2:
-        raise ValueError(f"expected (N, *S) masks with at least one spatial axis, got shape {tuple(masks.shape)}")
-    if masks.dtype != torch.bool and not ((masks == 0) | (masks == 1)).all():
-        raise ValueError("masks must be boolean or hold only 0 and 1; binarise the ground truth first")
 
 
 def distance_mask(masks: torch.Tensor) -> torch.Tensor:
@@ -63,8 +50,9 @@ def distance_mask(masks: torch.Tensor) -> torch.Tensor:
     Args:
         masks: (N, *S) booleans (or 0/1), True on the defect.
     Returns:
-        (N, *S) float64 distances in [0, 1) on the masks' device; all NaN for a sample whose mask
-        is empty (no defect to measure from). Used in chapter 04_steel_defects.
+        (N, *S) distances in [0, 1) on the masks' device, float64 (float32 on Apple's MPS, which
+        has no float64); all NaN for a sample whose mask is empty (no defect to measure from).
+        Used in chapter 04_steel_defects.
     """
     _check_masks(masks)
     m = masks.detach().cpu().numpy().astype(bool)
@@ -74,7 +62,7 @@ def distance_mask(masks: torch.Tensor) -> torch.Tensor:
         if mi.any():
             # edt gives each nonzero element its distance to the nearest zero: invert the mask
             out[i] = ndimage.distance_transform_edt(~mi) / diagonal
-    return torch.from_numpy(out).to(masks.device)
+    return torch.from_numpy(out).to(device=masks.device, dtype=accumulation_dtype(masks.device))
 
 
 def _empty(masks: torch.Tensor) -> torch.Tensor:
@@ -105,13 +93,16 @@ def distance_pointing_game(maps: torch.Tensor, masks: torch.Tensor, distances: t
         (N,) float32 scores in [0, 1], NaN where the mask is empty. Used in chapter 04_steel_defects.
     """
     _check(maps, masks)
-    s = maps.detach().double().clamp_min(0).reshape(maps.shape[0], -1)
+    # sums over every pixel, in float64 (float32 on MPS, which has no float64)
+    s = maps.detach().to(accumulation_dtype(maps.device)).clamp_min(0).reshape(maps.shape[0], -1)
     m = masks.reshape(masks.shape[0], -1).bool().to(s.device)
-    d = (distance_mask(masks) if distances is None else distances).reshape(masks.shape[0], -1).to(s.device)
+    d = (distance_mask(masks) if distances is None else distances).reshape(masks.shape[0], -1)
+    d = d.to(device=s.device, dtype=s.dtype)
     inside = (s * m).sum(1)
     outside = (s * d.nan_to_num(0.0)).sum(1)
     denominator = inside + outside
-    score = torch.where(denominator > 0, inside / denominator.clamp_min(1e-300), torch.zeros_like(inside))
+    tiny = torch.finfo(s.dtype).tiny
+    score = torch.where(denominator > 0, inside / denominator.clamp_min(tiny), torch.zeros_like(inside))
     return score.masked_fill(_empty(masks).to(s.device), math.nan).float()
 
 
@@ -164,7 +155,7 @@ def pointing_game_parts(saliency: torch.Tensor, mask: torch.Tensor) -> PointingG
     """
     saliency, mask = saliency[None], mask[None]
     _check(saliency, mask)
-    s = saliency.detach().double().clamp_min(0).cpu()[0].numpy()
+    s = saliency.detach().cpu().double().clamp_min(0)[0].numpy()  # to the CPU first: MPS has no float64
     m = mask.detach().bool().cpu()[0].numpy().astype(float)
     d = distance_mask(mask).cpu()[0].numpy()
     return PointingGameParts(mask=m, distance=d, saliency=s, inside=m * s, outside=d * s,

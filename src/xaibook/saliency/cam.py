@@ -7,7 +7,7 @@ upsamples and normalises. Gradient-based CAMs take their gradients with
 """
 from __future__ import annotations
 
-from typing import ClassVar, Iterator
+from typing import ClassVar, Iterable, Iterator
 
 import torch
 from torch import nn
@@ -15,7 +15,7 @@ from torch import nn
 from .._utils.hooks import capture, eval_mode
 from . import _core
 from .registry import METHODS
-from .targets import Target, frozen, predicted_class, target_scores
+from .targets import Target, class_score, frozen, predicted_class, target_scores
 
 
 class BaseCAM:
@@ -29,6 +29,10 @@ class BaseCAM:
     name: ClassVar[str] = ""
     paper: ClassVar[str] = ""
     contract: ClassVar[str] = "cam"
+    #: what the model sees of the inputs, and where it runs: None = the inputs as given, where they are
+    #: (only LIME transforms them); SmoothGrad fixes its class through them
+    preprocess: ClassVar[None] = None
+    device: ClassVar[None] = None
 
     def __init__(self, model: nn.Module, target_layer: nn.Module) -> None:
         if target_layer is None:
@@ -104,6 +108,17 @@ class GradCAMpp(BaseCAM):
         _core.check_one_of("variant", variant, _core.GRADCAMPP_VARIANTS)
         self.variant, self.exp_score = variant, exp_score
 
+    def conditioning(self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> _core.Conditioning:
+        """How many channels of the target layer hit this form's ill-conditioning, over all
+        ``batches`` of (inputs (n, C, *S), target classes (n,)) (:func:`xaibook.saliency._core.gradcampp_conditioning`).
+        Used in chapters 01_foam and 05_feature_cam."""
+        acts, grads = [], []
+        for x, classes in batches:
+            a, g, _ = self.layer_gradients(x, class_score(classes.to(x.device)))
+            acts.append(a.cpu())
+            grads.append(g.cpu())
+        return _core.gradcampp_conditioning(torch.cat(acts), torch.cat(grads), self.variant)
+
     def channel_weights(self, inputs, target):
         activations, gradients, scores = self.layer_gradients(inputs, target)
         return activations, _core.gradcampp_weights(activations, gradients, scores, variant=self.variant,
@@ -121,11 +136,14 @@ def noise_copies(x: torch.Tensor, seed: int) -> Iterator[torch.Tensor]:
     """Standard-normal draws of one sample's shape, (1, C, *S), from a generator seeded with ``seed``.
 
     Copy j is the same draw for every sample of the batch (scaled by each sample's own range),
-    so a sample's noise, and its map, do not depend on the batch it came in.
+    so a sample's noise, and its map, do not depend on the batch it came in. Draws are made in at
+    least float32 and rounded to the input's dtype, so float16 and bfloat16 runs see the float32
+    run's noise (the CPU generator's float16 stream differs from its float32 one).
     """
     generator = torch.Generator(device=x.device).manual_seed(seed)
+    draw = torch.promote_types(x.dtype, torch.float32)   # a half-precision run gets float32's noise, rounded
     while True:
-        yield torch.randn(x.shape[1:], generator=generator, device=x.device, dtype=x.dtype).unsqueeze(0)
+        yield torch.randn(x.shape[1:], generator=generator, device=x.device, dtype=draw).to(x.dtype).unsqueeze(0)
 
 
 @METHODS.register("smoothgradcampp")
@@ -144,8 +162,10 @@ class SmoothGradCAMpp(BaseCAM):
         n_samples, noise: defaults 50 and 0.1 (stefannc's GradCAM-Pytorch; torch-cam uses 4 and an
             absolute std of 0.3).
         batch_size: noisy copies per forward/backward pass (maps do not depend on it).
-        variant: alpha's denominator (:func:`xaibook.saliency._core.gradcampp_alpha`); Omeiza et
-            al. use the per-pixel sum, ``"gradcam-pytorch"``.
+        variant: alpha's denominator and epsilon (:func:`xaibook.saliency._core.gradcampp_alpha`).
+            Omeiza et al.'s equation, as torch-cam's docstring transcribes it, has Chattopadhay's
+            :math:`(\sum A)\,D^3_{ab}` (``"chattopadhay"``); torch-cam's code, and this default,
+            use the per-pixel sum (``"gradcam-pytorch"``). Chapter 05 passes ``"chattopadhay"``.
         seed: seed of the noise generator; every call restarts it.
     """
 
@@ -170,13 +190,13 @@ class SmoothGradCAMpp(BaseCAM):
             activations = store.tensor().detach()
         std = noise_scale(x, self.noise)
         draws = noise_copies(x, self.seed)
-        sums = [torch.zeros(activations.shape, dtype=torch.float64, device=x.device) for _ in range(3)]
+        sums = [torch.zeros(activations.shape, dtype=_core._wide(x), device=x.device) for _ in range(3)]
         done = 0
         while done < self.n_samples:
             copies = min(self.batch_size, self.n_samples - done)
             noisy = torch.cat([x + std * next(draws) for _ in range(copies)])
             _, grads, _ = self.layer_gradients(noisy, lambda z: torch.cat([fixed(block) for block in z.split(b)]))
-            for g in grads.double().split(b):
+            for g in grads.to(sums[0].dtype).split(b):
                 for k, total in enumerate(sums, start=1):
                     total += g.pow(k)
             done += copies

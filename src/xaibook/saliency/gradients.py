@@ -14,6 +14,11 @@ so every call of a reused module is handled on its own and the caller's model is
 changed. Two more captum 0.9 deviations we avoid (see :func:`maxpool_rule` and the tests): a ReLU
 feeding a MaxPool directly reads stale gradients (captum issue #1104), and overlapping max-pool
 windows lose contributions. Used in chapter 04_steel_defects.
+
+Precision: maps come back in the input's dtype. A float16/bfloat16 model (or one run under
+``torch.autocast``) is supported: the channel sum and DeepLift's rules (the differences, the
+``eps`` test and the ratio) are computed in at least float32, so ``eps`` keeps its meaning where
+float16 would round it to zero. The gradients themselves flow through the model in its own dtype.
 """
 from __future__ import annotations
 
@@ -27,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._utils.hooks import eval_mode
+from .._utils.precision import at_least_float32, compute_dtype, is_low_precision
 from . import _core
 from .registry import METHODS
 from .targets import Target, predicted_class, target_scores
@@ -44,6 +50,10 @@ class BaseGradient:
     name: ClassVar[str] = ""
     paper: ClassVar[str] = ""
     contract: ClassVar[str] = "signed"
+    #: what the model sees of the inputs, and where it runs: None = the inputs as given, where they are
+    #: (only LIME transforms them); SmoothGrad fixes its class through them
+    preprocess: ClassVar[None] = None
+    device: ClassVar[None] = None
 
     def __init__(self, model: nn.Module, target_layer: nn.Module | None = None) -> None:
         self.model = model
@@ -59,10 +69,20 @@ class BaseGradient:
             inputs: (N, C, *S) images (S = H, W) or videos (S = T, H, W).
             target: callable from logits (N, K) to scores (N,).
         Returns:
-            (N, *S) detached, unnormalised, signed maps. Used in chapter 04_steel_defects.
+            (N, *S) detached, unnormalised, signed maps in the input's dtype, the channel sum taken
+            in at least float32. Used in chapter 04_steel_defects.
+        Raises:
+            ValueError: the maps are not finite; for a float16/bfloat16 model (or autocast) the
+                message names the method and the dtype, whose range was exceeded.
         """
         _core.check_inputs(inputs)
-        return _core.check_finite(self.attribute_channels(inputs.detach(), target).sum(1), f"{self.name} maps")
+        channels = self.attribute_channels(inputs.detach(), target)
+        maps = channels.to(at_least_float32(channels.dtype)).sum(1).to(inputs.dtype)
+        dtype = compute_dtype(inputs)
+        if is_low_precision(dtype) and not torch.isfinite(maps).all():
+            raise ValueError(f"{self.name} maps contain NaN or infinite values with the model running in {dtype}: "
+                             f"its activations or gradients left {dtype}'s range; run the model in float32")
+        return _core.check_finite(maps, f"{self.name} maps")
 
 
 @METHODS.register("vanillagrad")
@@ -104,20 +124,24 @@ def rescale_rule(module: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float
 
     Multiplier :math:`m = \Delta y / \Delta x` with :math:`\Delta = (\cdot) - (\cdot)_{\mathrm{ref}}`,
     the same for the input and the reference half; where :math:`|\Delta x| < \varepsilon` the
-    module's own derivative is kept (the limit of the ratio, and captum's choice).
+    module's own derivative is kept (the limit of the ratio, and captum's choice). Differences,
+    the :math:`\varepsilon` test and the ratio are computed in at least float32: in float16 the
+    default :math:`\varepsilon = 10^{-10}` rounds to 0, and :math:`0/0` would give NaN.
 
     Args:
         x: (2N, ...) pre-activation input of this call, connected to the graph.
         y: (2N, ...) output of this call.
     Returns:
-        (2N, ...) tensor equal to ``y`` whose derivative w.r.t. ``x`` is ``m``.
+        (2N, ...) tensor equal to ``y`` (in ``y``'s dtype) whose derivative w.r.t. ``x`` is ``m``.
     """
-    dx = torch.cat(2 * [torch.sub(*_halves(x.detach()))])
-    dy = torch.cat(2 * [torch.sub(*_halves(y.detach()))])
+    acc = at_least_float32(x.dtype)
+    dx = torch.cat(2 * [torch.sub(*_halves(x.detach().to(acc)))])
+    dy = torch.cat(2 * [torch.sub(*_halves(y.detach().to(acc)))])
     small = dx.abs() < eps
     m = dy / torch.where(small, torch.ones_like(dx), dx)
-    linear = x * m
-    return torch.where(small, y, linear + (y.detach() - linear.detach()))
+    linear = x.to(acc) * m
+    # y plus an exact zero that carries the derivative m: the value stays y, bit for bit
+    return torch.where(small, y, y.detach() + (linear - linear.detach()).to(y.dtype))
 
 
 _MAX_POOL = {nn.MaxPool1d: F.max_pool1d, nn.MaxPool2d: F.max_pool2d, nn.MaxPool3d: F.max_pool3d}
@@ -135,7 +159,8 @@ def maxpool_rule(module: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float
     plain max-pool gradient, as in captum. Unlike captum, which writes the contributions back with
     ``max_unpool`` (overwriting, not adding, where overlapping windows share an argmax, e.g. the
     3x3 stride-2 pool of ResNet), contributions of overlapping windows are summed here, so
-    summation to delta holds for overlapping pools too.
+    summation to delta holds for overlapping pools too. As in :func:`rescale_rule`, the rule is
+    computed in at least float32.
 
     Args:
         x: (2N, C, *S_in) input of this call, connected to the graph.
@@ -149,13 +174,14 @@ def maxpool_rule(module: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float
     pool = functools.partial(_MAX_POOL[type(module)], kernel_size=module.kernel_size, stride=module.stride,
                              padding=module.padding, dilation=module.dilation, ceil_mode=module.ceil_mode)
     b2, c, *s_in = x.shape
+    acc = at_least_float32(x.dtype)
     _, indices = pool(x.detach(), return_indices=True)
     idx_in, idx_ref = (i.reshape(b2 // 2, c, -1) for i in _halves(indices))
-    flat = x.reshape(b2, c, -1)
+    flat = x.reshape(b2, c, -1).to(acc)
     x_in, x_ref = _halves(flat.detach())
     dx = x_in - x_ref
     y_in, y_ref = _halves(y.detach())
-    dy = (y_in - y_ref).reshape(idx_in.shape)
+    dy = (y_in.to(acc) - y_ref.to(acc)).reshape(idx_in.shape)
     small = torch.cat(2 * [dx.abs() < eps])
     # rule path for positions with a usable difference, plain max-pool gradient for the others
     x_rule = torch.where(small, flat.detach(), flat)[: b2 // 2]
@@ -168,7 +194,7 @@ def maxpool_rule(module: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float
     linear = (weight(dy.clamp_min(0), idx_in) * x_rule.gather(2, idx_in)
               + weight(dy.clamp_max(0), idx_ref) * x_rule.gather(2, idx_ref)).reshape(y_in.shape)
     plain = pool(x_grad)[: b2 // 2]
-    y_new = y_in + (linear - linear.detach()) + (plain - plain.detach())
+    y_new = y_in + (linear - linear.detach()).to(y.dtype) + (plain - plain.detach()).to(y.dtype)
     return torch.cat([y_new, y_ref])
 
 
@@ -223,19 +249,20 @@ def gaussian_blur(x: torch.Tensor, sigma: float | Sequence[float]) -> torch.Tens
         sigma: standard deviation in pixels (frames), one for all spatial axes or one per axis;
             0 leaves an axis unblurred.
     Returns:
-        (N, C, *S) blurred copy. Used in chapter 04_steel_defects (DeepLift's blur reference).
+        (N, C, *S) blurred copy in ``x``'s dtype, computed in at least float32 (a float16 kernel
+        would not sum to one). Used in chapter 04_steel_defects (DeepLift's blur reference).
     """
     _core.check_inputs(x)
     spatial = x.ndim - 2
     sigmas = [float(sigma)] * spatial if isinstance(sigma, (int, float)) else [float(s) for s in sigma]
     if len(sigmas) != spatial or any(s < 0 or not math.isfinite(s) for s in sigmas):
         raise ValueError(f"sigma must be one non-negative number or one per spatial axis ({spatial}), got {sigma!r}")
-    out = x
+    out = x.to(at_least_float32(x.dtype))
     for axis, s in zip(range(2, x.ndim), sigmas):
         if s == 0:
             continue
         radius = int(4.0 * s + 0.5)
-        t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+        t = torch.arange(-radius, radius + 1, dtype=out.dtype, device=x.device)
         kernel = torch.exp(-0.5 * (t / s) ** 2)
         kernel = kernel / kernel.sum()
         moved = out.movedim(axis, -1)
@@ -245,7 +272,7 @@ def gaussian_blur(x: torch.Tensor, sigma: float | Sequence[float]) -> torch.Tens
         padded = moved.index_select(-1, idx).reshape(-1, 1, length + 2 * radius)
         blurred = F.conv1d(padded, kernel.reshape(1, 1, -1)).reshape(moved.shape)
         out = blurred.movedim(-1, axis)
-    return out
+    return out.to(x.dtype)
 
 
 BASELINES = ("zero", "blur")
@@ -273,7 +300,8 @@ class DeepLift(BaseGradient):
             al. do not state theirs; the default 10 is the blur of the "meaningful perturbation" of
             Fong and Vedaldi 2017 (sigma 10 on 224 px ImageNet images), a similar scale for 256 px
             steel patches: it erases scratch- and pit-sized structure while keeping local brightness.
-        eps: differences below this count as zero (rules fall back to the plain derivative).
+        eps: differences below this count as zero (rules fall back to the plain derivative); the
+            test runs in at least float32, also for a float16/bfloat16 model.
     """
 
     name = "DeepLift"
@@ -302,4 +330,5 @@ class DeepLift(BaseGradient):
             # only the input half is scored: the reference half feeds the rules' differences
             scores = target_scores(target, logits[:n], n)
             (grad,) = torch.autograd.grad(scores.sum(), both)
-        return (inputs - ref) * grad[:n]
+        acc = at_least_float32(inputs.dtype)
+        return (inputs.to(acc) - ref.to(acc)) * grad[:n].to(acc)

@@ -35,6 +35,11 @@ explains a softmax channel); ``output="logit"`` by the selected logit itself. Th
 the unperturbed input, as in :class:`~xaibook.saliency.Occlusion`, so targets must select (linear
 combinations of) logits.
 
+Precision: a float16/bfloat16 model (or one run under ``torch.autocast``) is supported: the
+segmentation and the superpixel means see the input in at least float32 (numpy has no bfloat16),
+the softmax and the scores are computed in at least float32 and the surrogate is fitted in float64
+on the CPU; maps come back in the input's dtype.
+
 Determinism: every image is explained with a fresh explainer seeded with ``seed``, so a map does not
 depend on the batch it came in. Cost: ``num_samples`` forward passes per image, ``batch_size`` at a
 time. Used in chapter 02_cauliflower (Kierdorf & Roscher 2023 found LIME's superpixels not
@@ -56,6 +61,7 @@ from sklearn.linear_model import LinearRegression, Ridge
 from torch import nn
 
 from .._utils.hooks import eval_mode
+from .._utils.precision import at_least_float32
 from . import _core
 from .registry import METHODS
 from .targets import Target, class_selection, predicted_class, target_scores
@@ -215,10 +221,11 @@ class Lime:
                 parts.append(torch.where(hidden[:, None], fudged, x))
             batch = torch.cat(parts)
             logits = self.model(batch if self.preprocess is None else self.preprocess(batch))
+            logits = logits.to(at_least_float32(logits.dtype))
             values = (logits.softmax(1) if self.output == "probability" else logits).split([c for _, _, c in runs])
             for (i, _, _), v in zip(runs, values):
                 out[i].append((images[i][4] * v).sum(1))
-        return [torch.cat(o).double().cpu().numpy() for o in out]
+        return [torch.cat(o).cpu().double().numpy() for o in out]  # to the CPU first: MPS has no float64
 
     # --- public ---------------------------------------------------------------------------------
 
@@ -237,10 +244,11 @@ class Lime:
         result = []
         with eval_mode(self.model), torch.no_grad():
             logits = self.model(x_all if self.preprocess is None else self.preprocess(x_all))
+            logits = logits.to(at_least_float32(logits.dtype))
             selection = class_selection(target, logits)  # (N, K), frozen at the unperturbed input
             prepared = []
             for x, sel in zip(x_all, selection):
-                image = x.movedim(0, -1).cpu().numpy()  # (*S, C), lime's layout
+                image = x.movedim(0, -1).cpu().to(at_least_float32(x.dtype)).numpy()  # (*S, C), lime's layout
                 segments = self.segment(image)
                 n_features = int(segments.max()) + 1
                 fudged = segment_means(image, segments) if self.hide == "mean" else np.full_like(image, self.hide)
@@ -251,7 +259,8 @@ class Lime:
                 data = data.reshape((self.num_samples, n_features))
                 data[0, :] = 1
                 prepared.append((explainer, segments, data, (
-                    x, torch.as_tensor(fudged, device=device).movedim(-1, 0), torch.as_tensor(segments, device=device),
+                    x, torch.as_tensor(fudged, dtype=x.dtype, device=device).movedim(-1, 0),
+                    torch.as_tensor(segments, device=device),
                     torch.as_tensor(data, device=device), sel)))
             all_scores = self.scores([p[3] for p in prepared])
         for (explainer, segments, data, _), scores in zip(prepared, all_scores):

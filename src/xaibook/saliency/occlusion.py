@@ -33,6 +33,11 @@ inputs, e.g. 107 x 107 = 11 449 per 224 x 224 image at patch 11, stride 2; they 
 a time, and memory is bounded by ``batch_size``, never by the number of windows. Images
 (N, C, H, W) and videos (N, C, T, H, W) share one code path; for videos give ``patch``/``stride`` as
 (T, H, W) tuples (an int is used on every axis, time included). Used in chapter 02_cauliflower.
+
+Precision: maps come back in the input's dtype. With a float16/bfloat16 model (or under
+``torch.autocast``) the scores, their differences and the sum over the windows covering each pixel
+(121 of them at patch 11) are computed in at least float32; only the model's forward runs in low
+precision.
 """
 from __future__ import annotations
 
@@ -43,6 +48,7 @@ import torch
 from torch import nn
 
 from .._utils.hooks import eval_mode
+from .._utils.precision import at_least_float32
 from . import _core
 from .registry import METHODS
 from .targets import Target, class_selection, predicted_class, target_scores
@@ -110,6 +116,10 @@ class Occlusion:
 
     name: ClassVar[str] = "Occlusion"
     contract: ClassVar[str] = "signed"
+    #: what the model sees of the inputs, and where it runs: None = the inputs as given, where they are
+    #: (only LIME transforms them); SmoothGrad fixes its class through them
+    preprocess: ClassVar[None] = None
+    device: ClassVar[None] = None
     paper: ClassVar[str] = "Zeiler & Fergus 2014, ECCV"
 
     def __init__(self, model: nn.Module, target_layer: nn.Module | None = None, *,
@@ -131,7 +141,8 @@ class Occlusion:
             inputs: (N, C, *S) images (S = H, W) or videos (S = T, H, W).
             target: callable from logits (N, K) to scores (N,), linear in the logits.
         Returns:
-            (N, *S) raw, signed, detached maps in the input's dtype. Used in chapter 02_cauliflower.
+            (N, *S) raw, signed, detached maps in the input's dtype, accumulated in at least
+            float32. Used in chapter 02_cauliflower.
         """
         _core.check_inputs(inputs)
         x = inputs.detach()
@@ -146,10 +157,11 @@ class Occlusion:
         counts = [len(s) for s in starts]
         n_windows = math.prod(counts)
         baseline = torch.as_tensor(self.baseline, dtype=x.dtype, device=x.device)
-        total = torch.zeros(n, *size, dtype=x.dtype, device=x.device)
+        acc = at_least_float32(x.dtype)
+        total = torch.zeros(n, *size, dtype=acc, device=x.device)
 
         with eval_mode(self.model), torch.no_grad():
-            logits = self.model(x)
+            logits = self.model(x).to(acc)
             selection = class_selection(target, logits)  # (N, K), the class frozen at the unoccluded input
             original = target_scores(target, logits, n)
             for lo in range(0, n * n_windows, self.batch_size):
@@ -161,14 +173,14 @@ class Occlusion:
                     window = window // counts[a]
                 mask = window_masks(first[::-1], patch, size)  # (B, *S)
                 occluded = torch.where(mask[:, None], baseline, x[sample])
-                scores = (selection[sample] * self.model(occluded)).sum(1)
+                scores = (selection[sample] * self.model(occluded).to(acc)).sum(1)
                 change = original[sample] - scores if self.sign == "drop" else scores - original[sample]
                 total.index_add_(0, sample, change.reshape(-1, *([1] * len(size))) * mask)
 
         # how many windows cover each pixel: the same for every sample
-        covered = torch.ones((), device=x.device)
+        covered = torch.ones((), dtype=acc, device=x.device)
         for a, (start, p, d) in enumerate(zip(starts, patch, size)):
             pos = torch.arange(d, device=x.device)
             axis = ((pos >= start[:, None]) & (pos < start[:, None] + p)).sum(0)
             covered = covered * axis.reshape(*([1] * a), d, *([1] * (len(size) - a - 1)))
-        return total / covered.to(x.dtype)
+        return (total / covered).to(x.dtype)

@@ -28,3 +28,42 @@ CONTRACTS = {
 def build_method(name: str, model: nn.Module, target_layer: nn.Module | None = None, **options: Any):
     """``METHODS.get(name)(model, target_layer, **options)``: the one way chapters build a method."""
     return METHODS.get(name)(model, target_layer, **options)
+
+
+#: what each registered method computes, in one line, before its options are filled in
+_DEFINITIONS = {
+    "gradcam": "Selvaraju et al. 2020: channel weights = spatial mean of the gradient at the layer",
+    "vanillagrad": "Simonyan et al. 2014: gradient of the target score w.r.t. the input",
+    "deeplift": "Shrikumar et al. 2017: DeepLift rescale rule against a {baseline} baseline",
+    "scorecam": "Wang et al. 2020: channel weights = softmax score of the input masked by each upsampled channel",
+    "occlusion": "Zeiler & Fergus 2014: score drop when a sliding patch is replaced",
+    "lime": "Ribeiro et al. 2016: a linear surrogate fitted on superpixels switched off at random",
+}
+
+
+def describe(name: str, **options: Any) -> str:
+    """What the registered method ``name`` computes with ``options``, in one line: its paper, its
+    formula variant and source (Grad-CAM++'s form, :data:`xaibook.saliency._core.GRADCAMPP_SOURCES`),
+    and its sampling settings. Every chapter's method table is built from it, so the book names
+    the variant the code runs, from the code. Used in every chapter.
+    """
+    from ._core import GRADCAMPP_SOURCES
+
+    cls = METHODS.get(name)                      # refuses an unknown name
+    if name == "gradcampp":
+        return GRADCAMPP_SOURCES[options.get("variant", "chattopadhay")]
+    if name == "smoothgradcampp":
+        form = GRADCAMPP_SOURCES[options.get("variant", "gradcam-pytorch")].split(":")[0]
+        return (f"Omeiza et al. 2019: g, g^2, g^3 at the layer averaged over n = {options.get('n_samples', 50)} noisy "
+                f"copies (sigma = {options.get('noise', 0.1)} x input range), then one Grad-CAM++ map with alpha "
+                f"in the form of {form}")
+    if name == "smoothgrad":
+        inner = options.get("method", "vanillagrad")
+        rest = {k: v for k, v in options.items() if k not in ("method", "n_samples", "noise", "batch_size", "seed")}
+        return (f"Smilkov et al. 2017: the mean of finished {METHODS.get(inner).name} maps over "
+                f"n = {options.get('n_samples', 50)} noisy copies (sigma = {options.get('noise', 0.02)} x input "
+                f"range); {inner}: {describe(inner, **rest)}")
+    if name not in _DEFINITIONS:
+        raise KeyError(f"no definition written for registered method {name!r} ({cls.__name__}): add it to "
+                       f"xaibook.saliency.registry._DEFINITIONS")
+    return _DEFINITIONS[name].format(baseline=options.get("baseline", "zero"))

@@ -23,6 +23,10 @@ Formula variants, written down (STYLE 11):
 The target is read through its gradient w.r.t. the logits at the UNMASKED input (one-hot for
 ``class_score`` and ``predicted_class``), so ``predicted_class`` scores every masked copy on the
 class predicted for the original input, as the authors' code does.
+
+Precision: with a float16/bfloat16 model (or under ``torch.autocast``) the masks, the softmax, the
+scores and so the channel weights are computed in at least float32; maps come back in the input's
+dtype (as every CAM's normalised maps).
 """
 from __future__ import annotations
 
@@ -32,6 +36,7 @@ import torch
 from torch import nn
 
 from .._utils.hooks import capture, eval_mode
+from .._utils.precision import at_least_float32
 from . import _core
 from .cam import BaseCAM
 from .registry import METHODS
@@ -47,9 +52,9 @@ def scorecam_masks(activations: torch.Tensor, size: tuple[int, ...]) -> torch.Te
         activations: (B, *S') single-channel feature maps (one channel of one sample per row).
         size: the input's spatial size S.
     Returns:
-        (B, *S) masks in [0, 1]; zeros for a constant map.
+        (B, *S) masks in [0, 1], in at least float32; zeros for a constant map.
     """
-    return _core.minmax(_core.upsample(activations, size))
+    return _core.minmax(_core.upsample(activations.to(at_least_float32(activations.dtype)), size))
 
 
 def constant_channels(activations: torch.Tensor) -> torch.Tensor:
@@ -97,16 +102,21 @@ class ScoreCAM(BaseCAM):
 
     def masked_scores(self, x: torch.Tensor, activations: torch.Tensor, valid: torch.Tensor,
                       selection: torch.Tensor) -> torch.Tensor:
-        """(N, K) target scores of the masked inputs of valid channels, ``batch_size`` per forward."""
-        scores = torch.zeros(valid.shape, dtype=x.dtype, device=x.device)
+        """(N, K) target scores of the masked inputs of valid channels, ``batch_size`` per forward.
+
+        Scores are float32 (float64 for a float64 input) whatever the model's dtype: the softmax
+        and the selection of a float16/bfloat16 model's logits are computed in at least float32.
+        """
+        acc = at_least_float32(x.dtype)
+        scores = torch.zeros(valid.shape, dtype=acc, device=x.device)
         pairs = valid.nonzero()
         for start in range(0, pairs.shape[0], self.batch_size):
             n, k = pairs[start:start + self.batch_size].unbind(1)
             # masks are built chunk by chunk: all K at input size would hold K copies of the input
             masks = scorecam_masks(activations[n, k], tuple(x.shape[2:]))
-            logits = self.model(x[n] * masks.unsqueeze(1))
+            logits = self.model(x[n] * masks.unsqueeze(1).to(x.dtype)).to(acc)
             out = logits.softmax(1) if self.variant == "wang2020" else logits
-            scores[n, k] = (selection[n] * out).sum(1)
+            scores[n, k] = (selection[n].to(acc) * out).sum(1)
         return scores
 
     def channel_weights(self, inputs, target):

@@ -10,12 +10,13 @@ fixed on the clean input, so every copy explains the same class. Used in chapter
 """
 from __future__ import annotations
 
-from typing import Any, ClassVar, Protocol
+from typing import Any, Callable, ClassVar, Protocol
 
 import torch
 from torch import nn
 
 from .._utils.hooks import eval_mode
+from .._utils.precision import at_least_float32
 from . import _core
 from .cam import noise_copies, noise_scale
 from .registry import METHODS, build_method
@@ -23,9 +24,46 @@ from .targets import Target, frozen, predicted_class
 
 
 class Method(Protocol):
+    """What SmoothGrad wraps: a model, what the model sees of the inputs (``preprocess``, None for
+    the inputs as given; LIME's normalisation) and where it runs (``device``, None for where the
+    inputs are); every registered method states both."""
+
     model: nn.Module
+    preprocess: Callable[[torch.Tensor], torch.Tensor] | None
+    device: torch.device | str | None
 
     def attribute(self, inputs: torch.Tensor, target: Target, **kwargs: Any) -> torch.Tensor: ...
+
+
+def _clean_logits(method: Method, x: torch.Tensor) -> torch.Tensor:
+    """The wrapped method's logits for the clean inputs, computed the way its own forward passes run.
+
+    Gradient and CAM methods feed the model the inputs as given; LIME feeds it
+    ``preprocess(x)`` on its ``device``. Calling ``method.model(x)``
+    directly would pick the class on un-preprocessed inputs, on the wrong device.
+    """
+    x = x if method.device is None else x.to(torch.device(method.device))
+    return method.model(x if method.preprocess is None else method.preprocess(x))
+
+
+class Wrapper:
+    """Base of the wrappers (STYLE 4: SmoothGrad, :class:`xaibook.saliency.chunked.Chunked`): they
+    run the wrapped ``method``'s model, on its inputs and device, so they state its ``model``,
+    ``preprocess`` and ``device`` as their own."""
+
+    method: Method
+
+    @property
+    def model(self) -> nn.Module:
+        return self.method.model
+
+    @property
+    def preprocess(self):
+        return self.method.preprocess
+
+    @property
+    def device(self):
+        return self.method.device
 
 
 def _per_copy(target: Target, n: int) -> Target:
@@ -38,7 +76,7 @@ def _per_copy(target: Target, n: int) -> Target:
     return tiled
 
 
-class SmoothGrad:
+class SmoothGrad(Wrapper):
     r"""Average a method's maps over ``n_samples`` noisy copies of the input (Smilkov et al. 2017).
 
     Args:
@@ -85,13 +123,14 @@ class SmoothGrad:
                 applied to each block of N rows (one noisy copy of the whole batch).
             **kwargs: passed to the wrapped method (e.g. ``normalize=False`` for a CAM method).
         Returns:
-            (N, *S) averaged maps, as raw as the wrapped method's (no extra normalisation).
-            Used in chapter 04_steel_defects.
+            (N, *S) averaged maps, as raw as the wrapped method's (no extra normalisation), in the
+            wrapped method's dtype (the input's); the sum over copies is accumulated in at least
+            float32, so float16/bfloat16 maps lose no digits to it. Used in chapter 04_steel_defects.
         """
         x = inputs.detach()
         b, *_ = x.shape
         with eval_mode(self.method.model), torch.no_grad():
-            target = frozen(target, self.method.model(x))
+            target = frozen(target, _clean_logits(self.method, x))
         std = noise_scale(x, self.noise)
         draws = noise_copies(x, self.seed)
         per_pass = self.batch_size or 1
@@ -103,9 +142,10 @@ class SmoothGrad:
             maps = self.method.attribute(noisy, _per_copy(target, b), **kwargs)
             # accumulate copy by copy, in draw order, so both variants add in the same order
             for block in maps.split(b):
+                block = block.to(at_least_float32(block.dtype))
                 total = block if total is None else total + block
             done += copies
-        return total / self.n_samples
+        return (total / self.n_samples).to(maps.dtype)
 
 
 @METHODS.register("smoothgrad")

@@ -27,7 +27,23 @@ def class_score(classes: int | Sequence[int] | torch.Tensor) -> Target:
 
 
 def predicted_class(logits: torch.Tensor) -> torch.Tensor:
-    """The logit of each sample's predicted class (the default target)."""
+    r"""The score of each sample's predicted class (the default target), (N, K) -> (N,).
+
+    K >= 2 (softmax model): the largest logit, :math:`z_{\arg\max_k z_k}`.
+    K = 1 (one sigmoid logit z, as in chapter 03_lung_sliding's models): the predicted class is
+    positive where :math:`z > 0` (probability above 0.5) and negative otherwise, and its score is
+    the logit of that class, :math:`z` for a positive and :math:`-z` for a negative prediction
+    (:math:`\mathrm{logit}(1 - \sigma(z)) = -z`), i.e. :math:`|z|` with gradient :math:`\pm 1`.
+    A map of a negative prediction therefore shows the evidence for "negative", as a two-logit
+    model's would; returning z itself would explain the positive class whatever the model said.
+    At exactly z = 0 the prediction counts as negative (as ``argmax`` picks the first of two equal
+    logits). Linear in the logits, so methods that freeze the class (:func:`frozen`) accept it.
+    """
+    if logits.ndim != 2 or logits.shape[1] < 1:
+        raise ValueError(f"predicted_class expects (N, K) logits with K >= 1, got shape {tuple(logits.shape)}")
+    if logits.shape[1] == 1:
+        z = logits[:, 0]
+        return torch.where(z > 0, z, -z)
     return logits.gather(1, logits.argmax(1, keepdim=True))[:, 0]
 
 

@@ -13,7 +13,8 @@ from torch import nn
 
 from ..claims import ClaimCheck
 from ..metrics import distance_mask, distance_pointing_game
-from ..saliency import METHODS, NORMALISATIONS, build_method, class_score, normalise
+from ..saliency import (METHODS, NORMALISATIONS, attribute_in_chunks, build_method, class_score, normalise,
+                       pass_size)
 from ..training import to_input
 
 
@@ -155,6 +156,16 @@ class Variant:
 RAW_CAM = {"normalize": False, "relu": False}
 
 
+#: Grad-CAM++ as its paper writes it (Eq. 19) and pytorch-grad-cam computes it; Lorentz et al. do not
+#: name their implementation
+GRADCAMPP_FORM = "chattopadhay"
+
+
+def method_rows(cfg: SteelSettings) -> list[tuple[str, str, dict]]:
+    """(label, registry name, options) of every benchmark variant, for :func:`xaibook.profiles.method_table`."""
+    return [(v.name, v.method, dict(v.options)) for v in variants(cfg)]
+
+
 def variants(cfg: SteelSettings) -> list[Variant]:
     """The methods of the paper's benchmark, with batched and unbatched forms where it timed both.
 
@@ -170,7 +181,7 @@ def variants(cfg: SteelSettings) -> list[Variant]:
     out += [Variant("DeepLift zero", "deeplift", {"baseline": "zero"}),
             Variant("DeepLift blur", "deeplift", {"baseline": "blur", "sigma": cfg.blur_sigma}),
             Variant("GradCAM", "gradcam", call=RAW_CAM),
-            Variant("GradCAM++", "gradcampp", call=RAW_CAM)]
+            Variant("GradCAM++", "gradcampp", {"variant": GRADCAMPP_FORM}, call=RAW_CAM)]
     for b in cfg.scorecam_batches:
         out.append(Variant(f"ScoreCAM b={b}", "scorecam", {"batch_size": b}, {"normalize": False}, batched=b > 1))
     return out
@@ -212,17 +223,25 @@ def speed_pairs(speed: pd.DataFrame) -> list[tuple[str, str]]:
 
 def compute_maps(model: nn.Module, layer: nn.Module, images: torch.Tensor, classes: np.ndarray,
                  chosen: list[Variant], batch_size: int = 8, device: str = "cpu") -> dict[str, torch.Tensor]:
-    """Raw maps (N, H, W) of every method, one entry per Table 3 method (batched variants compute them)."""
+    """Raw maps (N, H, W) of every method, one entry per Table 3 method (batched variants compute them).
+
+    At most ``batch_size`` inputs per forward/backward pass, or one image's inputs where a variant runs
+    more of them in one pass (batched SmoothGrad-n: n noisy copies; ScoreCAM: its batch of masked
+    inputs), whatever the number of images (:func:`xaibook.saliency.attribute_in_chunks`); chunks run
+    on ``device``. The maps do not depend on the chunking.
+    """
     pick: dict[str, Variant] = {}
     for v in chosen:          # the maps are the same; compute them with the (largest) batched form
         if v.batched or benchmark_name(v) not in pick:
             pick[benchmark_name(v)] = v
+    x = to_input(images)
+    target = class_score(torch.as_tensor(classes))
     out: dict[str, torch.Tensor] = {}
     for name, v in pick.items():
-        fn = v.make(model, layer)
-        parts = [fn(to_input(images[i:i + batch_size], device), class_score(torch.as_tensor(classes[i:i + batch_size])))
-                 for i in range(0, len(images), batch_size)]
-        out[name] = torch.cat(parts).float().cpu()
+        method = build_method(v.method, model, layer, **v.options)
+        size = pass_size(method)
+        out[name] = attribute_in_chunks(method, x, target, max_batch=max(batch_size, size.per_image, size.fixed),
+                                        device=device, **v.call).float().cpu()
     return out
 
 
