@@ -13,7 +13,7 @@ SEEDS ?= 0 1 2 3 4 5 6 7 8 9
 KERNELS ?= native avx2
 STAMP := $(VENV)/.xaibook-installed
 
-.PHONY: book test bands sync clean weights browser-check
+.PHONY: book test bands sync clean weights browser-check mutants
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,11 @@ test: $(STAMP) weights
 ## make bands CHAPTER=01_foam [SEEDS="0 ... 9"] [KERNELS="native avx2"]: re-derive fast-profile bands over seeds x CPU kernel paths
 bands: $(STAMP)
 	$(PY) -m xaibook.build bands --chapter $(CHAPTER) --seeds $(SEEDS) --kernels $(KERNELS)
+
+## make mutants [ONLY=id,id]: apply each seeded science bug of scripts/mutants_catalogue.py to a scratch copy of
+##   the tree, one at a time; report the unit test or chapter gate that catches it, and the caught fraction
+mutants: $(STAMP) weights
+	$(PY) scripts/mutants.py $(if $(ONLY),--only $(ONLY))
 
 ## make sync: pair every notebooks/*.py with its .ipynb (outputs stripped)
 sync: $(STAMP)

@@ -306,3 +306,10 @@ def test_claims_held_reads_the_share_of_runs(tmp_path):
     card.claim("b", "B holds", True, gate=False, why="test")
     card.claims["a"].held, card.claims["b"].held = "19/20", "17/20"
     assert claims_held(card, 0.9) == ["A holds"] and claims_held(card, 0.8) == ["A holds", "B holds"]
+
+
+def test_the_results_file_records_the_failures(card):
+    card.number("f1", "F1", 96.0)
+    card.claim("better", "A beats B", True)
+    path = card.write()
+    assert json.loads(path.read_text())["failures"] == ["f1 = 96 outside band [90.0, 95.0]"]

@@ -287,7 +287,8 @@ class Scorecard:
                                   margin=c.margin, why=c.why) for c in checks}
 
     def failures(self) -> list[str]:
-        """Numbers outside their band and must-hold claims that do not hold, as messages."""
+        """Numbers outside their band and must-hold claims that do not hold, as messages; recorded in the
+        results file, where ``make test`` and ``make mutants`` read them."""
         out = [f"{n.key} = {n.ours:.4g} outside band {n.band}" for n in self.numbers.values() if n.in_band is False]
         out += [f"claim {c.key} does not hold: {c.statement}" for c in self.claims.values()
                 if self.profile in c.must_hold and not c.holds]
@@ -309,6 +310,7 @@ class Scorecard:
                       if self._bands.get(k) is not None},
             "numbers": [n.to_dict() for n in self.numbers.values()],
             "claims": [c.to_dict() for c in self.claims.values()],
+            "failures": self.failures(),
         }
 
     def write(self) -> Path | None:
