@@ -101,7 +101,7 @@ from xaibook.foam import (
     f1_claim,
     factor_effects,
     temporal_claim,
-    gradcampp_channel_conditioning,
+    conditioning_table,
     gradcampp_maps,
     method_rows,
     interface_energy,
@@ -408,22 +408,7 @@ for n, t in tasks.items():
 # channels of each trained model hit this on its test frames ({glue:md}`tag`):
 
 # %%
-display(
-    pd.DataFrame(
-        {
-            n: gradcampp_channel_conditioning(
-                models[n], images[t["test"]], preds[n], layer, device=device
-            )._asdict()
-            for n, t in tasks.items()
-        }
-    ).T.rename(
-        columns={
-            "channels": "channels with a gradient",
-            "negative": "with a negative alpha",
-            "near_zero": "with a denominator near zero",
-        }
-    )
-)
+display(conditioning_table(models, images, preds, tasks, layer, device=device))
 
 # %% [markdown]
 # ## Beyond the paper (a): how much GradCAM++ energy falls on the interface?

@@ -4,6 +4,7 @@ from __future__ import annotations
 import shutil
 
 import numpy as np
+import torch
 import pandas as pd
 import pytest
 
@@ -216,3 +217,35 @@ def test_claims_of_the_paper_with_their_margins():
     assert not e.holds and e.margin == pytest.approx(-0.05)
     assert energy_claim("binary", 0.3, 0.0, 0).margin is None          # no incorrect prediction: nothing to compare
     assert not temporal_claim(99.6, 99.5).holds
+
+
+def test_conditioning_table_counts_every_tasks_test_frames_at_the_named_layer():
+    """One row per task, from that task's model, test frames and predicted classes; the counts are
+    those of GradCAMpp.conditioning on the same inputs, and the columns say what they count."""
+    from torch import nn
+
+    from xaibook.foam import conditioning_table
+    from xaibook.saliency import build_method
+    from xaibook.training import to_input
+
+    class Net(nn.Module):
+        def __init__(self, seed: int) -> None:
+            super().__init__()
+            torch.manual_seed(seed)
+            self.layer3 = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1))
+            self.fc = nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.fc(torch.relu(self.layer3(x)).mean((2, 3)))
+
+    images = torch.randint(0, 256, (6, 3, 8, 8), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    tasks = {"binary": {"test": np.array([0, 2, 4])}, "fine": {"test": np.array([1, 3])}}
+    models = {"binary": Net(1), "fine": Net(2)}
+    preds = {"binary": np.array([0, 1, 1]), "fine": np.array([1, 0])}
+    table = conditioning_table(models, images, preds, tasks, "layer3")
+    assert list(table.index) == ["binary", "fine"]
+    assert {"channels with a gradient", "with a negative alpha", "with a denominator near zero"} <= set(table.columns)
+    cam = build_method("gradcampp", models["fine"], models["fine"].layer3, variant="gradcam-pytorch")
+    want = cam.conditioning([(to_input(images[[1, 3]]), torch.tensor([1, 0]))])
+    assert table.loc["fine", "with a negative alpha"] == want.negative
+    assert table.loc["fine", "channels with a gradient"] == want.channels == 4

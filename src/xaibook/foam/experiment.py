@@ -208,6 +208,17 @@ def gradcampp_channel_conditioning(model: torch.nn.Module, images: torch.Tensor,
                             for i in range(0, len(images), batch_size))
 
 
+def conditioning_table(models: dict, images: torch.Tensor, preds: dict, tasks: dict, layer: str,
+                       device: str = "cpu") -> pd.DataFrame:
+    """:func:`gradcampp_channel_conditioning` of each task's model on its test images and predicted
+    classes, one row per task. Used in chapter 01_foam."""
+    rows = {n: gradcampp_channel_conditioning(models[n], images[t["test"]], preds[n], layer, device=device)._asdict()
+            for n, t in tasks.items()}
+    return pd.DataFrame(rows).T.rename(columns={"channels": "channels with a gradient",
+                                                "negative": "with a negative alpha",
+                                                "near_zero": "with a denominator near zero"})
+
+
 def interface_energy(maps: torch.Tensor, masks: torch.Tensor) -> np.ndarray:
     """Share of each map's energy inside the interface-and-foam box."""
     return energy_inside(maps, masks).numpy()
