@@ -5,7 +5,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-import torchvision
 
 from xaibook.cauliflower import paper
 from xaibook.cauliflower.experiment import (FAST, PAPER, WHY, centre_concentration, compute_maps, errors_by_days,
@@ -80,8 +79,10 @@ def test_paper_audit_known_answers():
 
 @pytest.fixture(scope="module")
 def tiny():
+    from xaibook.models import build
+
     torch.manual_seed(0)
-    model = torchvision.models.resnet18(num_classes=2).eval()
+    model = build(FAST.arch, 2).eval()                         # the fast profile's network, random weights
     images = torch.randint(0, 256, (3, 3, 32, 32), dtype=torch.uint8)
     return model, images
 

@@ -148,20 +148,57 @@ def test_band_covers_new_runs_at_the_stated_rate():
     assert misses / trials >= 0.05          # and is not needlessly wide (the rule is not min/max + pad)
 
 
-def test_claims_must_hold_only_with_a_safe_margin():
+def test_claim_verdicts_come_from_the_margin_interval():
+    from scipy import stats
+
     values = {"f1": [90.0 + i % 3 for i in range(20)]}
     margins = {"safe": [5.0 + 0.1 * (i % 4) for i in range(20)],
+               "fails": [-3.0 - 0.2 * (i % 5) for i in range(20)],
                "close": [0.5 + (i % 5) * 0.4 for i in range(20)],
+               "tiny": [0.001 * ((i % 5) - 2) for i in range(20)],
                "once_failed": [1.0] * 19 + [-0.1],
                "no_margin": [None] * 20}
-    b = derive_bands(_runs(values, {"f1": "%"}, margins))
+    runs = _runs(values, {"f1": "%"}, margins)
+    for r in runs:
+        r["claims"]["tiny"]["resolution"] = 0.01
+    b = derive_bands(runs)
     c = b["claims"]
-    assert c["safe"]["must_hold"] == ["fast"]
-    assert c["close"]["must_hold"] == [] and "could fail" in c["close"]["reason"]
-    assert c["once_failed"]["must_hold"] == [] and c["once_failed"]["held"] == "19/20"
-    assert c["no_margin"]["must_hold"] == [] and "no margin" in c["no_margin"]["reason"]
-    assert b["runs_summary"]["gated_claims"] == 1
-    assert b["alpha_per_quantity"] == pytest.approx(0.002 / 2)              # f1 and 'safe'
+    assert (c["safe"]["verdict"], c["safe"]["must_hold"], c["safe"]["must_fail"]) == ("holds", ["fast"], [])
+    assert (c["fails"]["verdict"], c["fails"]["must_hold"], c["fails"]["must_fail"]) == ("fails", [], ["fast"])
+    assert c["close"]["verdict"] == "undecided" and c["close"]["must_hold"] == c["close"]["must_fail"] == []
+    assert c["tiny"]["verdict"] == "no effect" and c["tiny"]["held"] == "8/20"
+    assert c["once_failed"]["verdict"] == "undecided" and c["once_failed"]["held"] == "19/20"
+    assert c["no_margin"]["verdict"] == "undecided" and "without a margin" in c["no_margin"]["reason"]
+    assert b["runs_summary"]["gated_claims"] == 2
+    alpha = 0.002 / 3                                                          # f1, 'safe' and 'fails'
+    assert b["alpha_per_quantity"] == pytest.approx(alpha)
+    m = np.array(margins["safe"])
+    half = stats.t.ppf(1 - alpha, 9) * m.std(ddof=1) * np.sqrt(1 + 1 / 20)     # one-sided on each side
+    assert c["safe"]["interval"] == pytest.approx([m.mean() - half, m.mean() + half], abs=1e-5)
+
+
+def test_a_gated_claim_verdict_fails_the_build_in_both_directions(tmp_path, monkeypatch):
+    bands = {"numbers": {}, "claims": {"up": {"must_hold": ["fast"], "verdict": "holds", "interval": [0.1, 0.3]},
+                                       "down": {"must_fail": ["fast"], "verdict": "fails", "interval": [-0.3, -0.1]}}}
+    monkeypatch.setattr(claims, "load_bands", lambda chapter: bands)
+
+    def card():
+        return Scorecard("99_test", profile="fast", data="synthetic", seed=0, results_dir=tmp_path)
+
+    ok = card()
+    ok.claim("up", "A beats B", True, margin=0.2)
+    ok.claim("down", "C beats D", False, margin=-0.2)
+    assert ok.failures() == [] and ok.claims["down"].verdict == "fails" and not ok.claims["down"].changed
+    flipped = card()
+    flipped.claim("up", "A beats B", False, margin=-0.01)
+    flipped.claim("down", "C beats D", True, margin=0.01)
+    fails = flipped.failures()
+    assert any("claim up does not hold" in f for f in fails)
+    assert any("claim down holds, but failed decisively" in f for f in fails)
+    assert "[-0.3, -0.1] (–)" not in claims.margin_text([-0.3, -0.1]) and claims.margin_text(None) == "–"
+    other_draw = Scorecard("99_test", profile="fast", data="synthetic", seed=0, results_dir=tmp_path, data_seed=1)
+    other_draw.claim("up", "A beats B", False)
+    assert other_draw.failures() == []       # bands hold for the stand-in they were derived on (data_seed 0)
 
 
 def test_kernel_effect_compares_paths_of_one_seed_with_the_spread_between_seeds():
@@ -266,7 +303,8 @@ def test_numbers_and_margins_that_never_moved_are_not_gated():
     b = derive_bands(_runs(values, {"always": "%", "moves": "%"}, {"fixed": [0.2] * 20}))
     assert b["numbers"]["always"]["band"] is None and "1 distinct value" in b["numbers"]["always"]["reason"]
     assert b["numbers"]["moves"]["band"] is not None
-    assert b["claims"]["fixed"]["must_hold"] == [] and "distinct margin" in b["claims"]["fixed"]["reason"]
+    # a margin that never moved is a certain verdict, not "no spread": gated like any other
+    assert b["claims"]["fixed"]["verdict"] == "holds" and b["claims"]["fixed"]["interval"] == [0.2, 0.2]
 
 
 def test_a_bands_file_can_be_gated_again_from_its_recorded_runs():
@@ -278,7 +316,7 @@ def test_a_bands_file_can_be_gated_again_from_its_recorded_runs():
     again = rederive_bands(b)
     assert again["numbers"]["f1"]["band"] == b["numbers"]["f1"]["band"]
     assert again["claims"]["c"]["must_hold"] == b["claims"]["c"]["must_hold"] == ["fast"]
-    assert rederive_bands(b, suite_alpha=1e-9)["claims"]["c"]["must_hold"] == []   # a stricter rule gates less
+    assert rederive_bands(b, suite_alpha=1e-12)["claims"]["c"]["must_hold"] == []   # a stricter rule gates less
 
 
 def test_claims_without_recorded_runs_are_shown_not_gated():

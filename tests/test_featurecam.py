@@ -233,3 +233,10 @@ def test_eq6_map_averaging_and_gradient_averaging_differ_with_noise_and_agree_wi
     torch.testing.assert_close(quiet["Eq. 6"], quiet["plain"], atol=1e-5, rtol=0)
     noisy = cam_maps(Clf, x, classes, dataclasses.replace(FAST, smooth_noise=0.3), 0, methods)
     assert float((noisy["Omeiza"] - noisy["Eq. 6"]).abs().max()) > 1e-2
+
+
+def test_the_runner_up_is_the_second_most_probable_class():
+    from xaibook.featurecam.experiment import runner_up
+
+    probs = torch.tensor([[0.1, 0.6, 0.3], [0.5, 0.2, 0.3], [0.07, 0.03, 0.9]])
+    assert runner_up(probs).tolist() == [2, 2, 0]

@@ -249,3 +249,19 @@ def test_conditioning_table_counts_every_tasks_test_frames_at_the_named_layer():
     want = cam.conditioning([(to_input(images[[1, 3]]), torch.tensor([1, 0]))])
     assert table.loc["fine", "with a negative alpha"] == want.negative
     assert table.loc["fine", "channels with a gradient"] == want.channels == 4
+
+
+def test_box_masks_read_rows_from_top_and_bottom_and_columns_from_left_and_right():
+    """A known box, not a property: rows 2-5 and columns 10-13 of a 16-px image, halved to 8 px."""
+    m = pd.DataFrame({"box_top": [4], "box_bottom": [10], "box_left": [20], "box_right": [26]})
+    mask = box_masks(m, 32, 16)[0]
+    assert mask.shape == (16, 16)
+    assert torch.nonzero(mask.any(1)).flatten().tolist() == [2, 3, 4]            # rows: top..bottom
+    assert torch.nonzero(mask.any(0)).flatten().tolist() == [10, 11, 12]         # columns: left..right
+    assert int(mask.sum()) == 9
+
+
+def test_binary_labels_count_every_foam_level_as_foam():
+    from xaibook.foam import binary_labels
+
+    assert binary_labels(torch.tensor([0, 1, 2, 3, 1, 0])).tolist() == [0, 1, 1, 1, 1, 0]

@@ -232,3 +232,54 @@ def test_saliency_record_without_the_simulators_truth_has_roughness_only(tmp_pat
     assert sorted(card.numbers) == ["roughness_smoothgrad", "roughness_vanilla"]
     assert card.numbers["roughness_vanilla"].ours == pytest.approx(0.9) and list(frame.columns) == ["roughness (median)"]
     assert np.isnan(study.medians()["band_area"])
+
+
+def test_binary_metrics_known_answer():
+    """8 clips, 5 present: 4 found (1 missed), 2 of 3 absent right (1 false alarm)."""
+    from xaibook.lung.experiment import binary_metrics
+
+    y = np.array([1, 1, 1, 1, 1, 0, 0, 0])
+    p = np.array([0.9, 0.8, 0.7, 0.6, 0.2, 0.1, 0.3, 0.55])
+    m = binary_metrics(y, p)
+    assert m["sensitivity"] == pytest.approx(4 / 5) and m["specificity"] == pytest.approx(2 / 3)
+    assert m["precision"] == pytest.approx(4 / 5) and m["accuracy"] == pytest.approx(6 / 8)
+    assert m["F1"] == pytest.approx(2 * 4 / (2 * 4 + 1 + 1))
+    m2 = binary_metrics(np.array([1, 1, 0, 0]), np.array([0.9, 0.9, 0.9, 0.1]))
+    assert m2["sensitivity"] == 1.0 and m2["precision"] == pytest.approx(2 / 3)      # they differ here
+
+
+def test_predict_returns_probabilities_not_logits():
+    from torch import nn
+
+    from xaibook.lung.experiment import predict
+
+    class Logit(nn.Module):
+        def forward(self, x):
+            return x.flatten(1)[:, :1] * 10.0                  # logits far outside [0, 1]
+
+    p = predict(Logit(), torch.tensor([[1.0], [-1.0], [0.0]]))
+    np.testing.assert_allclose(p, [1 / (1 + np.exp(-10)), 1 / (1 + np.exp(10)), 0.5], rtol=1e-6)
+
+
+def test_saliency_study_explains_data_set_patches_picked_through_the_test_split():
+    """Known indices: the test split is [2, 3, 5, 6, 7] of the data set; of those, 3, 6 and 7 are present at the
+    pleura and 6 is called absent, so the study explains data-set patches 3 and 7 (not positions 1 and 4 of the
+    split), and SmoothGrad's noise makes its maps differ from vanilla gradients."""
+    from xaibook.lung.experiment import saliency_study, to_input
+
+    rng = np.random.default_rng(0)
+    n, frames, side = 8, 8, 8
+    s = PatchSet("all_8x8", rng.integers(0, 256, (n, frames, side, side), dtype=np.uint8),
+                 y=np.array([1, 1, 0, 1, 0, 0, 1, 1]), patient=np.zeros(n, int), clip=np.zeros(n, int),
+                 row=np.array([0, 0, 0, 0, 1, 0, 0, 0]))
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv3d(1, 4, 3, padding=1), nn.Tanh(), nn.AdaptiveAvgPool3d(1), nn.Flatten(),
+                          nn.Linear(4, 1))
+    cfg = dataclasses.replace(FAST, frame_stride=1, smoothgrad_samples=4, saliency_patches=10, batch_size=4)
+    split = Split(train=np.array([0, 1]), val=np.array([4]), test=np.array([2, 3, 5, 6, 7]))
+    r = ConfigResult(depth=18, data_set="all_8x8", model=model, history=History(), split=split,
+                     p_test=np.array([0.9, 0.8, 0.7, 0.2, 0.6]), metrics={}, seconds=0.0)
+    study = saliency_study(r, s, clips=None, cfg=cfg)
+    assert study.index.tolist() == [3, 7]
+    assert torch.equal(study.inputs, to_input(s.patches[[3, 7]], cfg))
+    assert not torch.allclose(study.smooth, study.vanilla, atol=1e-6)

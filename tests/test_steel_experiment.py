@@ -9,7 +9,7 @@ from torch import nn
 import torchvision
 
 from xaibook.steel.experiment import (FAST, PAPER, at_mask_size, benchmark_name, best_per_method, compute_maps,
-                                      confident_defects, freeze_before, random_split, saliency_set, score_table,
+                                      confident_defects, random_split, saliency_set, score_table,
                                       shown_at_mask_size, speed_pairs, variants)
 from xaibook.steel.paper import TABLE3, audit, paper_best
 
@@ -21,6 +21,8 @@ def test_random_split_is_a_seeded_quarter():
 
 
 def test_freeze_before_layer3_freezes_the_first_half_only():
+    from xaibook.models import freeze_before
+
     m = freeze_before(torchvision.models.resnet18(num_classes=5), "layer3")
     frozen = {n.split(".")[0] for n, p in m.named_parameters() if not p.requires_grad}
     trainable = {n.split(".")[0] for n, p in m.named_parameters() if p.requires_grad}
@@ -173,3 +175,20 @@ def test_paper_claims_on_a_constructed_table():
     # top three: GradCAM++ 0.84, GradCAM 0.83, DeepLift zero 0.80; best outside: ScoreCAM 0.78
     assert checks["top_three"].holds and checks["top_three"].margin == pytest.approx(0.02)
     assert checks["batching_speeds_up"].holds and not checks["batching_speeds_up"].gate
+
+
+def test_closing_sentences_follow_the_run_not_the_fast_profile():
+    from xaibook.steel.experiment import cams_sentence, scores_sentence
+
+    best = pd.Series({"GradCAM": 0.86, "ScoreCAM": 0.76, "VanillaGrad": 0.64, "DeepLift blur": 0.83})
+    s = scores_sentence(best, 0.61, (0.46, 0.83))
+    assert "between 0.640 and 0.860, overlapping the paper's range (0.46 to 0.83)" in s
+    assert "1 of 4 methods (VanillaGrad) score less than 0.05 above it" in s
+    assert "inside the paper's range" in scores_sentence(best - 0.1, 0.2, (0.46, 0.83))
+    assert "every method scores at least 0.05 above it" in scores_sentence(best - 0.1, 0.2, (0.46, 0.83))
+    c = cams_sentence(best, "net.blocks.4", (4, 4), 64)
+    assert c.startswith("CAMs rank above the gradient methods here, as in the paper's Table 3 (best CAM 0.860, best "
+                        "gradient method 0.830)") and "4×4 grid at 64 px, one cell per 16×16" in c
+    paper = cams_sentence(best.rename({"GradCAM": "SmoothGrad 10"}), "layer4", (8, 8), 256)
+    assert "rank below" in paper and "`layer4`" in paper and "8×8 grid at 256 px, one cell per 32×32" in paper
+    assert "64 px" not in paper and "4×4" not in paper

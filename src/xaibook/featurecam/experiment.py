@@ -489,6 +489,11 @@ def ssim_maps(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
     return np.array([structural_similarity(x.numpy(), y.numpy(), data_range=1.0) for x, y in zip(a, b)])
 
 
+def runner_up(probs: torch.Tensor) -> torch.Tensor:
+    """The second most probable class of each row of (N, K) probabilities."""
+    return probs.topk(2, dim=1).indices[:, 1]
+
+
 def class_discrimination(clf, run: ClassifierRun, cfg: FeatureCamSettings, seed: int) -> pd.DataFrame:
     """How much each map changes when it explains the second most probable class instead of the first.
 
@@ -497,8 +502,7 @@ def class_discrimination(clf, run: ClassifierRun, cfg: FeatureCamSettings, seed:
     in chunks of at most ``cfg.max_batch`` inputs per pass, as the first's (:func:`cam_maps`).
     """
     x = to_model(clf, _unit(run.crops))
-    second = run.probs.topk(2, dim=1).indices[:, 1]
-    other = cam_maps(clf, x, second, cfg, seed)
+    other = cam_maps(clf, x, runner_up(run.probs), cfg, seed)
     inputs = feature_inputs(_unit(run.crops), run.edges)
     rows = []
     for cam in CAMS:

@@ -1,0 +1,119 @@
+"""Fine-tuning a pretrained network with its frozen half computed once (xaibook.models, xaibook.training)."""
+from __future__ import annotations
+
+import pytest
+import torch
+import torchvision
+
+from xaibook.models import build, freeze_before, split, stages
+from xaibook.training import (TrainConfig, apply_augmentation, draw_augmentation, fit, to_input, view_index,
+                              views)
+
+
+def _data(n=24, size=32, k=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, 256, (n, 3, size, size), generator=g, dtype=torch.uint8)
+    y = torch.arange(n) % k
+    return x, y
+
+
+@pytest.mark.parametrize("arch,stage", [("efficientnet_lite0", "net.blocks.4"), ("efficientnet_lite0", "net.conv_head"),
+                                        ("efficientnet_lite0", "net.classifier"), ("resnet18", "layer3")])
+def test_split_composes_to_the_model(arch, stage):
+    torch.manual_seed(0)
+    model = build(arch, 3, pretrained=arch != "resnet18").eval()
+    trunk, rest = split(model, stage)
+    x = to_input(_data(4)[0])
+    assert torch.equal(rest(trunk(x)), model(x))
+    with pytest.raises(ValueError):
+        split(model, "nowhere")
+
+
+def test_lite0_adapter_feeds_the_weights_their_own_input_range():
+    """The book's ImageNet-normalised input, rescaled, is exactly the [-1, 1] input the TF weights expect."""
+    from xaibook.imagenet import load_classifier
+
+    model = build("efficientnet_lite0", 1000, pretrained=True).eval()
+    reference = load_classifier("efficientnet_lite0").model
+    model.net.classifier = reference.classifier
+    raw = _data(2)[0].float() / 255
+    with torch.no_grad():
+        assert torch.allclose(model(to_input(_data(2)[0])), reference((raw - 0.5) / 0.5), atol=1e-4)
+
+
+def test_freeze_before_names_each_architectures_stages():
+    lite = freeze_before(build("efficientnet_lite0", 2, pretrained=False), "net.blocks.4")
+    frozen = {n for n, p in lite.named_parameters() if not p.requires_grad}
+    assert any(n.startswith("net.blocks.3.") for n in frozen) and not any(n.startswith("net.blocks.4.") for n in frozen)
+    assert "net.conv_stem.weight" in frozen and "net.classifier.weight" not in frozen
+    assert stages(torchvision.models.resnet18())[2] == "layer1"
+    with pytest.raises(ValueError, match="unknown stage"):
+        freeze_before(lite, "layer3")
+
+
+@pytest.mark.parametrize("hflip,rotate", [(True, False), (True, True), (False, True), (False, False)])
+def test_every_drawn_view_is_one_of_the_cached_views(hflip, rotate):
+    cfg = TrainConfig(epochs=1, batch_size=4, lr=1e-3, hflip=hflip, rotate=rotate)
+    x = torch.arange(2 * 3 * 4 * 4, dtype=torch.float).reshape(2, 3, 4, 4)
+    flip, turns = draw_augmentation(64, cfg, torch.Generator().manual_seed(1))
+    idx = view_index(flip, turns, cfg)
+    listed = views(cfg)
+    assert len(listed) == (2 if hflip else 1) * (4 if rotate else 1) and int(idx.max()) < len(listed)
+    for f, t, v in zip(flip[:8], turns[:8], idx[:8]):
+        drawn = apply_augmentation(x.clone(), f.repeat(2), t.repeat(2))
+        lf, lt = listed[int(v)]
+        cached = apply_augmentation(x.clone(), torch.full((2,), lf), torch.full((2,), lt, dtype=torch.long))
+        assert torch.equal(drawn, cached)
+
+
+@pytest.mark.parametrize("rotate", [False, True])
+def test_cached_and_per_batch_fine_tuning_train_the_same_weights(rotate):
+    """The frozen half's output computed once per view gives the same model as running it on every batch."""
+    x, y = _data()
+    results = []
+    for limit in (2 << 30, 0):                         # cached, then per batch
+        torch.manual_seed(0)
+        model = build("efficientnet_lite0", 3, pretrained=True)
+        cfg = TrainConfig(epochs=2, batch_size=8, lr=1e-3, rotate=rotate, trainable_from="net.blocks.5",
+                          cache_limit_bytes=limit)
+        history = fit(model, (x[:16], y[:16]), (x[16:], y[16:]), cfg, torch.Generator().manual_seed(3))
+        results.append((model.state_dict(), history))
+    (cached, h1), (plain, h2) = results
+    assert h1.val_loss == pytest.approx(h2.val_loss, rel=1e-4) and h1.train_loss == pytest.approx(h2.train_loss, rel=1e-4)
+    for key in cached:
+        assert torch.allclose(cached[key].float(), plain[key].float(), atol=1e-4), key
+
+
+def test_frozen_stages_keep_their_weights_and_batch_norm_statistics():
+    x, y = _data()
+    torch.manual_seed(0)
+    model = build("efficientnet_lite0", 3, pretrained=True)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    fit(model, (x[:16], y[:16]), (x[16:], y[16:]), TrainConfig(epochs=1, batch_size=8, lr=1e-2, trainable_from="net.blocks.4"),
+        torch.Generator().manual_seed(0))
+    after = model.state_dict()
+    frozen = [k for k in before if k.startswith(("net.conv_stem", "net.bn1", "net.blocks.0", "net.blocks.3"))]
+    assert frozen and all(torch.equal(before[k], after[k]) for k in frozen)          # running stats included
+    assert not torch.equal(before["net.blocks.4.0.conv_pw.weight"], after["net.blocks.4.0.conv_pw.weight"])
+    assert not torch.equal(before["net.blocks.4.0.bn1.running_mean"], after["net.blocks.4.0.bn1.running_mean"])
+
+
+def test_training_description_and_cam_grid_follow_the_settings():
+    from xaibook.models import describe_training, map_grid
+
+    assert describe_training("efficientnet_lite0", pretrained=True, trainable_from="net.blocks.4", image_size=64,
+                             epochs=10) == "an ImageNet EfficientNet-Lite0, fine-tuned from `net.blocks.4` on, at 64 px for 10 epochs"
+    assert describe_training("resnet18", pretrained=False, trainable_from=None, image_size=250,
+                             epochs=1) == "a ResNet-18 trained from scratch, at 250 px for 1 epoch"
+    assert "every layer" in describe_training("resnet18", pretrained=True, trainable_from=None, image_size=250, epochs=30)
+    assert map_grid(build("efficientnet_lite0", 2), "net.blocks.4", 64) == (4, 4)
+    assert map_grid(build("efficientnet_lite0", 2), "net.conv_head", 64) == (2, 2)
+    assert map_grid(build("resnet18", 2), "layer4", 256) == (8, 8)
+
+
+def test_a_horizontal_flip_mirrors_columns_and_a_turn_is_counter_clockwise():
+    x = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]])                 # (1, 1, 2, 2): top row 1 2
+    flipped = apply_augmentation(x.clone(), torch.tensor([True]), torch.tensor([0]))
+    assert flipped[0, 0].tolist() == [[2.0, 1.0], [4.0, 3.0]]      # left and right swap, top stays on top
+    turned = apply_augmentation(x.clone(), torch.tensor([False]), torch.tensor([1]))
+    assert turned[0, 0].tolist() == [[2.0, 4.0], [1.0, 3.0]]       # torch.rot90(k=1): counter-clockwise
