@@ -119,20 +119,6 @@ def freeze_before(model: nn.Module, stage: str) -> nn.Module:
     return model
 
 
-class _Tail(nn.Module):
-    def __init__(self, parts: list[nn.Module], flatten_before: int | None) -> None:
-        super().__init__()
-        self.parts = nn.ModuleList(parts)
-        self.flatten_before = flatten_before
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for i, part in enumerate(self.parts):
-            if i == self.flatten_before:
-                x = torch.flatten(x, 1)
-            x = part(x)
-        return x
-
-
 def split(model: nn.Module, stage: str) -> tuple[nn.Module, nn.Module]:
     """``(trunk, rest)`` with ``rest(trunk(x)) == model(x)``: the stages before ``stage`` and the others.
 
@@ -142,24 +128,23 @@ def split(model: nn.Module, stage: str) -> tuple[nn.Module, nn.Module]:
         net = model.net
         if stage == "net.classifier":            # a linear probe: everything before the classifier is frozen
             return (nn.Sequential(model.adapter, net.conv_stem, net.bn1, *net.blocks, net.conv_head, net.bn2,
-                                  net.global_pool), _Tail([net.classifier], None))
+                                  net.global_pool), nn.Sequential(net.classifier))
         if stage == "net.conv_head":
             return (nn.Sequential(model.adapter, net.conv_stem, net.bn1, *net.blocks),
-                    _Tail([net.conv_head, net.bn2, net.global_pool, net.classifier], None))
+                    nn.Sequential(net.conv_head, net.bn2, net.global_pool, net.classifier))
         if not stage.startswith("net.blocks.") or stage not in _LITE_STAGES[4:]:
             raise ValueError(f"split an EfficientNet-Lite at net.blocks.1 to net.blocks.6, net.conv_head or "
                              f"net.classifier (got {stage!r})")
         k = int(stage.rsplit(".", 1)[1])
         trunk = nn.Sequential(model.adapter, net.conv_stem, net.bn1, *net.blocks[:k])
-        return trunk, _Tail([*net.blocks[k:], net.conv_head, net.bn2, net.global_pool, net.classifier], None)
+        return trunk, nn.Sequential(*net.blocks[k:], net.conv_head, net.bn2, net.global_pool, net.classifier)
     if isinstance(model, torchvision.models.ResNet):
         cut = _RESNET_STAGES.index(stage)
         if not 2 <= cut <= 5:
             raise ValueError(f"split a ResNet at layer1 to layer4 (got {stage!r})")
         layers = [model.layer1, model.layer2, model.layer3, model.layer4]
         trunk = nn.Sequential(model.conv1, model.bn1, model.relu, model.maxpool, *layers[:cut - 2])
-        rest = [*layers[cut - 2:], model.avgpool, model.fc]
-        return trunk, _Tail(rest, len(rest) - 1)
+        return trunk, nn.Sequential(*layers[cut - 2:], model.avgpool, nn.Flatten(1), model.fc)
     raise TypeError(f"cannot split {type(model).__name__}; add it to xaibook.models.split")
 
 
