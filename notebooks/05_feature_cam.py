@@ -433,7 +433,7 @@ display(ref.TABLE1)
 # ## The paper's claims, checked on this run
 
 # %%
-checks = paper_claims(t2, t3, combos, cfg)
+checks = paper_claims(t2, t3, combos, cfg, n_images=len(photos.images))
 card.record(checks)
 display(
     pd.DataFrame(

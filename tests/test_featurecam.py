@@ -173,6 +173,15 @@ def test_paper_claims_hold_and_fail_on_constructed_tables():
     assert failed == {"lighter_gains", "heavier_keeps"}
 
 
+def test_claim_resolutions_are_one_image_in_the_averaged_cells():
+    """Ten images: one image in one of three CAM rows is 3.33 points, in one of nine cells 1.11, confidence 1."""
+    res = {c.key: c.resolution for c in paper_claims(*_tables(11.1, -2.0), FAST, n_images=10)}
+    assert res["lighter_gains"] == res["heavier_keeps"] == pytest.approx(100 / 30)
+    assert res["add_input2_best"] == res["mul_worst"] == pytest.approx(100 / 90)
+    assert res["confidence_kept"] == res["gradcampp_best_confidence"] == 1.0
+    assert all(c.resolution is None for c in paper_claims(*_tables(11.1, -2.0), FAST))
+
+
 def test_scorecard_rows_take_the_paper_values_of_the_peer_classifier():
     from xaibook.featurecam.experiment import card_rows
 

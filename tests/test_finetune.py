@@ -18,7 +18,8 @@ def _data(n=24, size=32, k=3, seed=0):
 
 
 @pytest.mark.parametrize("arch,stage", [("efficientnet_lite0", "net.blocks.4"), ("efficientnet_lite0", "net.conv_head"),
-                                        ("efficientnet_lite0", "net.classifier"), ("resnet18", "layer3")])
+                                        ("efficientnet_lite0", "net.classifier"), ("resnet18", "layer3"),
+                                        ("resnet18", "fc")])
 def test_split_composes_to_the_model(arch, stage):
     torch.manual_seed(0)
     model = build(arch, 3, pretrained=arch != "resnet18").eval()
@@ -106,6 +107,10 @@ def test_training_description_and_cam_grid_follow_the_settings():
     assert describe_training("resnet18", pretrained=False, trainable_from=None, image_size=250,
                              epochs=1) == "a ResNet-18 trained from scratch, at 250 px for 1 epoch"
     assert "every layer" in describe_training("resnet18", pretrained=True, trainable_from=None, image_size=250, epochs=30)
+    assert describe_training("efficientnet_lite0", pretrained=True, trainable_from="net.classifier", image_size=64,
+                             epochs=0, solver="lbfgs").startswith(
+        "an ImageNet EfficientNet-Lite0 whose classifier alone was fitted, to convergence, on the frozen network's "
+        "features at 64 px")
     assert map_grid(build("efficientnet_lite0", 2), "net.blocks.4", 64) == (4, 4)
     assert map_grid(build("efficientnet_lite0", 2), "net.conv_head", 64) == (2, 2)
     assert map_grid(build("resnet18", 2), "layer4", 256) == (8, 8)
@@ -117,3 +122,79 @@ def test_a_horizontal_flip_mirrors_columns_and_a_turn_is_counter_clockwise():
     assert flipped[0, 0].tolist() == [[2.0, 1.0], [4.0, 3.0]]      # left and right swap, top stays on top
     turned = apply_augmentation(x.clone(), torch.tensor([False]), torch.tensor([1]))
     assert turned[0, 0].tolist() == [[2.0, 4.0], [1.0, 3.0]]       # torch.rot90(k=1): counter-clockwise
+
+
+def _probe_data(k, n=30, size=32, seed=0):
+    """Images whose class sets their mean brightness, so that a linear head on pooled features separates them."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % k
+    x = (torch.rand(n, 3, size, size, generator=g) * 80 + 60 * y.float().reshape(-1, 1, 1, 1)).to(torch.uint8)
+    return x, y
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_linear_head_is_sklearns_logistic_regression_on_the_frozen_features(k):
+    """Known answer: the head's softmax equals scikit-learn's own probabilities for the same regularised
+    problem, fitted on the standardised features of both views; the binary case (one sklearn row) included."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = _probe_data(k)
+    cfg = TrainConfig(epochs=1, batch_size=8, lr=0.0, solver="lbfgs", l2=0.05)
+    torch.manual_seed(0)
+    model = build("efficientnet_lite0", k, pretrained=True)
+    fit(model, (x, y), (x[:6], y[:6]), cfg, torch.Generator().manual_seed(0))
+    trunk, _ = split(model, "net.classifier")
+    with torch.no_grad():
+        f = torch.cat([trunk(to_input(x)), trunk(to_input(x).flip(-1))]).double().numpy()
+        ours = torch.softmax(model.eval()(to_input(x)).double(), 1).numpy()
+    mu, sd = f.mean(0), f.std(0)
+    sd = np.where(sd > 1e-3 * sd.max(), sd, 1.0)
+    ref = LogisticRegression(C=1 / (0.05 * len(f)), tol=1e-10, max_iter=10_000).fit((f - mu) / sd, np.tile(y, 2))
+    np.testing.assert_allclose(ours, ref.predict_proba((f[:len(x)] - mu) / sd), atol=2e-5)
+    assert (ours.argmax(1) == y.numpy()).mean() > 0.9
+
+
+def test_linear_head_does_not_depend_on_the_seed_or_the_initial_head():
+    """The problem is convex: two different initial heads and generators give the same head to 1e-6."""
+    x, y = _probe_data(3)
+    cfg = TrainConfig(epochs=1, batch_size=8, lr=0.0, solver="lbfgs")
+    heads = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        model = build("efficientnet_lite0", 3, pretrained=True)
+        result = fit(model, (x, y), (x[:6], y[:6]), cfg, torch.Generator().manual_seed(seed))
+        heads.append(model.net.classifier.weight.detach().clone())
+        assert result.checkpoint == "converged" and result.best_epoch == -1
+    torch.testing.assert_close(heads[0], heads[1], atol=1e-6, rtol=0)
+
+
+def test_linear_head_class_weights_shift_the_decision():
+    """Weighting class 1 ten times raises its predicted probability on the images of class 0 (known direction)."""
+    x, y = _probe_data(2)
+    probs = []
+    for w in (None, (1.0, 10.0)):
+        torch.manual_seed(0)
+        model = build("efficientnet_lite0", 2, pretrained=True)
+        fit(model, (x, y), (x[:6], y[:6]), TrainConfig(epochs=1, batch_size=8, lr=0.0, solver="lbfgs",
+                                                       class_weights=w), torch.Generator())
+        with torch.no_grad():
+            probs.append(torch.softmax(model.eval()(to_input(x)), 1)[:, 1])
+    assert bool((probs[1] > probs[0])[y == 0].all())
+
+
+def test_linear_head_refuses_a_class_without_samples_and_an_unknown_solver():
+    x, y = _probe_data(2)
+    model = build("efficientnet_lite0", 3, pretrained=True)
+    with pytest.raises(ValueError, match=r"class\(es\) \[2\]"):
+        fit(model, (x, y), (x, y), TrainConfig(epochs=1, batch_size=8, lr=0.0, solver="lbfgs"), torch.Generator())
+    with pytest.raises(ValueError, match="solver"):
+        fit(model, (x, y), (x, y), TrainConfig(epochs=1, batch_size=8, lr=0.0, solver="sgd"), torch.Generator())
+
+
+def test_checkpoint_names_the_kept_epoch():
+    from xaibook.training import TrainResult
+
+    r = TrainResult(val_loss=[0.9, 0.5, 0.7], best_epoch=1)
+    assert r.checkpoint == "epoch 2 of 3"
+    assert TrainResult(best_epoch=-1).checkpoint == "converged"

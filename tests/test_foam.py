@@ -265,3 +265,17 @@ def test_binary_labels_count_every_foam_level_as_foam():
     from xaibook.foam import binary_labels
 
     assert binary_labels(torch.tensor([0, 1, 2, 3, 1, 0])).tolist() == [0, 1, 1, 1, 1, 0]
+
+
+def test_closing_sentences_follow_the_numbers_whichever_way_they_come_out():
+    from xaibook.foam.experiment import energy_sentence, temporal_sentence
+
+    assert "as the paper saw by eye" in energy_sentence("binary", 0.30, 0.10, 5)
+    assert "do not come from looking elsewhere" in energy_sentence("fine", 0.18, 0.26, 9)
+    assert "as much energy" in energy_sentence("fine", 0.200, 0.195, 9)
+    assert "no error" in energy_sentence("binary", 0.3, float("nan"), 0)
+    assert temporal_sentence(95.5, 97.4, 30.0).startswith("Averaging three frames raises the F1 from 95.5% to 97.4%")
+    assert "scattered in time" in temporal_sentence(95.5, 97.4, 30.0)
+    assert temporal_sentence(95.5, 94.0, 80.0).startswith("Averaging three frames lowers")
+    assert "come in runs" in temporal_sentence(95.5, 94.0, 80.0)
+    assert "leaves the F1 where it was" in temporal_sentence(95.5, 95.7, 80.0)

@@ -155,6 +155,7 @@ def test_paper_claims_hold_on_the_papers_own_table_and_fail_when_reversed():
     checks = {c.key: c for c in paper_claims(paper_table, {"sensitivity": 0.86, "specificity": 0.92}, 0.5, 0.8,
                                              0.6, 0.3)}
     assert all(c.holds for c in checks.values())
+    assert {c.resolution for c in checks.values()} == {0.02}
     assert checks["best_config"].margin == pytest.approx(0.8913 - 0.8849)
     assert checks["depth_hurts_at_90"].margin == pytest.approx(min(0.8815 - 0.8419, 0.8419 - 0.8267))
     worse = paper_claims(paper_table, {"sensitivity": 0.99, "specificity": 0.5}, 0.8, 0.5, 0.2, 0.3)

@@ -139,10 +139,13 @@ def split(model: nn.Module, stage: str) -> tuple[nn.Module, nn.Module]:
         trunk = nn.Sequential(model.adapter, net.conv_stem, net.bn1, *net.blocks[:k])
         return trunk, nn.Sequential(*net.blocks[k:], net.conv_head, net.bn2, net.global_pool, net.classifier)
     if isinstance(model, torchvision.models.ResNet):
-        cut = _RESNET_STAGES.index(stage)
-        if not 2 <= cut <= 5:
-            raise ValueError(f"split a ResNet at layer1 to layer4 (got {stage!r})")
+        cut = _RESNET_STAGES.index(stage) if stage in _RESNET_STAGES else -1
+        if not 2 <= cut <= 6:
+            raise ValueError(f"split a ResNet at layer1 to layer4 or fc (got {stage!r})")
         layers = [model.layer1, model.layer2, model.layer3, model.layer4]
+        if stage == "fc":                        # a linear probe
+            return (nn.Sequential(model.conv1, model.bn1, model.relu, model.maxpool, *layers, model.avgpool,
+                                  nn.Flatten(1)), nn.Sequential(model.fc))
         trunk = nn.Sequential(model.conv1, model.bn1, model.relu, model.maxpool, *layers[:cut - 2])
         return trunk, nn.Sequential(*layers[cut - 2:], model.avgpool, nn.Flatten(1), model.fc)
     raise TypeError(f"cannot split {type(model).__name__}; add it to xaibook.models.split")
@@ -175,10 +178,13 @@ _NAMES = {"resnet18": "ResNet-18", "efficientnet_lite0": "EfficientNet-Lite0"}
 
 
 def describe_training(arch: str, *, pretrained: bool, trainable_from: str | None, image_size: int,
-                      epochs: int) -> str:
+                      epochs: int, solver: str = "adam") -> str:
     """How a chapter's classifier was trained, as a phrase for its closing text, true in every profile:
     e.g. "an ImageNet EfficientNet-Lite0, fine-tuned from net.blocks.4 on, at 64 px for 10 epochs"."""
     name = _NAMES.get(arch, arch)
+    if solver == "lbfgs":
+        return (f"an ImageNet {name} whose classifier alone was fitted, to convergence, on the frozen network's "
+                f"features at {image_size} px (a regularised logistic regression: one optimum, whatever the seed)")
     if not pretrained:
         how = f"a {name} trained from scratch"
     elif trainable_from is None:

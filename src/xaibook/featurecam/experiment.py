@@ -587,8 +587,17 @@ def chapter_summary(runs: list[ClassifierRun], t2: pd.DataFrame, combos: pd.Data
 # --- the paper's claims -------------------------------------------------------------------------
 
 def paper_claims(t2: pd.DataFrame, t3: pd.DataFrame, combos: pd.DataFrame, cfg: FeatureCamSettings,
-                 few_points: float = 5.0) -> list[ClaimCheck]:
-    """The paper's claims as checks on this run (``combos``: :func:`combination_table` of right classification)."""
+                 few_points: float = 5.0, n_images: int | None = None) -> list[ClaimCheck]:
+    """The paper's claims as checks on this run (``combos``: :func:`combination_table` of right classification).
+
+    With ``n_images`` each claim declares its resolution (:data:`xaibook.claims.CLAIM_VERDICTS`): one
+    image changing its class in one of the averaged cells (three CAMs of one classifier: 100 / (3 n)
+    points; nine classifier x CAM cells: 100 / (9 n)), and one point of confidence; a smaller margin is
+    below what this many images can resolve.
+    """
+    one_of_3 = None if not n_images else 100 / (3 * n_images)
+    one_of_9 = None if not n_images else 100 / (9 * n_images)
+    conf_res = None if not n_images else 1.0
     gain = {c: float((t2.loc[c, "Ours 1"] - t2.loc[c, "CAM"]).mean()) for c in cfg.classifiers}
     conf_ours = {c: float(t3.loc[c, "Ours 1"].mean()) for c in cfg.classifiers}
     conf_ref = {c: float(min(t3.loc[c, "CAM"].mean(), t3.loc[c, "Original"].iloc[0])) for c in cfg.classifiers}
@@ -600,26 +609,28 @@ def paper_claims(t2: pd.DataFrame, t3: pd.DataFrame, combos: pd.DataFrame, cfg: 
     return [
         ClaimCheck("lighter_gains", f"On the lighter classifier ({light}) Feature CAM (Ours 1) classifies right more "
                    f"often than the CAMs' own explanation maps", gain[light] > 0, gain[light],
-                   f"mean gain over the three CAMs: {gain[light]:+.1f} points", "Sect. 5.2, Table 2"),
+                   f"mean gain over the three CAMs: {gain[light]:+.1f} points", "Sect. 5.2, Table 2", resolution=one_of_3),
         ClaimCheck("heavier_keeps", f"On the heavier classifier ({heavy}) Feature CAM stays within {few_points:g} "
                    f"points of the CAMs", abs(gain[heavy]) <= few_points, few_points - abs(gain[heavy]),
-                   f"mean difference over the three CAMs: {gain[heavy]:+.1f} points", "Sect. 5.2, Table 2"),
+                   f"mean difference over the three CAMs: {gain[heavy]:+.1f} points", "Sect. 5.2, Table 2",
+                   resolution=one_of_3),
         ClaimCheck("confidence_kept", f"Feature CAM (Ours 1) keeps the average confidence of the CAMs and of the "
                    f"original image (within {few_points:g} points of the lower of the two) on every classifier",
                    all(conf_ours[c] >= conf_ref[c] - few_points for c in cfg.classifiers),
                    min(conf_ours[c] - conf_ref[c] + few_points for c in cfg.classifiers),
                    "; ".join(f"{c}: {conf_ours[c]:.1f}% vs {conf_ref[c]:.1f}%" for c in cfg.classifiers),
-                   "Sect. 5.2, Table 3"),
+                   "Sect. 5.2, Table 3", resolution=conf_res),
         ClaimCheck("add_input2_best", "Addition with input 2 (image:edges 2:1) is the best of the nine combinations "
                    "(right classification, mean over classifiers and CAMs)", bool(score.idxmax() == best),
                    float(score[best] - score.drop(index=best).max()),
-                   f"best: {score.idxmax()} ({score.max():.1f}%); {best}: {score[best]:.1f}%", "Sect. 4, Experiment 1"),
+                   f"best: {score.idxmax()} ({score.max():.1f}%); {best}: {score[best]:.1f}%", "Sect. 4, Experiment 1",
+                   resolution=one_of_9),
         ClaimCheck("mul_worst", "Multiplication (Eq. 8) is the worst fusion: its three combinations rank below all "
                    "others", bool(score[mul].max() < others.min()), float(others.min() - score[mul].max()),
                    f"multiplication {score[mul].min():.1f}-{score[mul].max():.1f}%, others from {others.min():.1f}%",
-                   "Sect. 4, Experiment 2"),
+                   "Sect. 4, Experiment 2", resolution=one_of_9),
         ClaimCheck("gradcampp_best_confidence", f"Among the three CAMs Grad-CAM++ gives the best average confidence "
                    f"(on {light}, as the paper measured on VGG16)", bool(cam_conf.idxmax() == "Grad-CAM++"),
                    float(cam_conf["Grad-CAM++"] - cam_conf.drop(index="Grad-CAM++").max()),
-                   ", ".join(f"{k} {v:.1f}%" for k, v in cam_conf.items()), "Sect. 3"),
+                   ", ".join(f"{k} {v:.1f}%" for k, v in cam_conf.items()), "Sect. 3", resolution=conf_res),
     ]

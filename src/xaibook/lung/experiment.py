@@ -460,6 +460,13 @@ def _acc(table: pd.DataFrame, depth: int, name: str) -> float:
     return float(row["accuracy"].iloc[0])
 
 
+#: The smallest margin the chapter's claims care about, in their units (accuracy, sensitivity and
+#: specificity as fractions, roughness, energy shares): 0.02. Inside ±0.02 a difference is "no effect
+#: at this resolution" (xaibook.claims.CLAIM_VERDICTS): two points of accuracy, a gap the paper's
+#: tables would not call a difference between configurations.
+CLAIM_RESOLUTION = 0.02
+
+
 def paper_claims(table: pd.DataFrame, mmode: dict[str, float], smooth_rough: float, vanilla_rough: float,
                  band_share: float, band_area: float) -> list[ClaimCheck]:
     """The paper's claims as checks on this run's numbers (accuracy decides "best", as in the paper)."""
@@ -473,29 +480,29 @@ def paper_claims(table: pd.DataFrame, mmode: dict[str, float], smooth_rough: flo
         ClaimCheck("best_config", "ResNet3D-18 on all_30x30 is the best of the 15 configurations (accuracy)",
                    best == (18, "all_30x30"), acc[(18, "all_30x30")] - others,
                    f"best: ResNet3D-{best[0]} on {best[1]} ({acc[best]:.3f}); ResNet3D-18 on all_30x30 "
-                   f"{acc[(18, 'all_30x30')]:.3f}", "Sect. 4.1, Table 4"),
+                   f"{acc[(18, 'all_30x30')]:.3f}", "Sect. 4.1, Table 4", resolution=CLAIM_RESOLUTION),
         ClaimCheck("all_beats_2_at_30", "On 30x30 the whole-region sets beat the pleura-only sets (mean accuracy of "
                    "the three models)", mean("all_30x30") > mean("2_30x30"), mean("all_30x30") - mean("2_30x30"),
-                   f"all_30x30 {mean('all_30x30'):.3f}, 2_30x30 {mean('2_30x30'):.3f}", "Sect. 4.1, Table 1"),
+                   f"all_30x30 {mean('all_30x30'):.3f}, 2_30x30 {mean('2_30x30'):.3f}", "Sect. 4.1, Table 1", resolution=CLAIM_RESOLUTION),
         ClaimCheck("2_beats_all_at_60", "On 60x60 the pleura-only sets beat the whole-region sets (mean accuracy)",
                    mean("2_60x60") > mean("all_60x60"), mean("2_60x60") - mean("all_60x60"),
-                   f"2_60x60 {mean('2_60x60'):.3f}, all_60x60 {mean('all_60x60'):.3f}", "Sect. 4.2, Table 2"),
+                   f"2_60x60 {mean('2_60x60'):.3f}, all_60x60 {mean('all_60x60'):.3f}", "Sect. 4.2, Table 2", resolution=CLAIM_RESOLUTION),
         ClaimCheck("depth_hurts_at_90", "On 90x90 accuracy falls as the network gets deeper (18 > 34 > 50)",
                    a90[0] > a90[1] > a90[2], min(a90[0] - a90[1], a90[1] - a90[2]),
-                   "ResNet3D-18/34/50: " + ", ".join(f"{v:.3f}" for v in a90), "Sect. 4.3, Table 3"),
+                   "ResNet3D-18/34/50: " + ", ".join(f"{v:.3f}" for v in a90), "Sect. 4.3, Table 3", resolution=CLAIM_RESOLUTION),
         ClaimCheck("3d_vs_mmode", "The best 3D model has a higher sensitivity and a lower specificity than the "
                    "M-mode ResNet-18", bool(top["sensitivity"] > mmode["sensitivity"]
                                             and top["specificity"] < mmode["specificity"]),
                    min(top["sensitivity"] - mmode["sensitivity"], mmode["specificity"] - top["specificity"]),
                    f"best 3D ({top['model']}, {top['data set']}): sensitivity {top['sensitivity']:.3f}, specificity "
                    f"{top['specificity']:.3f}; M-mode: {mmode['sensitivity']:.3f}, {mmode['specificity']:.3f}",
-                   "Sect. 4.4, Table 5"),
+                   "Sect. 4.4, Table 5", resolution=CLAIM_RESOLUTION),
         ClaimCheck("smoothgrad_less_noisy", "SmoothGrad maps are less noisy than vanilla saliency maps (roughness, "
                    "median over the measured patches)", smooth_rough < vanilla_rough, vanilla_rough - smooth_rough,
-                   f"roughness: vanilla {vanilla_rough:.3f}, SmoothGrad {smooth_rough:.3f}", "Sect. 5, Fig. 5"),
+                   f"roughness: vanilla {vanilla_rough:.3f}, SmoothGrad {smooth_rough:.3f}", "Sect. 5, Fig. 5", resolution=CLAIM_RESOLUTION),
         ClaimCheck("saliency_on_pleura", "The saliency concentrates on the pleura (its energy share in the pleural "
                    "band exceeds the band's share of the patch)", band_share > band_area, band_share - band_area,
-                   f"energy in the band {band_share:.3f}, band's area {band_area:.3f}", "Sect. 5, Fig. 5"),
+                   f"energy in the band {band_share:.3f}, band's area {band_area:.3f}", "Sect. 5, Fig. 5", resolution=CLAIM_RESOLUTION),
     ]
 
 
