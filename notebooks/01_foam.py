@@ -100,7 +100,9 @@ from xaibook.foam import (
     box_masks,
     confusion_claims,
     energy_claim,
+    confusion_sentence,
     energy_sentence,
+    task_sentence,
     ensure_standin,
     f1_claim,
     factor_effects,
@@ -373,6 +375,8 @@ card.number(
 card.record(confusion_claims(cms["fine"]))
 glue("top_confusion", top_two[0])
 glue("adjacent_share", 100 * adj)
+glue("confusion_sentence", confusion_sentence(100 * adj))
+glue("task_sentence", task_sentence(data))
 
 # %% [markdown]
 # ## Fig. 4: GradCAM++ for correct and incorrect predictions
@@ -617,13 +621,9 @@ show_scorecard(card)
 # *Numbers in this section are from this run ({glue:md}`tag`).*
 #
 # - **Table 3.** The binary model reaches an F1 of {glue:text}`binary_f1:.1f`% (paper 97.45%) and
-#   the four-level model {glue:text}`fine_f1:.1f`% (paper 75.58%). On the stand-in the binary task
-#   is easy: a foam layer of a few millimetres is a bright band above the liquid. The four-level
-#   task is hard for the same reason it is hard for the paper's expert: classes are cut from a
-#   continuous height, and labels near a threshold are a coin flip.
-# - **Confusions.** {glue:text}`adjacent_share:.0f`% of the fine-grained errors fall between
-#   neighbouring levels, as the paper reports. Which neighbouring pair dominates depends on the
-#   data; here it is *{glue:md}`top_confusion`*.
+#   the four-level model {glue:text}`fine_f1:.1f`% (paper 75.58%). {glue:md}`task_sentence`
+# - **Confusions.** {glue:md}`confusion_sentence`. Which neighbouring pair dominates depends on
+#   the data; here it is *{glue:md}`top_confusion`*.
 # - **Where the model looks.** Correct binary predictions put {glue:text}`energy_binary_ok:.2f` of
 #   their GradCAM++ energy into the interface box, incorrect ones {glue:text}`energy_binary_bad:.2f`;
 #   for the four-level model the shares are {glue:text}`energy_fine_ok:.2f` and

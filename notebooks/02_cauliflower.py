@@ -101,7 +101,11 @@ from xaibook.cauliflower import paper as ref
 from xaibook.cauliflower.experiment import (
     method_rows,
     adjust_verdict,
+    class_purity,
     concentration_verdict,
+    error_causes_text,
+    occlusion_verdict,
+    purity_text,
     sweep_verdict,
     MAP_METHODS,
     METHOD_NAMES,
@@ -467,6 +471,10 @@ gc_before, gc_after = g.loc["test", "overall before"], g.loc["test", "overall af
 glue("worst_gradcam", 100 * worst["GradCAM"])
 glue("concentration_verdict", concentration_verdict(held["gradcam_concentrates_errors"]))
 glue("adjust_verdict", adjust_verdict(gc_before, gc_after, len(models["GradCAM"].flip)))
+glue("occlusion_verdict", occlusion_verdict(worst["Occlusion"], cfg.t))
+glue("purity_text", purity_text(class_purity(models["GradCAM"].validation)))
+glue("error_causes", error_causes_text(data))
+glue("pca_kept", explained["GradCAM"])
 
 # %% [markdown]
 # ## Beyond the paper
@@ -615,24 +623,22 @@ show_scorecard(card)
 #   {glue:text}`test_acc:.1f`% of the test images (the paper: 76.32% and 72.41%): it is
 #   {glue:md}`training`. {glue:text}`near_line_share:.0f`% of its errors fall on
 #   plants photographed up to six days before harvest, either side of the three-day line, where a
-#   head to be cut in three days and one to be cut in five look alike; the simulated causes
-#   (hidden heads, dominating neighbours, shadows, glare) add the rest.
+#   head to be cut in three days and one to be cut in five look alike; {glue:md}`error_causes`
 # - **Do the errors gather in one Grad-CAM cluster?** {glue:md}`concentration_verdict` The worst
-#   validation cluster is {glue:text}`worst_gradcam:.0f`% wrong (the paper: about 95%). Clusters
-#   of maps of the predicted class mostly split the images by the class predicted, and an error
-#   that comes from an image looking like the other class yields the other class's map.
+#   validation cluster is {glue:text}`worst_gradcam:.0f`% wrong (the paper: about 95%).
+#   {glue:md}`purity_text`
 # - **Adjustment.** Swapping the answers of the clusters above t = 75% gives
 #   {glue:text}`val_after:.1f`% on validation and {glue:text}`test_after:.1f`% on test (the paper:
 #   90.31% and 88.14%). {glue:md}`adjust_verdict`
 # - **Other settings.** Over {glue:text}`sweep_n` settings of q, t, k and the PCA dimension, the
 #   test gain of the Grad-CAM adjustment ranges from {glue:text}`sweep_worst:.1f` to
 #   {glue:text}`sweep_best:.1f` points. {glue:md}`sweep_verdict`
-# - **Occlusion** clusters mix right and wrong answers, as in the paper.
+# - **Occlusion.** {glue:md}`occlusion_verdict`
 # - **Against the softmax confidence**, the Grad-CAM cluster reliability finds wrong test answers
 #   with an AUC of {glue:text}`auc_gradcam:.2f`, the model's own confidence with
 #   {glue:text}`auc_confidence:.2f`. A reliability score built from saliency maps has to beat
 #   that baseline to earn its cost; the paper does not compare with it.
-# - **Coarse maps.** In the fast profile Grad-CAM is a {glue:text}`cam_grid` grid and occlusion uses 16 windows, so
-#   the maps span at most a few dozen dimensions and PCA to 50 keeps all their variance; at the
-#   paper's 256 px the maps are richer. Whether its error cluster appears on the real data is
-#   what the `paper` profile tests.
+# - **Map size.** Here Grad-CAM is a {glue:text}`cam_grid` grid, and PCA to
+#   {glue:text}`pca_dim` dimensions keeps {glue:text}`pca_kept:.1f`% of its variance. On the fast
+#   profile's coarse maps that is nearly all of it; at the paper's 256 px the maps are richer.
+#   Whether the error cluster appears on the real data is what the `paper` profile tests.

@@ -46,7 +46,7 @@
 # or both into one folder for 20). Then run this notebook with `profile="paper"`,
 # `data_dir="<that folder>"` and `device="cuda"`, or `make book PROFILE=paper CHAPTERS=05_feature_cam
 # DATA_DIRS="05_feature_cam=<that folder>" DEVICE=cuda`. The test suite runs the same code path as a *smoke run*
-# (`smoke=True`: random weights, four photographs written in that layout, every loop cut to its
+# (`smoke=True`: random weights, two photographs (two classes of one each) written in that layout, every loop cut to its
 # shortest); it writes no results.
 # ```
 
@@ -105,13 +105,18 @@ from xaibook.featurecam import (
     road_scores,
     run_classifier,
     sanity_check,
+    sanity_claims,
+    edge_similarity,
+    edges_text,
     settings,
     soft_mask_metrics,
     table2,
     table3,
 )
 from xaibook.featurecam.experiment import (
+    METRICS,
     SMOKE,
+    UNSTATED,
     card_rows,
     chapter_summary,
     classifier_table,
@@ -163,7 +168,7 @@ if smoke and data_dir is None:
 # VGG16 and NASNet Mobile were also its less accurate ones.
 
 # %%
-display(deviations(PAPER, cfg, WHY, smoke=SMOKE if smoke else None))
+display(deviations(PAPER, cfg, WHY, smoke=SMOKE if smoke else None, unstated=UNSTATED))
 
 # %% [markdown]
 # The CAMs as the code computes them. Grad-CAM++ and Smooth Grad-CAM++ use one and the same
@@ -277,9 +282,12 @@ display(
     )
 )
 display(ref.TABLE3)
-combos = combination_table(runs, "right")
-display(Markdown(f"**All nine combinations: right classification % ({tag})**"))
-display(combos)
+metrics = {m: combination_table(runs, m) for m in METRICS}
+combos = metrics["right"]
+for m, title in zip(METRICS, ("right classification %", "images whose confidence rises above the original's (%)",
+                              "images whose confidence rises above the CAM's (%)")):
+    display(Markdown(f"**All nine combinations: {title} ({tag})**"))
+    display(metrics[m])
 display(Markdown(f"**All nine combinations: confidence % ({tag})**"))
 display(combination_table(runs, "confidence"))
 for row in card_rows(t2, t3):
@@ -331,7 +339,8 @@ display(smoothing)
 # Grad-CAM++'s pixel weights $\alpha$ lie in $(0, 1/2]$ only where the layer's activations are
 # non-negative. The fast profile's EfficientNets are read at `conv_head`, before their batch norm
 # and ReLU6, where activations are signed, so the denominator $2g^2 + (\sum A)\,g^3$ can vanish
-# or turn negative. How many channels of each classifier hit that on this run's images
+# or turn negative: the form assumes away what is here a large share of the layer's values (the
+# table's first column). How many channels of each classifier hit that on this run's images
 # ({glue:md}`tag`):
 
 # %%
@@ -378,15 +387,24 @@ display(discrimination)
 #
 # Adebayo et al. (2018): randomise the classifier's weights from the top layer down and see
 # whether the maps change. Maps that stay similar to the trained model's do not explain what the
-# model learned.
+# model learned. The shared implementation (`xaibook.saliency.sanity`) redraws each layer's
+# convolution and linear weights; batch-norm statistics and scales are kept as trained, so a
+# little of the trained network survives every step. Similarity: Spearman rank correlation of the
+# maps and of their absolute values, SSIM and HOG, mean over the photographs.
 
 # %%
 sanity = sanity_check(classifiers[cfg.lighter], light, cfg, seed)
-display(
-    sanity.pivot(index="map", columns="randomised down to", values="Spearman")[
-        list(classifiers[cfg.lighter].spec.randomise)
-    ]
-)
+display(sanity.set_index(["randomised down to", "map"]))
+
+# %% [markdown]
+# The fused maps add HED's edges, which do not depend on the classifier at all. How much of each
+# map is the edges, and how much the CAM it was built from (mean Spearman correlation over the
+# photographs, {glue:md}`light_name`)?
+
+# %%
+edges = edge_similarity(light)
+display(edges.set_index(["CAM", "variant"]))
+glue("edges_text", edges_text(edges))
 
 # %% [markdown]
 # ## Beyond the paper 4: the cost of the edges
@@ -431,9 +449,12 @@ display(ref.TABLE1)
 
 # %% [markdown]
 # ## The paper's claims, checked on this run
+#
+# With one claim beyond the paper per map of the sanity check: its maps change when the classifier
+# is randomised.
 
 # %%
-checks = paper_claims(t2, t3, combos, cfg, n_images=len(photos.images))
+checks = paper_claims(t2, t3, metrics, cfg, n_images=len(photos.images)) + sanity_claims(sanity)
 card.record(checks)
 display(
     pd.DataFrame(
@@ -443,7 +464,7 @@ display(
         ]
     )
 )
-summary = chapter_summary(runs, t2, combos, sensitivity, discrimination, sanity, cfg)
+summary = chapter_summary(runs, t2, metrics, sensitivity, discrimination, sanity, cfg)
 for key, value in summary.items():
     glue(key, value)
 
@@ -463,33 +484,36 @@ show_scorecard(card)
 # ## What reproduced and what did not
 #
 # *Numbers in this section are from this run ({glue:md}`tag`): real classifiers and real
-# photographs, so they change between runs only through Smooth Grad-CAM++'s noise and the CPU's
+# images, so they change between runs only through Smooth Grad-CAM++'s noise and the CPU's
 # floating-point kernels.*
 #
 # - **The port and the models are real.** HED reproduces the TensorFlow package's edge maps to
-#   better than 1e-3 (`tests/test_hed.py`), and the three EfficientNet-Lites reproduce their
-#   converter's logits; ten photographs, not 30 ImageNet classes, are what ships offline.
-# - **Right classification is far below the paper's** on every classifier. Our photographs are
-#   harder for these networks than curated ImageNet validation images (the originals' mean
-#   confidence is {glue:text}`orig_conf_light:.0f`% on Lite0), and an explanation map keeps only
-#   a fifth of the photograph: with the top 80% kept, Grad-CAM++'s explanation maps on Lite0 are
-#   classified right {glue:text}`right_top80:.0f`% of the time instead of
-#   {glue:text}`right_top20:.0f`%.
-# - **Feature CAM on the lighter classifier** changes right classification by
-#   {glue:text}`gain_light:+.1f` points on average over the three CAMs (the paper: +7 to +26 on
-#   VGG16 and NASNet Mobile); on the heavier by {glue:text}`gain_heavy:+.1f` (the paper: -3 to
-#   0 on InceptionV3). With ten photographs one photograph is 10 points.
-# - **Which combination is best**: {glue:text}`best_combo` here (addition with input 2 in the
-#   paper); multiplication's best combination ranks {glue:text}`mul_rank` of nine (the paper: the
-#   worst).
-# - **Class discrimination.** The edges are the same for every class, and so, almost, are the
-#   CAMs at EfficientNet's last convolution: Grad-CAM++'s maps for the first and second most
-#   probable class correlate at {glue:text}`disc_gradcampp:.2f` (Spearman), Grad-CAM's at
-#   {glue:text}`disc_gradcam:.2f`. Adding edges does not make a map more class-discriminative.
-# - **Sanity check.** With the classifier layer's weights randomised, Grad-CAM++'s maps still
+#   better than 1e-3 (`tests/test_hed.py`), and the fast profile's EfficientNet-Lites reproduce
+#   their converter's logits. This run explains {glue:text}`n_images` images (see the photographs
+#   section for where they come from); the paper used a subset of 30 ImageNet classes.
+# - **Right classification of the CAMs' explanation maps** is {glue:md}`right_vs_paper`
+#   (mean over the three CAMs). The original images' mean confidence is
+#   {glue:text}`orig_conf_light:.0f`% on {glue:md}`light_name`, and an explanation map keeps only
+#   a fifth of the image: with the top 80% kept, Grad-CAM++'s explanation maps on
+#   {glue:md}`light_name` are classified right {glue:text}`right_top80:.0f`% of the time instead
+#   of {glue:text}`right_top20:.0f`%.
+# - **Feature CAM on the lighter classifiers** changes right classification by
+#   {glue:md}`gain_lighter_text` points on average over the three CAMs (the paper: +7 to +26 on
+#   VGG16 and NASNet Mobile); on the heavier by {glue:text}`gain_heavy:+.1f` on
+#   {glue:md}`heavy_name` (the paper: -3 to 0 on InceptionV3). One image in one CAM's row moves
+#   such a mean by {glue:text}`one_image_points:.1f` points.
+# - **Which combination is best**: {glue:md}`best_combo` on right classification (addition with
+#   input 2 in the paper, on all three of its metrics); per metric: {glue:md}`best_per_metric`.
+#   Multiplication's best combination ranks {glue:md}`mul_rank` of nine on right
+#   classification (the paper: the worst).
+# - **Class discrimination.** The edges are the same for every class. The CAMs' maps for the
+#   first and second most probable class are {glue:md}`disc_words` (Spearman: Grad-CAM++
+#   {glue:text}`disc_gradcampp:.2f`, Grad-CAM {glue:text}`disc_gradcam:.2f`), and
+#   {glue:md}`disc_fcam_text`.
+# - **Sanity check.** With the classifier layer's weights randomised, Grad-CAM++'s maps
 #   correlate at {glue:text}`sanity_gradcampp:.2f` with the trained model's, Feature CAM's built
-#   on it at {glue:text}`sanity_fcam:.2f`: at this layer they reflect the activations more than
-#   what the classifier learned. Grad-CAM's fall to {glue:text}`sanity_gradcam:.2f`.
+#   on it at {glue:text}`sanity_fcam:.2f`, Grad-CAM's at {glue:text}`sanity_gradcam:.2f`:
+#   {glue:md}`sanity_text`. {glue:md}`edges_text`.
 # - **Cost.** HED takes {glue:text}`hed_s:.2f` s per photograph here, Grad-CAM
 #   {glue:text}`gradcam_s:.2f` s: the edges cost {glue:text}`hed_ratio:.0f` times the map they
 #   decorate.

@@ -141,3 +141,17 @@ def test_closing_verdicts():
     assert adjust_verdict(80.0, 80.0, 0).startswith("No cluster passes the threshold")
     assert adjust_verdict(80.0, 78.0, 2) == "Test accuracy changes by -2.0 points."
     assert sweep_verdict(0.5).startswith("No setting raises") and sweep_verdict(3.0).startswith("Some settings")
+
+
+def test_closing_sentences_turn_with_the_numbers_and_the_data():
+    from types import SimpleNamespace
+
+    from xaibook.cauliflower.experiment import class_purity, error_causes_text, occlusion_verdict, purity_text
+
+    assert occlusion_verdict(0.5).startswith("Occlusion clusters mix right and wrong answers")
+    assert "above t = 75%" in occlusion_verdict(0.9)
+    # clusters 0: preds [1, 1, 0] (majority 2), 1: preds [0, 0] (majority 2): 4 of 5 images
+    res = SimpleNamespace(clusters=np.array([0, 0, 0, 1, 1]), pred=np.array([1, 1, 0, 0, 0]))
+    assert class_purity(res) == pytest.approx(80.0)
+    assert "do not simply split" in purity_text(80.0) and "split the images by the class predicted" in purity_text(95)
+    assert "simulated causes" in error_causes_text("synthetic") and "simulated" not in error_causes_text("real")

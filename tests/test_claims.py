@@ -361,3 +361,32 @@ def test_the_results_file_records_the_failures(card):
     card.claim("better", "A beats B", True)
     path = card.write()
     assert json.loads(path.read_text())["failures"] == ["f1 = 96 outside band [90.0, 95.0]"]
+
+
+def test_verdict_summary_groups_claims_by_verdict_or_by_this_runs_outcome(tmp_path):
+    from xaibook.claims import Scorecard, verdict_summary
+
+    card = Scorecard("01_foam", profile="paper", data="real", seed=0, results_dir=tmp_path)
+    assert verdict_summary(card) == "no claims recorded"
+    card.claim("a", "A", True, gate=False, why="test")
+    card.claim("b", "B", False, gate=False, why="test")
+    card.claim("c", "C", True, gate=False, why="test")
+    card.claims["a"].verdict = ""                       # a paper-profile run: no bands, no verdict
+    card.claims["b"].verdict = card.claims["c"].verdict = ""
+    assert verdict_summary(card) == "**held in this run**: `a`, `c`; **did not hold in this run**: `b`"
+    card.claims["a"].verdict, card.claims["b"].verdict, card.claims["c"].verdict = "fails", "holds", "undecided"
+    assert verdict_summary(card) == "**holds**: `b`; **fails**: `a`; **undecided**: `c`"
+
+
+def test_deviations_say_which_settings_the_paper_does_not_state():
+    import dataclasses
+
+    from xaibook.profiles import deviations
+
+    @dataclasses.dataclass(frozen=True)
+    class S:
+        n: int
+        k: int
+
+    table = deviations(S(50, 3), S(6, 2), {"n": "CPU budget", "k": "fewer"}, unstated=("n",))
+    assert table.loc["n", "paper"] == "not stated (paper profile: 50)" and table.loc["k", "paper"] == "3"

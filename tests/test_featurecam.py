@@ -53,6 +53,16 @@ def test_explanation_map_keeps_the_top_fifth_and_blacks_out_the_rest():
     assert float(out[0, :, :8].abs().sum()) == 0 and torch.allclose(out[0, :, 8:], torch.tensor(0.7))
 
 
+def test_explanation_map_never_keeps_a_maps_floor():
+    """A post-ReLU map that is exactly zero on 90% of the image keeps its 10 positive pixels, not the
+    whole image (the 80th percentile is 0 there); a constant map keeps nothing."""
+    relu = torch.zeros(2, 10, 10)
+    relu[0, 0] = torch.linspace(0.1, 1.0, 10)
+    mask = explanation_mask(relu)
+    assert int(mask[0].sum()) == 10 and bool(mask[0, 0].all())
+    assert int(mask[1].sum()) == 0
+
+
 def test_right_classification_and_confidence_by_hand():
     original = torch.tensor([[0.7, 0.2, 0.1], [0.1, 0.6, 0.3]])
     explained = torch.tensor([[0.4, 0.5, 0.1], [0.2, 0.7, 0.1]])
@@ -145,19 +155,55 @@ def test_chance_respondents_find_the_photograph_at_the_chance_rate():
     assert answers["participant"].str.startswith("simulated-").all()
 
 
-def test_audit_flags_the_copied_row_the_missing_row_and_the_confidence_claim():
+def test_audit_flags_the_copied_row_the_missing_row_and_the_claims_its_tables_contradict():
     failed = [c.item for c in ref.audit() if not c.consistent]
-    assert failed == ["Table 2, VGG16: Grad-CAM++ and Smooth Grad-CAM++ rows", "Table 3, VGG16: a row per CAM"]
+    assert failed == ["Table 2, VGG16: Grad-CAM++ and Smooth Grad-CAM++ rows", "Table 3, VGG16: a row per CAM",
+                      "Inception V3: Feature CAM preserves right classification (Sect. 5.2, inference)",
+                      "VGG16: Feature CAM improves right classification against every CAM (Sect. 5.2)",
+                      "Feature CAM preserves the original image's confidence (Sect. 5.2, Table 3)"]
     faith = next(c for c in ref.audit() if c.item.startswith("Table 1"))
     assert faith.consistent                                    # all multiples of 4% (25 people)
+    checks = {c.item: c for c in ref.audit()}
+    assert "Ours 4 on SMGrad-CAM++ (77 vs 97)" in checks[failed[2]].recomputed
+    assert checks[failed[3]].recomputed == "Ours 3 on Grad-CAM (51 vs 52); Ours 4 on Grad-CAM (50 vs 52)"
+    assert "Ours 1" not in checks[failed[4]].recomputed          # Ours 1 stays within 5 points everywhere
 
 
-def _tables(gain_light: float, gain_heavy: float):
+def test_every_audit_check_can_fail(monkeypatch):
+    """Tables edited to contradict each consistent check turn it inconsistent, and tables edited to
+    satisfy the inconsistent ones turn them consistent: no check is hard-coded."""
+    t2, t3 = ref.TABLE2.copy(), ref.TABLE3.copy()
+    t2.loc[("VGG16", "SMGrad-CAM++"), "Ours 1"] = 87                  # rows no longer copies
+    t2.loc[("Inception V3", "Grad-CAM++"), ["Ours 3", "Ours 4"]] = 94
+    t2.loc[("Inception V3", "Grad-CAM"), ["Ours 1", "Ours 4"]] = 80   # Ours 1 no longer 'similar'
+    t2.loc[("VGG16", "Grad-CAM"), ["Ours 3", "Ours 4"]] = 60
+    t3.loc[("VGG16", "Grad-CAM++"), "CAM"] = 70                       # Grad-CAM++ no longer best on VGG16
+    t3[list(OURS)] = 80                                               # never above the original, 17 below InceptionV3's
+    monkeypatch.setattr(ref, "TABLE2", t2)
+    monkeypatch.setattr(ref, "TABLE3", t3)
+    checks = {c.item: c.consistent for c in ref.audit()}
+    assert checks["Table 2, VGG16: Grad-CAM++ and Smooth Grad-CAM++ rows"]
+    assert checks["VGG16: Feature CAM improves right classification against every CAM (Sect. 5.2)"]
+    assert not checks["Grad-CAM++ gives the best confidence among the CAMs (Sect. 3, on VGG16)"]
+    assert not checks["Inception V3: Ours 1, 2 and 5 'similar' to the CAMs (Sect. 5.2)"]
+    assert not checks["Feature CAM occasionally above the original image's confidence (Sect. 6)"]
+    assert not checks["Feature CAM preserves the original image's confidence (Sect. 5.2, Table 3)"]   # 80 < 97 - 5
+    t3[list(OURS)] = 96
+    t3.loc["VGG16", list(OURS)] = 85
+    t3.loc["NasNet Mobile", list(OURS)] = 86
+    monkeypatch.setattr(ref, "TABLE3", t3)
+    assert {c.item: c.consistent for c in ref.audit()}[
+        "Feature CAM preserves the original image's confidence (Sect. 5.2, Table 3)"]
+
+
+def _tables(gain_light: float, gain_heavy: float, gain_lite1: float | None = None, original: float = 60.0):
     idx = pd.MultiIndex.from_product([FAST.classifiers, ["Grad-CAM", "Grad-CAM++", "SMGrad-CAM++"]])
     t2 = pd.DataFrame(50.0, index=idx, columns=["CAM", *OURS])
     t2.loc[FAST.lighter, "Ours 1"] = 50 + gain_light
+    t2.loc["efficientnet_lite1", "Ours 1"] = 50 + (gain_light if gain_lite1 is None else gain_lite1)
     t2.loc[FAST.heavier, "Ours 1"] = 50 + gain_heavy
     t3 = pd.DataFrame(60.0, index=idx, columns=["Original", "CAM", *OURS])
+    t3["Original"] = original
     t3.loc[(FAST.lighter, "Grad-CAM++"), "CAM"] = 70.0
     combos = pd.DataFrame({c.name: [80.0 if c == TOP5[0] else 20.0 if c.fusion == "mul" else 50.0] * 9
                            for c in COMBINATIONS}, index=idx).T
@@ -169,17 +215,67 @@ def test_paper_claims_hold_and_fail_on_constructed_tables():
     assert all(c.holds for c in held.values())
     assert held["lighter_gains"].margin == pytest.approx(11.1) and held["heavier_keeps"].margin == pytest.approx(3.0)
     assert held["add_input2_best"].margin == pytest.approx(30.0) and held["mul_worst"].margin == pytest.approx(30.0)
+    # Ours 1 at 60, CAMs at 60 (63.3 on Lite0), original 60: the lowest is 60 - 63.3 + 5
+    assert held["confidence_kept"].margin == pytest.approx(5 - 10 / 3)
     failed = {c.key for c in paper_claims(*_tables(-11.1, -22.2), FAST) if not c.holds}
     assert failed == {"lighter_gains", "heavier_keeps"}
 
 
-def test_claim_resolutions_are_one_image_in_the_averaged_cells():
-    """Ten images: one image in one of three CAM rows is 3.33 points, in one of nine cells 1.11, confidence 1."""
-    res = {c.key: c.resolution for c in paper_claims(*_tables(11.1, -2.0), FAST, n_images=10)}
-    assert res["lighter_gains"] == res["heavier_keeps"] == pytest.approx(100 / 30)
-    assert res["add_input2_best"] == res["mul_worst"] == pytest.approx(100 / 90)
-    assert res["confidence_kept"] == res["gradcampp_best_confidence"] == 1.0
-    assert all(c.resolution is None for c in paper_claims(*_tables(11.1, -2.0), FAST))
+def test_lighter_gains_needs_every_lighter_classifier():
+    """Lite1 stands in for NASNet Mobile, the paper's other lighter classifier: a loss there fails the claim."""
+    claim = {c.key: c for c in paper_claims(*_tables(11.1, -2.0, gain_lite1=-4.0), FAST)}["lighter_gains"]
+    assert not claim.holds and claim.margin == pytest.approx(-4.0) and "efficientnet_lite1 -4.0" in claim.evidence
+
+
+def test_confidence_is_kept_against_the_original_image_not_only_the_cams():
+    """Ours 1 level with the CAMs (60%) but 20 points below the original (80%) fails: margin 60 - 80 + 5."""
+    claim = {c.key: c for c in paper_claims(*_tables(11.1, -2.0, original=80.0), FAST)}["confidence_kept"]
+    assert not claim.holds and claim.margin == pytest.approx(-15.0)
+
+
+def test_fusion_rankings_must_hold_on_each_of_the_three_metrics():
+    t2, t3, right = _tables(11.1, -2.0)
+    above = right.copy()
+    above.loc[TOP5[1].name] = 90.0                         # another addition wins on one metric
+    metrics = {"right": right, "above original": above, "above CAM": right}
+    claims = {c.key: c for c in paper_claims(t2, t3, metrics, FAST)}
+    assert not claims["add_input2_best"].holds and claims["add_input2_best"].margin == pytest.approx(-10.0)
+    assert claims["mul_worst"].holds and "above original" in claims["mul_worst"].statement
+
+
+def test_combination_metrics_by_hand():
+    """Two images: confidence 0.5 and 0.2 under every fusion, 0.4 and 0.4 under the CAM; the originals'
+    top-1 confidences 0.6 and 0.9: right 50%, above the original 0%, above the CAM 50% (the first).
+    With originals at 0.7 and 0.15 the second image's 0.2 rises above its original: 50%."""
+    from xaibook.featurecam.experiment import CAMS, ClassifierRun, combination_table
+
+    run = ClassifierRun("m", ["a", "b"], np.zeros((2, 1, 1, 3), np.uint8), torch.tensor([[0.6, 0.4], [0.1, 0.9]]),
+                        torch.zeros(2, 1, 1), {}, {})
+    for cam in CAMS:
+        run.confidence[(cam, "CAM")] = np.array([0.4, 0.4])
+        run.right[(cam, "CAM")] = np.array([True, True])
+        for c in COMBINATIONS:
+            run.confidence[(cam, c.name)] = np.array([0.5, 0.2])
+            run.right[(cam, c.name)] = np.array([True, False])
+    assert (combination_table([run], "right").to_numpy() == 50).all()
+    assert (combination_table([run], "above CAM").to_numpy() == 50).all()
+    assert (combination_table([run], "above original").to_numpy() == 0).all()
+    run.probs = torch.tensor([[0.7, 0.3], [0.15, 0.1]])
+    assert (combination_table([run], "above original").to_numpy() == 50).all()
+    with pytest.raises(ValueError, match="unknown metric"):
+        combination_table([run], "beauty")
+
+
+def test_closing_sentences_follow_the_numbers_in_every_profile():
+    from xaibook.featurecam.experiment import PAPER_PEER, similarity_words, versus_paper
+
+    assert versus_paper({"efficientnet_lite0": 30.0, "efficientnet_lite2": 40.0},
+                        {"VGG16": 70.0, "Inception V3": 95.0}).startswith("below the paper's on every classifier")
+    mixed = versus_paper({"vgg16": 72.0, "inception_v3": 80.0}, {"VGG16": 70.0, "Inception V3": 95.0})
+    assert mixed.startswith("below the paper's on inception_v3; within 5 points of the paper's on vgg16")
+    assert "vgg16 72% against VGG16's 70%" in mixed and PAPER_PEER["vgg16"] == "VGG16"
+    assert [similarity_words(r) for r in (0.9, 0.6, 0.3, 0.0)] == ["almost the same", "alike", "weakly alike",
+                                                                    "unrelated"]
 
 
 def test_scorecard_rows_take_the_paper_values_of_the_peer_classifier():
@@ -249,3 +345,53 @@ def test_the_runner_up_is_the_second_most_probable_class():
 
     probs = torch.tensor([[0.1, 0.6, 0.3], [0.5, 0.2, 0.3], [0.07, 0.03, 0.9]])
     assert runner_up(probs).tolist() == [2, 2, 0]
+
+
+def test_closing_summary_of_a_paper_profile_run_names_its_own_classifiers_and_images():
+    """Fabricated paper-profile tables (VGG16, NASNet Mobile, InceptionV3 on 150 images): the closing
+    section's numbers and sentences name those classifiers and that count, and no fast-profile constant
+    (EfficientNet-Lite, ten photographs) appears."""
+    from xaibook.featurecam.experiment import CAMS, PAPER, ClassifierRun, chapter_summary
+
+    n = 150
+    idx = pd.MultiIndex.from_product([PAPER.classifiers, list(CAMS)])
+    t2 = pd.DataFrame(80.0, index=idx, columns=["CAM", *OURS])
+    t2["Ours 1"] = 88.0
+    runs = [ClassifierRun(c, [f"img{i}" for i in range(n)], np.zeros((n, 1, 1, 3), np.uint8),
+                          torch.full((n, 2), 0.5), torch.zeros(n, 1, 1), {}, {},
+                          seconds={"HED": 0.02, "Grad-CAM": 0.01}) for c in PAPER.classifiers]
+    combos = pd.DataFrame({k: [50.0] * 9 for k in idx}, index=[c.name for c in COMBINATIONS])
+    sensitivity = pd.DataFrame({"CAM": ["Grad-CAM++"] * 2, "variant": ["CAM"] * 2, "kept": ["top 80%", "top 20%"],
+                                "right %": [90.0, 80.0]})
+    discrimination = pd.DataFrame([{"CAM": cam, "variant": v, "Spearman, top-1 vs top-2 class": 0.3}
+                                   for cam in CAMS for v in ("CAM", f"{OURS[0]} ({TOP5[0].name})")])
+    sanity = pd.DataFrame([{"randomised down to": "fc", "map": m, "Spearman": 0.1}
+                           for m in (*CAMS, f"{OURS[0]} (Grad-CAM++)")])
+    out = chapter_summary(runs, t2, {"right": combos}, sensitivity, discrimination, sanity, PAPER)
+    text = " ".join(str(v) for v in out.values())
+    assert "lite" not in text.lower() and "ten " not in text and "efficientnet" not in text.lower()
+    assert out["light_name"] == "vgg16" and out["n_images"] == n and out["one_image_points"] == pytest.approx(100 / 450)
+    assert out["gain_lighter_text"] == "+8.0 on vgg16 and +8.0 on nasnetamobile"
+    # 80 against VGG16's 70.7, NASNet Mobile's 77.7 and InceptionV3's 95 (the paper's CAM columns, mean of 3 rows)
+    assert out["right_vs_paper"].startswith("below the paper's on inception_v3; within 5 points of the paper's on "
+                                            "nasnetamobile; above the paper's on vgg16")
+    assert out["sanity_text"] == "Grad-CAM++'s maps depend on what the classifier learned"
+    assert out["disc_words"] == "weakly alike" and "no more class-discriminative" in out["disc_fcam_text"]
+
+
+def test_sanity_claims_read_the_last_step_and_edges_text_turns_with_the_numbers():
+    from xaibook.featurecam import edges_text, sanity_claims
+
+    sanity = pd.DataFrame({"randomised down to": ["fc", "fc", "conv", "conv"], "map": ["Grad-CAM", "Ours 1 (Grad-CAM)"] * 2,
+                           "Spearman |map|": [0.9, 0.95, 0.2, 0.7]})
+    claims = {c.key: c for c in sanity_claims(sanity)}
+    pp = sanity.assign(map=["Grad-CAM", "Grad-CAM++"] * 2)
+    assert [c.key for c in sanity_claims(pp)] == ["depends_on_model_grad_cam", "depends_on_model_grad_campp"]
+    assert claims["depends_on_model_grad_cam"].holds and claims["depends_on_model_grad_cam"].margin == pytest.approx(0.3)
+    assert not claims["depends_on_model_ours_1_grad_cam"].holds and "down to conv" in claims[
+        "depends_on_model_grad_cam"].statement
+    edges = pd.DataFrame({"variant": ["CAM", "Ours 1 (add · input 2)"], "Spearman with the edges": [0.1, 0.6],
+                          "Spearman with the CAM": [1.0, 0.4]})
+    assert "more with HED's edge map (0.60) than with the CAM" in edges_text(edges)
+    edges.loc[1, "Spearman with the CAM"] = 0.9
+    assert "more with the CAM they are built from (0.90)" in edges_text(edges)

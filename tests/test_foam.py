@@ -279,3 +279,11 @@ def test_closing_sentences_follow_the_numbers_whichever_way_they_come_out():
     assert temporal_sentence(95.5, 94.0, 80.0).startswith("Averaging three frames lowers")
     assert "come in runs" in temporal_sentence(95.5, 94.0, 80.0)
     assert "leaves the F1 where it was" in temporal_sentence(95.5, 95.7, 80.0)
+
+
+def test_closing_sentences_on_confusions_and_tasks_follow_the_run_and_the_data():
+    from xaibook.foam import confusion_sentence, task_sentence
+
+    assert confusion_sentence(80).endswith("as the paper reports")
+    assert "unlike in the paper" in confusion_sentence(40)
+    assert "stand-in" in task_sentence("synthetic") and "stand-in" not in task_sentence("real")

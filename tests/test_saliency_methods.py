@@ -259,6 +259,26 @@ def test_smoothgrad_is_deterministic_per_seed():
     assert not torch.equal(a, c)
 
 
+def test_absolute_smoothgrad_averages_each_copys_magnitude_as_tf_keras_vis():
+    """The probe returns its (noisy) input: the absolute variant is the mean of |x + sigma eps_j| over the
+    copies, drawn exactly as noise_copies draws them; the signed mean, whose noise cancels, is smaller."""
+    from xaibook.saliency.cam import noise_copies, noise_scale
+
+    x = torch.zeros(1, 1, 6, 6)
+    x[0, 0, 0, 0] = 1.0
+    n = 6
+    out = SmoothGrad(Probe(), n_samples=n, noise=0.5, seed=4, absolute=True).attribute(x, predicted_class)
+    draws = noise_copies(x, 4)
+    expected = sum((x + noise_scale(x, 0.5) * next(draws)).abs()[:, 0] for _ in range(n)) / n
+    torch.testing.assert_close(out, expected)
+    signed = SmoothGrad(Probe(), n_samples=n, noise=0.5, seed=4).attribute(x, predicted_class)
+    assert float(signed.abs().mean()) < float(out.mean())
+    quiet = SmoothGrad(Probe(), n_samples=3, noise=0.0, absolute=True).attribute(x - 0.5, predicted_class)
+    torch.testing.assert_close(quiet, (x - 0.5)[:, 0].abs())          # no noise: |map|
+    from xaibook.saliency import describe
+    assert "absolute values of finished" in describe("smoothgrad", method="vanillagrad", absolute=True)
+
+
 @pytest.mark.parametrize("kwargs", [dict(n_samples=0), dict(n_samples=2, noise=-1.0), dict(n_samples=2, batch_size=0)])
 def test_smoothgrad_rejects_bad_options(kwargs):
     with pytest.raises(ValueError):

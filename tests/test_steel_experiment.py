@@ -192,3 +192,18 @@ def test_closing_sentences_follow_the_run_not_the_fast_profile():
     paper = cams_sentence(best.rename({"GradCAM": "SmoothGrad 10"}), "layer4", (8, 8), 256)
     assert "rank below" in paper and "`layer4`" in paper and "8×8 grid at 256 px, one cell per 32×32" in paper
     assert "64 px" not in paper and "4×4" not in paper
+
+
+def test_normalisation_sentence_and_caveat_follow_the_claims_and_the_data():
+    from xaibook.claims import ClaimCheck
+    from xaibook.steel.experiment import normalisation_sentence, scores_caveat
+
+    rect = ClaimCheck("rectify_gradients", "r", True, 0.1, "yes")
+    cap_fail = ClaimCheck("cap_at_max", "c", False, -0.02, "2/5 methods")
+    text = normalisation_sentence(rect, cap_fail)
+    assert text.startswith("Rectifying gradient maps (ReLU or absolute value against no rectification) helps")
+    assert "below the 99th percentile for some methods (2/5 methods; worst by 0.020)" in text
+    text = normalisation_sentence(ClaimCheck("rectify_gradients", "r", False, -0.1, "no"),
+                                  ClaimCheck("cap_at_max", "c", True, 0.0, "5/5 methods"))
+    assert "unlike in the paper (no)" in text and "at least as well as at the 99th percentile (5/5" in text
+    assert "stand-in" in scores_caveat("synthetic") and "stand-in" not in scores_caveat("real")

@@ -6,7 +6,9 @@ a full-page screenshot goes to ``_build/screens/<width>/<page>.png``, and the ru
 
 * an image does not load (``naturalWidth`` 0 after the page's load event), at either width;
 * at 1280 px, a table or a figure is wider than the article's content column (it would be cut
-  or push the page sideways). Tables the book's CSS makes scroll inside the column do not count.
+  or push the page sideways). A notebook output's table (a data frame) may scroll inside the
+  column; a table the book writes itself (the scorecard, a chapter's text) may not: one whose
+  columns reach past what its scroller shows (columns cut off until the reader scrolls) fails.
 
 Chromium comes from the system's packages (``apt-get install chromium`` when it is missing, which
 ``make browser-check`` tries once). Only ``file://`` pages are loaded; nothing is fetched.
@@ -47,6 +49,17 @@ PROBE = """
     if (r.right > limit && !inScroller && !selfScrolls)
       wide.push(el.tagName.toLowerCase() + ' ' + Math.round(r.right - limit) + ' px past the column'
                 + (el.id ? ' #' + el.id : ''));
+    else if (el.tagName === 'TABLE' && !el.closest('.cell_output, .output')) {
+      const box = (scroller && scroller !== el && getComputedStyle(scroller).overflowX !== 'visible') ? scroller : el;
+      const hidden = box.scrollWidth - box.clientWidth;
+      if (hidden > 1) {
+        const right = box.getBoundingClientRect().right;
+        const head = [...el.querySelectorAll('th')].filter(th => th.getBoundingClientRect().right > right + 1)
+                                                    .map(th => th.textContent.trim()).slice(0, 3);
+        wide.push('table columns cut off by ' + hidden + ' px at this width'
+                  + (head.length ? ' (' + head.join(', ') + ')' : ''));
+      }
+    }
   }
   const page = document.documentElement.scrollWidth - window.innerWidth;
   if (page > 1) wide.push('the page itself is ' + page + ' px wider than the window');

@@ -203,8 +203,8 @@ def scorecard_markdown(results: list[dict], figure: str | None = None) -> str:
             "missed. *Claims*: each claim's verdict over the derivation runs (holds / fails / no effect / "
             "undecided). *Gated*: the numbers outside their band and the claims whose verdict this build "
             "contradicts (0 and 0 is a pass).", "",
-            "| chapter | profile, data | numbers: reproduced / mixed / differs | beyond the paper | "
-            "claims: holds / fails / no effect / undecided | gated: out of band; verdicts changed |",
+            "| chapter | gated: out of band; verdicts changed | claims: holds / fails / no effect / undecided | "
+            "numbers: reproduced / mixed / differs | beyond the paper | profile, data |",
             "|---|---|---|---|---|---|"]
     for r in results:
         sm = chapter_summary(r)
@@ -213,10 +213,11 @@ def scorecard_markdown(results: list[dict], figure: str | None = None) -> str:
         changed = (f"**{sm['verdicts changed']}** of {sm['claims gated']}" if sm["verdicts changed"]
                    else f"0 of {sm['claims gated']}")
         out.append(f"| [{short}](../notebooks/{r['chapter']}.ipynb) ([card](#{_anchor(r['chapter'])})) | "
-                   f"{r['profile']}, {r['data']} | {_count_html(sm['reproduced'], 'reproduced')} / "
+                   f"{band}; {changed} | {sm['claims holds']} / {sm['claims fails']} / "
+                   f"{sm['claims no effect']} / {sm['claims undecided']} | "
+                   f"{_count_html(sm['reproduced'], 'reproduced')} / "
                    f"{_count_html(sm['mixed'], 'mixed')} / {_count_html(sm['differs'], 'differs')} | "
-                   f"{sm['beyond the paper']} | {sm['claims holds']} / {sm['claims fails']} / "
-                   f"{sm['claims no effect']} / {sm['claims undecided']} | {band}; {changed} |")
+                   f"{sm['beyond the paper']} | {r['profile']}, {r['data']} |")
     out += ["", "**Columns.** *reproduced*: the paper's value lies within the chapter's tolerance of our mean over "
             "the derivation runs; *mixed*: only some runs come that close; *differs*: no run does; numbers without "
             "a stated tolerance (a different setting) are counted in the chapter's card only; *beyond the paper*: "
@@ -256,22 +257,21 @@ def scorecard_markdown(results: list[dict], figure: str | None = None) -> str:
             out += [f"{effect['sentence']} Our spread comes from {summary['n']} runs: seeds "
                     f"{summary['seeds'][0]}-{summary['seeds'][-1]} on the kernel paths {', '.join(summary['kernels'])}; "
                     f"{summary['gated_numbers']} numbers and {summary['gated_claims']} claims are gated.", ""]
-        out += ["| quantity | verdict | paper | ours | delta | ours over runs: mean [min, max] | band (gated) | in band |",
+        out += ["| quantity | in band | verdict | paper | ours | band (gated) | delta | ours over runs: mean [min, max] |",
                 "|---|---|---|---|---|---|---|---|"]
         for n in r["numbers"]:
             band = "–" if n["band"] is None else f"[{_fmt(n['band'][0], n['unit'])}, {_fmt(n['band'][1], n['unit'])}]"
             inb = {True: "yes", False: "**NO**", None: "–"}[n["in_band"]]
-            out.append(f"| {n['label']} | {_verdict_html(n['verdict'])} | {_fmt(n['paper'], n['unit'])} | "
-                       f"{_fmt(n['ours'], n['unit'])} | {_fmt(n['delta'], n['unit'])} | {_spread_text(n)} | {band} | "
-                       f"{inb} |")
-        out += ["", "| claim of the paper | this run | verdict over runs | margin: interval (held) | gated | evidence |",
+            out.append(f"| {n['label']} | {inb} | {_verdict_html(n['verdict'])} | {_fmt(n['paper'], n['unit'])} | "
+                       f"{_fmt(n['ours'], n['unit'])} | {band} | {_fmt(n['delta'], n['unit'])} | {_spread_text(n)} |")
+        out += ["", "| claim of the paper | this run | verdict over runs | gated | margin: interval (held) | evidence |",
                 "|---|---|---|---|---|---|"]
         for c in r["claims"]:
             here = "holds" if c["holds"] else "fails"
             here = f"**{here}**" if claim_changed(c, r["profile"]) else here
             gated = "yes" if (c["must_hold"] or c.get("must_fail")) else "no"
-            out.append(f"| {c['statement']} | {here} | {c.get('verdict') or '–'} | "
-                       f"{margin_text(c.get('interval'), c.get('held', ''))} | {gated} | {c['evidence']} |")
+            out.append(f"| {c['statement']} | {here} | {c.get('verdict') or '–'} | {gated} | "
+                       f"{margin_text(c.get('interval'), c.get('held', ''))} | {c['evidence']} |")
         out.append("")
     return "\n".join(out) + "\n"
 

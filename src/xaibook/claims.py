@@ -662,3 +662,15 @@ def claims_held(card: Scorecard, at_least: float) -> list[str]:
             if n and k / n >= at_least:
                 out.append(c.statement)
     return out
+
+
+def verdict_summary(card: Scorecard) -> str:
+    """The card's claims grouped by their verdict over the derivation runs (:data:`CLAIM_VERDICTS`), as
+    markdown: "**holds**: `a`, `b`; **fails**: `c`"; claims without a verdict (no bands: a paper-profile
+    run) are grouped by this run's outcome instead, and say so."""
+    groups: dict[str, list[str]] = {}
+    for c in card.claims.values():
+        v = c.verdict or ("held in this run" if c.holds else "did not hold in this run")
+        groups.setdefault(v, []).append(f"`{c.key}`")
+    order = [*CLAIM_VERDICTS, "held in this run", "did not hold in this run"]
+    return "; ".join(f"**{v}**: {', '.join(groups[v])}" for v in order if v in groups) or "no claims recorded"

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 PROFILES = ("fast", "paper")
 
@@ -39,12 +39,15 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
-def deviations(paper: Any, run: Any, why: Mapping[str, str], smoke: Mapping[str, Any] | None = None):
+def deviations(paper: Any, run: Any, why: Mapping[str, str], smoke: Mapping[str, Any] | None = None,
+               unstated: Iterable[str] = ()):
     """Table of every setting in which ``run`` differs from ``paper`` (two dataclass instances).
 
     Every differing field must have a reason in ``why``; a silent deviation raises, so a chapter
     cannot change a setting without saying so. ``smoke``: the fields a smoke run overrides (the
-    chapter's ``SMOKE``), each given :data:`SMOKE_WHY` as its reason.
+    chapter's ``SMOKE``), each given :data:`SMOKE_WHY` as its reason. ``unstated``: settings the
+    paper does not give; their "paper" cell says so and shows the paper profile's own choice, so
+    the book's choices are not passed off as the paper's.
     """
     import pandas as pd
 
@@ -55,7 +58,8 @@ def deviations(paper: Any, run: Any, why: Mapping[str, str], smoke: Mapping[str,
         if a != b:
             if f.name not in why:
                 raise KeyError(f"setting {f.name!r} differs from the paper ({a!r} -> {b!r}) but has no reason")
-            rows.append({"setting": f.name, "paper": _shown(a), "this run": _shown(b), "why": why[f.name]})
+            shown = f"not stated (paper profile: {_shown(a)})" if f.name in unstated else _shown(a)
+            rows.append({"setting": f.name, "paper": shown, "this run": _shown(b), "why": why[f.name]})
     return pd.DataFrame(rows, columns=["setting", "paper", "this run", "why"]).set_index("setting")
 
 

@@ -395,6 +395,41 @@ def adjust_verdict(before: float, after: float, n_flipped: int) -> str:
     return f"Test accuracy changes by {after - before:+.1f} points."
 
 
+def occlusion_verdict(worst_share: float, t: float = 0.75) -> str:
+    """Whether occlusion's clusters mix right and wrong answers (the paper: they do), from the share wrong
+    in its worst validation cluster against the adjustment threshold ``t``."""
+    if worst_share > t:
+        return (f"One occlusion cluster is {100 * worst_share:.0f}% wrong, above t = {100 * t:.0f}%: unlike in the "
+                f"paper, occlusion too gathers errors.")
+    return (f"Occlusion clusters mix right and wrong answers, as in the paper: the worst is "
+            f"{100 * worst_share:.0f}% wrong.")
+
+
+def class_purity(result) -> float:
+    """Share (%) of the images whose cluster's majority predicted class is their own predicted class: 100
+    when the clusters split the images by the class predicted (``result``: a ReliabilityResult)."""
+    df = pd.DataFrame({"cluster": np.asarray(result.clusters), "pred": np.asarray(result.pred)})
+    majority = df.groupby("cluster")["pred"].agg(lambda v: v.value_counts().max()).sum()
+    return 100 * float(majority) / max(len(df), 1)
+
+
+def purity_text(purity: float) -> str:
+    """What :func:`class_purity` of the Grad-CAM clusters says, in the closing section's words."""
+    if purity >= 90:
+        return (f"Its clusters are {purity:.0f}% pure in the predicted class: maps of the predicted class split "
+                f"the images by the class predicted, and an error that comes from an image looking like the "
+                f"other class yields the other class's map.")
+    return f"Its clusters are {purity:.0f}% pure in the predicted class: they do not simply split the images by it."
+
+
+def error_causes_text(data: str) -> str:
+    """The closing section's account of where the remaining errors come from: the simulator's causes only
+    for its stand-in (the real data's causes are not known to the code)."""
+    if data == "synthetic":
+        return "the simulated causes (hidden heads, dominating neighbours, shadows, glare) add the rest."
+    return "the rest have causes this run cannot name (no simulator truth on real photographs)."
+
+
 def sweep_verdict(best_gain_pp: float) -> str:
     """Whether any setting of the robustness sweep raises the test accuracy by more than a point."""
     if best_gain_pp <= 1:

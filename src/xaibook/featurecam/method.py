@@ -99,14 +99,21 @@ def all_combinations(cam: torch.Tensor, inputs: dict[int, torch.Tensor], k: floa
 
 
 def explanation_mask(maps: torch.Tensor, percentile: float = PERCENTILE) -> torch.Tensor:
-    """(N, H, W) bool: pixels at or above each map's ``percentile``-th percentile (the paper's 80th)."""
+    """(N, H, W) bool: pixels at or above each map's ``percentile``-th percentile (the paper's 80th).
+
+    A map's floor is never kept: where the percentile falls on the map's minimum (a post-ReLU
+    Grad-CAM that is exactly zero on 80% or more of the image), only the pixels above it are kept,
+    not the whole image; a constant map keeps nothing.
+    """
     if not 0 <= percentile < 100:
         raise ValueError(f"percentile must be in [0, 100), got {percentile}")
     from ..saliency._core import check_finite
 
     check_finite(maps, "maps to threshold")          # a NaN would sort last and silently blacken the image
-    thresholds = torch.quantile(maps.flatten(1).double(), percentile / 100, dim=1).to(maps.dtype)
-    return maps >= thresholds[:, None, None]
+    flat = maps.flatten(1)
+    thresholds = torch.quantile(flat.double(), percentile / 100, dim=1).to(maps.dtype)[:, None, None]
+    at_floor = (thresholds <= flat.min(1).values[:, None, None])
+    return torch.where(at_floor, maps > thresholds, maps >= thresholds)
 
 
 def explanation_maps(images: torch.Tensor, maps: torch.Tensor, percentile: float = PERCENTILE) -> torch.Tensor:

@@ -55,7 +55,8 @@ def _png(array: np.ndarray, cmap: str | None = None) -> str:
 
 def write_survey(path: str | Path, items: list[SurveyItem], pool: dict[str, np.ndarray], *, title: str,
                  seed: int = 0) -> Path:
-    """Write the survey as one HTML file (written atomically); questions in a random order per ``seed``.
+    """Write the survey as one HTML file (written atomically); questions embedded in a random order per
+    ``seed`` and shuffled again in each participant's browser; an unnamed participant gets a random code.
 
     ``pool`` maps image names to (H, W, 3) uint8 photographs; every item's ``truth`` must be one.
     """
@@ -144,6 +145,12 @@ is in that photograph. Your answers stay in this browser until you download them
 <script>
 const D = __DATA__;
 let k = 0, chosen = null, rating = null; const answers = [];
+// every participant sees the questions in their own order (an order effect would otherwise favour one method),
+// and an unnamed participant gets a random code, so two anonymous answer files never collide
+for(let i = D.questions.length - 1; i > 0; i--){
+  const j = Math.floor(Math.random() * (i + 1)); [D.questions[i], D.questions[j]] = [D.questions[j], D.questions[i]]; }
+const code = 'anonymous-' + Math.random().toString(36).slice(2, 10);
+const who = () => document.getElementById('who').value.trim() || code;
 function show(){
   const q = document.getElementById('q');
   if(k >= D.questions.length){
@@ -164,7 +171,7 @@ function show(){
     q.querySelectorAll('.rate button').forEach(e => e.classList.remove('sel')); el.classList.add('sel');
     rating = +el.dataset.r; ready(); });
   document.getElementById('next').onclick = () => {
-    answers.push([document.getElementById('who').value || 'anonymous', it.item, it.method, chosen, it.truth, rating]);
+    answers.push([who(), it.item, it.method, chosen, it.truth, rating]);
     k++; show(); };
 }
 function ready(){ document.getElementById('next').disabled = (chosen === null || rating === null); }
@@ -173,7 +180,7 @@ function download(){
   const csv = [D.columns.join(',')].concat(answers.map(r => r.map(esc).join(','))).join('\\n') + '\\n';
   const a = document.createElement('a');
   a.href = URL.createObjectURL(new Blob([csv], {type: 'text/csv'}));
-  a.download = 'answers-' + (document.getElementById('who').value || 'anonymous') + '.csv'; a.click();
+  a.download = 'answers-' + who().replace(/[^A-Za-z0-9_-]/g, '_') + '.csv'; a.click();
 }
 show();
 </script></body></html>

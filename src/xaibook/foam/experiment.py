@@ -350,6 +350,25 @@ def energy_sentence(model: str, e_correct: float, e_incorrect: float, n_incorrec
             f"({e_correct:.2f} against {e_incorrect:.2f}), as the paper saw by eye")
 
 
+def confusion_sentence(adjacent_share_pct: float) -> str:
+    """The closing text's reading of how the fine-grained errors spread over the levels (the paper: mostly
+    between neighbouring levels)."""
+    if adjacent_share_pct > 50:
+        return f"{adjacent_share_pct:.0f}% of the fine-grained errors fall between neighbouring levels, as the paper reports"
+    return (f"only {adjacent_share_pct:.0f}% of the fine-grained errors fall between neighbouring levels: unlike in the "
+            f"paper, most skip a level")
+
+
+def task_sentence(data: str) -> str:
+    """Why the two tasks differ in difficulty, as far as this run's data lets the chapter say."""
+    if data == "synthetic":
+        return ("On the stand-in the binary task is easy: a foam layer of a few millimetres is a bright band above the "
+                "liquid. The four-level task is hard for the same reason it is hard for the paper's expert: classes "
+                "are cut from a continuous height, and labels near a threshold are a coin flip.")
+    return ("The four-level classes are cut from a continuous foam height, so labels near a threshold are hard "
+            "for any rater; the real frames' other difficulties are not known to the code.")
+
+
 def temporal_sentence(f1_single: float, f1_averaged: float, near_share_pct: float) -> str:
     """The closing text's reading of :func:`temporal_claim` and of where the single-frame errors lie."""
     d = f1_averaged - f1_single

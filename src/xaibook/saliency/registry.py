@@ -59,8 +59,10 @@ def describe(name: str, **options: Any) -> str:
                 f"in the form of {form}")
     if name == "smoothgrad":
         inner = options.get("method", "vanillagrad")
-        rest = {k: v for k, v in options.items() if k not in ("method", "n_samples", "noise", "batch_size", "seed")}
-        return (f"Smilkov et al. 2017: the mean of finished {METHODS.get(inner).name} maps over "
+        rest = {k: v for k, v in options.items()
+                if k not in ("method", "n_samples", "noise", "batch_size", "seed", "absolute")}
+        what = "absolute values of finished" if options.get("absolute") else "finished"
+        return (f"Smilkov et al. 2017: the mean of {what} {METHODS.get(inner).name} maps over "
                 f"n = {options.get('n_samples', 50)} noisy copies (sigma = {options.get('noise', 0.02)} x input "
                 f"range); {inner}: {describe(inner, **rest)}")
     if name not in _DEFINITIONS:

@@ -90,6 +90,11 @@ class SmoothGrad(Wrapper):
             the "unbatched" variant; an integer B runs B copies per pass (a batch of B x N), the
             "batched" variant (Lorentz et al. set B = n). Both draw the same noise in the same order
             from the same generator, so they give the same maps up to floating-point rounding.
+        absolute: average the maps' absolute values, :math:`\frac{1}{n}\sum_i |M(x + \epsilon_i)|`, as
+            tf-keras-vis' ``Saliency`` does (its default ``gradient_modifier`` takes each copy's
+            gradient's absolute value before the mean); False (default) averages the signed maps, as
+            captum's ``NoiseTunnel`` and Smilkov et al.'s Eq. 2. With signed gradients the two differ:
+            signs that flip between copies cancel in the signed mean, not in the absolute one.
         seed: seed of the ``torch.Generator`` that draws the noise; every call restarts it, so a
             call is deterministic and independent of the global RNG state. Copy j of every sample
             gets the same standard-normal draw (scaled by that sample's range), so a sample's map
@@ -101,7 +106,7 @@ class SmoothGrad(Wrapper):
     contract: ClassVar[str] = "wrapped"
 
     def __init__(self, method: Method, n_samples: int, noise: float = 0.02, batch_size: int | None = None,
-                 *, seed: int = 0) -> None:
+                 *, seed: int = 0, absolute: bool = False) -> None:
         _core.check_at_least("n_samples", n_samples, 1)
         if noise < 0:
             raise ValueError(f"noise must be non-negative, got {noise}")
@@ -112,6 +117,7 @@ class SmoothGrad(Wrapper):
         self.noise = noise
         self.batch_size = batch_size
         self.seed = seed
+        self.absolute = absolute
 
     def attribute(self, inputs: torch.Tensor, target: Target = predicted_class, **kwargs: Any) -> torch.Tensor:
         r"""Mean of the wrapped method's maps over the noisy copies.
@@ -143,6 +149,7 @@ class SmoothGrad(Wrapper):
             # accumulate copy by copy, in draw order, so both variants add in the same order
             for block in maps.split(b):
                 block = block.to(at_least_float32(block.dtype))
+                block = block.abs() if self.absolute else block
                 total = block if total is None else total + block
             done += copies
         return (total / self.n_samples).to(maps.dtype)
@@ -159,5 +166,6 @@ class RegisteredSmoothGrad(SmoothGrad):
 
     def __init__(self, model: nn.Module, target_layer: nn.Module | None = None, *, method: str = "vanillagrad",
                  n_samples: int = 50, noise: float = 0.02, batch_size: int | None = None, seed: int = 0,
-                 **options: Any) -> None:
-        super().__init__(build_method(method, model, target_layer, **options), n_samples, noise, batch_size, seed=seed)
+                 absolute: bool = False, **options: Any) -> None:
+        super().__init__(build_method(method, model, target_layer, **options), n_samples, noise, batch_size, seed=seed,
+                         absolute=absolute)

@@ -382,6 +382,29 @@ def scores_sentence(best: pd.Series, uniform: float, paper_range: tuple[float, f
             f"patches; {floor}.")
 
 
+def normalisation_sentence(rectify: ClaimCheck, cap: ClaimCheck) -> str:
+    """The closing text's reading of the two normalisation claims (rectifying gradients; capping at the maximum
+    against the 99th percentile), from this run's checks."""
+    first = (f"Rectifying gradient maps (ReLU or absolute value against no rectification) helps every gradient "
+             f"method, as in the paper" if rectify.holds else
+             f"Rectifying gradient maps does not help every gradient method, unlike in the paper ({rectify.evidence})")
+    margin = cap.margin if cap.margin is not None else 0.0
+    second = (f"capping at the maximum scores at least as well as at the 99th percentile ({cap.evidence})"
+              if cap.holds else f"capping at the maximum scores below the 99th percentile for some methods "
+              f"({cap.evidence}; worst by {abs(margin):.3f})")
+    return f"{first}; {second}."
+
+
+def scores_caveat(data: str) -> str:
+    """Why absolute distance scores are not comparable with the paper's, where the code knows why."""
+    if data == "synthetic":
+        return ("The stand-in's defects are drawn with more contrast than many real ones, and the patches the model "
+                "is confident about are those with plain defects; compare methods by their distance above the "
+                "uniform floor (the column in Table 3's companion), not by the paper's absolute values.")
+    return ("Compare methods by their distance above the uniform floor (the column in Table 3's companion) as well "
+            "as by the absolute values.")
+
+
 def cams_sentence(best: pd.Series, cam_layer: str, grid: tuple[int, int], input_size: int) -> str:
     """Whether CAMs rank above or below the gradient methods in this run, and the grid they are read on."""
     cams = [m for m in best.index if m.startswith(("GradCAM", "ScoreCAM"))]
