@@ -477,7 +477,7 @@ show_scorecard(card)
 #   says that this profile cannot rank them, not that the paper is wrong.
 # - **Depth is confounded with the training budget.** Every network here takes
 #   {glue:text}`steps_min` to {glue:text}`steps_max` optimiser steps. In this run
-#   {glue:text}`n_first_epoch` of the 15 models kept their first epoch's checkpoint
+#   {glue:text}`n_first_epoch` of the {glue:text}`n_configs` models kept their first epoch's checkpoint
 #   ({glue:text}`n_first_epoch_50` of them ResNet3D-50s): the lowest validation loss came before
 #   they had learned much. Claims that compare depths test that budget as much as the
 #   architectures.

@@ -136,6 +136,7 @@ from xaibook.steel.experiment import (
     paper_claims,
     cams_sentence,
     normalisation_sentence,
+    saliency_rule,
     scores_caveat,
     random_split,
     saliency_set,
@@ -305,6 +306,7 @@ print(
 )
 glue("val_acc", val_acc)
 glue("n_maps", len(chosen))
+glue("saliency_rule", saliency_rule(cfg))
 glue("n_confident", n_confident)
 
 # %% [markdown]
@@ -500,8 +502,7 @@ show_scorecard(card)
 # - **The classifier** reaches {glue:text}`val_acc:.1f`% validation accuracy (paper 89%): it is
 #   {glue:md}`training`. {glue:text}`n_confident` validation defect patches
 #   are classified with a probability of at least 0.9 (the paper: 1,984), and
-#   {glue:text}`n_maps` are explained (at most 24; when fewer than 16 reach 0.9, the 16 most
-#   confident correctly classified defect patches).
+#   {glue:text}`n_maps` are explained ({glue:md}`saliency_rule`).
 # - **Scores against the paper's.** {glue:md}`scores_sentence` {glue:md}`scores_caveat`
 # - **CAMs against gradients.** {glue:md}`cams_sentence` The paper's 256 px `layer4` is an 8×8
 #   grid, and its gradients are taken at full resolution. The claims about CAMs (GradCAM++ at

@@ -138,6 +138,7 @@ from xaibook.featurecam.figures import (
 from xaibook.featurecam.survey import survey_kit
 from xaibook.hed import load_hed
 from xaibook.imagenet import load_classifier
+from xaibook.plotting import randomisation_curves
 from xaibook.notebook import glue, print_peak, show_scorecard, start_chapter
 from xaibook.profiles import deviations, method_table
 
@@ -392,9 +393,10 @@ display(discrimination)
 # little of the trained network survives every step. Similarity: Spearman rank correlation of the
 # maps and of their absolute values, SSIM and HOG, mean over the photographs.
 
-# %%
+# %% mystnb={"figure": {"caption": "Similarity of each map to the trained classifier's as its layers are randomised from the top down (Adebayo et al.'s Fig. 2 layout); dashed: Feature CAM (Ours 1) on each CAM.", "name": "fig-05-randomisation"}, "image": {"alt": "Two line plots, rank correlation and SSIM against randomisation depth, one line per CAM and per Feature CAM."}}
 sanity = sanity_check(classifiers[cfg.lighter], light, cfg, seed)
 display(sanity.set_index(["randomised down to", "map"]))
+fig = randomisation_curves(sanity, title=f"Model randomisation, {cfg.lighter} ({tag})")
 
 # %% [markdown]
 # The fused maps add HED's edges, which do not depend on the classifier at all. How much of each
@@ -488,9 +490,9 @@ show_scorecard(card)
 # floating-point kernels.*
 #
 # - **The port and the models are real.** HED reproduces the TensorFlow package's edge maps to
-#   better than 1e-3 (`tests/test_hed.py`), and the fast profile's EfficientNet-Lites reproduce
-#   their converter's logits. This run explains {glue:text}`n_images` images (see the photographs
-#   section for where they come from); the paper used a subset of 30 ImageNet classes.
+#   better than 1e-3 (`tests/test_hed.py`), and the fast profile's classifiers reproduce their
+#   converter's logits. This run explains {glue:text}`n_images` images (the images section says
+#   where they come from); the paper used a subset of 30 ImageNet classes.
 # - **Right classification of the CAMs' explanation maps** is {glue:md}`right_vs_paper`
 #   (mean over the three CAMs). The original images' mean confidence is
 #   {glue:text}`orig_conf_light:.0f`% on {glue:md}`light_name`, and an explanation map keeps only

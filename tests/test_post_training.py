@@ -1,7 +1,7 @@
 """Each chapter's measure after training, checked on a fixed model and fixed inputs (issue: checks that do not
 depend on training): 04's scores (below), 01's GradCAM++ energy in the interface box, 02's maps, clusters and
 reliabilities. Chapter 05's models are pretrained and not trained by the book, so its chapter gates already
-check its numbers to the machine floor; chapter 03's measure is being replaced (roughness, issue 20).
+check its numbers to the machine floor; 03's vanilla saliency, SmoothGrad, roughness and pleural-band energy.
 
 The model is the fast profile's network with its ImageNet weights and a head drawn from seed 0, not
 trained: everything after training (saliency maps of seven methods, six normalisations, the distance
@@ -131,3 +131,42 @@ def test_cauliflower_maps_clusters_and_flips_on_a_fixed_model(cauliflower_fixed,
         values[f"{method} reliability"] = rel.validation.reliability.astype(float)
         values[f"{method} pca variance"] = np.full(len(y), float(rel.pca.explained_variance_ratio_.sum()))
     num_regression.check(values, default_tolerance={"atol": CAULIFLOWER_ATOL, "rtol": 0})
+
+
+# --- chapter 03: vanilla saliency and SmoothGrad (tf-keras-vis' form), roughness and the pleural band ----------
+
+#: native vs avx2 (2026-12-03, 2 threads): the largest difference of any value below was 3.5e-8; 1e-4 leaves a
+#: margin of 1000 for other CPUs and is far below what a change of method moves (SmoothGrad of signed gradients
+#: instead of |gradient|, or noise 0, moves its roughness by 0.1 and more).
+LUNG_ATOL = 1e-4
+
+
+@pytest.fixture(scope="module")
+def fixed_lung():
+    """The fast profile's ResNet3D-18 as built before training (untrained_twin, seed 0) on six fixed
+    clips of 8x8 px: noise with a bright band (the 'pleura') in rows 3-4 whose texture moves one
+    column a frame. Everything after training runs on it: |gradient|, SmoothGrad of |gradient|,
+    roughness and the energy share in a band of rows 2.5-4.5."""
+    from xaibook.lung.experiment import (FAST, band_energy, pleura_band_mask, roughness, smoothgrad_options, to_input,
+                                         untrained_twin)
+    from xaibook.saliency import attribute_in_chunks, build_method
+
+    rng = np.random.default_rng(0)
+    patches = rng.integers(0, 120, (6, 60, 8, 8), dtype=np.uint8)
+    texture = rng.integers(150, 255, (6, 1, 2, 8), dtype=np.uint8)
+    for t in range(60):
+        patches[:, t, 3:5] = np.roll(texture[:, 0], t, axis=-1)
+    x = to_input(patches, FAST)
+    model = untrained_twin(18, FAST, 0)
+    vanilla = attribute_in_chunks(build_method("vanillagrad", model), x, max_batch=FAST.batch_size).abs()
+    smooth = attribute_in_chunks(build_method("smoothgrad", model, batch_size=FAST.smoothgrad_samples,
+                                              **smoothgrad_options(FAST)), x, max_batch=FAST.batch_size)
+    masks = np.stack([pleura_band_mask(np.full(x.shape[2], 3.5), 0, 8, 1.0)] * len(x))
+    return {"roughness vanilla": roughness(vanilla), "roughness SmoothGrad": roughness(smooth),
+            "band vanilla": band_energy(vanilla, masks)[0], "band SmoothGrad": band_energy(smooth, masks)[0]}
+
+
+def test_lung_saliency_roughness_and_band_on_a_fixed_model(fixed_lung, num_regression):
+    num_regression.check({k: np.asarray(v, float) for k, v in fixed_lung.items()},
+                         default_tolerance={"atol": LUNG_ATOL, "rtol": 0})
+    assert (fixed_lung["roughness SmoothGrad"] < fixed_lung["roughness vanilla"]).all()   # the averaging smooths

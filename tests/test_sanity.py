@@ -84,3 +84,18 @@ def test_cascading_accumulates_layers_and_independent_takes_one_at_a_time():
     assert not torch.equal(casc[1][7].weight, model[7].weight)      # step 2 of the cascade: top still random
     assert torch.equal(ind[1][7].weight, model[7].weight)           # independent: only layer 3 at step 2
     assert not torch.equal(ind[1][3].weight, model[3].weight)
+
+
+def test_randomisation_curves_plot_each_maps_similarity_in_step_order():
+    import matplotlib
+    matplotlib.use("Agg")
+    import pandas as pd
+
+    from xaibook.plotting import randomisation_curves
+
+    table = pd.DataFrame({"randomised down to": ["fc", "fc", "conv", "conv"], "map": ["A", "Ours 1 (A)"] * 2,
+                          "Spearman |map|": [0.9, 0.8, 0.3, 0.2], "SSIM": [0.7, 0.6, 0.1, 0.0]})
+    fig = randomisation_curves(table)
+    lines = {ln.get_label(): ln for ln in fig.axes[0].get_lines() if not ln.get_label().startswith("_")}
+    assert lines["A"].get_ydata().tolist() == [0.9, 0.3] and lines["Ours 1 (A)"].get_linestyle() == "--"
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["fc", "conv"]

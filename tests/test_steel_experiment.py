@@ -207,3 +207,11 @@ def test_normalisation_sentence_and_caveat_follow_the_claims_and_the_data():
                                   ClaimCheck("cap_at_max", "c", True, 0.0, "5/5 methods"))
     assert "unlike in the paper (no)" in text and "at least as well as at the 99th percentile (5/5" in text
     assert "stand-in" in scores_caveat("synthetic") and "stand-in" not in scores_caveat("real")
+
+
+def test_saliency_rule_says_which_patches_each_profile_explains():
+    from xaibook.steel.experiment import FAST, PAPER, saliency_rule
+
+    assert saliency_rule(PAPER) == "all of them, as in the paper"
+    assert saliency_rule(FAST) == ("at most 24; when fewer than 16 reach 0.9, the 16 most confident correctly "
+                                   "classified defect patches")

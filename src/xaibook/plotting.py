@@ -255,3 +255,25 @@ def reliability_diagram(predicted: np.ndarray, observed: np.ndarray, sizes: np.n
     ax.legend(fontsize=7, frameon=False, loc="upper left")
     fig.tight_layout()
     return fig
+
+
+def randomisation_curves(table, *, step: str = "randomised down to", measures: Sequence[str] = ("Spearman |map|", "SSIM"),
+                         title: str = "") -> Figure:
+    """Adebayo et al.'s Fig. 2 layout: similarity to the trained model's maps against randomisation depth,
+    one curve per map, one panel per measure (``table``: one row per step and map, as
+    :func:`xaibook.saliency.sanity.model_randomisation` averaged over inputs). Used in chapter 05_feature_cam."""
+    steps = list(dict.fromkeys(table[step]))
+    fig, axes = plt.subplots(1, len(measures), figsize=(4.4 * len(measures), 3.2), squeeze=False)
+    for ax, measure in zip(axes[0], measures):
+        for label, rows in table.groupby("map", sort=False):
+            values = rows.set_index(step)[measure].reindex(steps).to_numpy(dtype=float)
+            dashed = label.startswith("Ours")
+            ax.plot(range(len(steps)), values, marker="o", ms=3, ls="--" if dashed else "-", label=label)
+        ax.axhline(0, color="0.6", lw=0.6)
+        ax.set_xticks(range(len(steps)), steps, rotation=30, ha="right", fontsize=7)
+        ax.set(xlabel="randomised down to (cascading, top first)", ylabel=measure, ylim=(-0.2, 1.05))
+    axes[0, -1].legend(fontsize=6, frameon=False, loc="lower left")
+    if title:
+        fig.suptitle(title, fontsize=9, y=1.02)
+    fig.tight_layout()
+    return fig

@@ -837,7 +837,7 @@ def chapter_summary(table: pd.DataFrame, results: list[ConfigResult], mmode: dic
     return {"top_config": f"{top['model']} on {top['data set']}", "top_acc": 100 * float(top["accuracy"]),
             "mmode_acc": 100 * mmode["accuracy"], "mmode_bacc": 100 * mmode["balanced accuracy"],
             "frozen_flip": frozen, "shuffled_flip": shuffled, "motion_text": motion,
-            "n_first_epoch": int((table["best epoch"] == 1).sum()),
+            "n_first_epoch": int((table["best epoch"] == 1).sum()), "n_configs": len(table),
             "n_first_epoch_50": int(((table["best epoch"] == 1) & (table["model"] == "ResNet3D-50")).sum()),
             "steps_min": int(min(steps)), "steps_max": int(max(steps)),
             "patient_acc_best": 100 * float(patient_acc.iloc[0]), "patch_acc_best": 100 * _acc(table, 18, "all_30x30"),

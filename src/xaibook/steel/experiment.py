@@ -382,6 +382,15 @@ def scores_sentence(best: pd.Series, uniform: float, paper_range: tuple[float, f
             f"patches; {floor}.")
 
 
+def saliency_rule(cfg) -> str:
+    """Which validation patches the run explains, as the closing section says it."""
+    if cfg.max_saliency_samples is None:
+        return "all of them, as in the paper"
+    low = cfg.min_saliency_samples or 0
+    return (f"at most {cfg.max_saliency_samples}" + (f"; when fewer than {low} reach 0.9, the {low} most confident "
+                                                      f"correctly classified defect patches" if low else ""))
+
+
 def normalisation_sentence(rectify: ClaimCheck, cap: ClaimCheck) -> str:
     """The closing text's reading of the two normalisation claims (rectifying gradients; capping at the maximum
     against the 99th percentile), from this run's checks."""
