@@ -56,17 +56,18 @@ def test_scorecard_markdown_lists_numbers_spread_claims_and_provenance():
                           "interval": [0.02, 0.3]}]}
     md = build.scorecard_markdown([json.loads(json.dumps(result))])
     tag = '<span class="verdict verdict-{}">{}</span>'
-    assert (f"| Binary F1 (%) | {tag.format('reproduced', 'reproduced')} | 97.45 | 96.80 | -0.65 | "
-            f"96.00 [94.50, 98.25] | [94.00, 99.00] | yes |") in md
-    assert f"| Images | {tag.format('na', 'not comparable')} | 5135 | 1175 | -3960 | – | – | – |" in md
-    assert "| Binary beats fine | fails | undecided | [-0.05, 0.1] (13/20) | no | 1 vs 2 |" in md
-    assert "| Fine beats chance | **fails** | holds | [0.02, 0.3] (20/20) | yes | 0.4 |" in md   # a changed verdict
+    # verdict columns first: in band and verdict, then the values
+    assert (f"| Binary F1 (%) | yes | {tag.format('reproduced', 'reproduced')} | 97.45 | 96.80 | [94.00, 99.00] | "
+            f"-0.65 | 96.00 [94.50, 98.25] |") in md
+    assert f"| Images | – | {tag.format('na', 'not comparable')} | 5135 | 1175 | – | -3960 | – |" in md
+    assert "| Binary beats fine | fails | undecided | no | [-0.05, 0.1] (13/20) | 1 vs 2 |" in md
+    assert "| Fine beats chance | **fails** | holds | yes | [0.02, 0.3] (20/20) | 0.4 |" in md   # a changed verdict
     assert "Profile **fast**, data **synthetic**, seed 0, commit `abc`, AMD EPYC, torch capability AVX512" in md
     assert "CPU kernels change this chapter's numbers. Our spread comes from 20 runs: seeds 0-9" in md
     assert ": some of our runs come within the tolerance" in md        # the verdicts are defined
     # the summary line: one reproduced number; claims 1 holds, 1 undecided; nothing out of band, 1 verdict changed
-    assert (f"| [01 Foam](../notebooks/01_foam.ipynb) ([card](#card-01-foam)) | fast, synthetic | "
-            f"{tag.format('reproduced', 1)} / 0 / 0 | 0 | 1 / 0 / 0 / 1 | 0 of 1; **1** of 1 |") in md
+    assert (f"| [01 Foam](../notebooks/01_foam.ipynb) ([card](#card-01-foam)) | 0 of 1; **1** of 1 | 1 / 0 / 0 / 1 | "
+            f"{tag.format('reproduced', 1)} / 0 / 0 | 0 | fast, synthetic |") in md
     assert "(card-01-foam)=" in md
 
 

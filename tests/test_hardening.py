@@ -86,9 +86,8 @@ def test_real_data_lives_in_one_folder_per_chapter_whatever_the_seed():
 @pytest.mark.parametrize("chapter", [c for c in CHAPTERS.names() if CHAPTERS.get(c).fast_data == "synthetic"])
 def test_notebooks_take_their_default_folder_from_one_function(chapter):
     text = (ROOT / "notebooks" / f"{chapter}.py").read_text()
-    # the stand-in is drawn by data_seed, apart from the training seed; 03 still draws it by seed (issue 19)
-    data_seed = "seed" if chapter == "03_lung_sliding" else "data_seed"
-    assert f'paths.chapter_data_dir("{chapter}", data, profile, {data_seed}, smoke)' in text
+    # the stand-in is drawn by data_seed, apart from the training seed
+    assert f'paths.chapter_data_dir("{chapter}", data, profile, data_seed, smoke)' in text
 
 
 def test_make_book_passes_data_folders_and_device(tmp_path, monkeypatch):
