@@ -110,6 +110,9 @@ from xaibook.foam import (
     temporal_sentence,
     conditioning_table,
     gradcampp_maps,
+    label_check,
+    sanity_check,
+    train_config,
     method_rows,
     interface_energy,
     load_images,
@@ -128,9 +131,11 @@ from xaibook.foam import (
 from xaibook.foam import paper as ref
 from xaibook.metrics import confusion, prf_from_confusion, row_normalise
 from xaibook.notebook import glue, print_peak, show_scorecard, start_chapter
-from xaibook.plotting import cam_panels, confusion_figure, image_grid
+from xaibook.claims import label_claims, randomisation_claims
+from xaibook.plotting import cam_panels, confusion_figure, image_grid, randomisation_curves
+from xaibook.saliency.sanity import by_step, sanity_sentence
 from xaibook.profiles import deviations, method_table
-from xaibook.training import TrainConfig, fit, predict_proba
+from xaibook.training import fit, predict_proba
 
 pd.set_option("display.precision", 2)
 run = start_chapter(
@@ -266,17 +271,7 @@ tasks = {
 }
 models, probs, histories = {}, {}, {}
 for name, t in tasks.items():
-    tc = TrainConfig(
-        epochs=cfg.epochs,
-        batch_size=cfg.batch_size,
-        lr=cfg.lr,
-        class_weights=t["weights"],
-        device=device,
-        max_steps=cfg.max_steps,
-        trainable_from=cfg.trainable_from,
-        solver=cfg.solver,
-        l2=cfg.l2,
-    )
+    tc = train_config(cfg, t["weights"], device)
     models[name] = build_model(cfg.arch, t["n"], pretrained=cfg.pretrained)
     print_peak(profile, models[name].to(device), (3, cfg.image_size, cfg.image_size), label=name,
                train_batch=cfg.batch_size, saliency_batch=64)
@@ -597,6 +592,36 @@ for f in effects.index:
 glue("worst_factor", worst)
 
 # %% [markdown]
+# ## Beyond the paper (d): do the maps depend on the model?
+#
+# The paper reads GradCAM++ maps as evidence of what the network learned. Adebayo et al. (2018)
+# showed that some saliency methods give nearly the same map for a trained network and for one
+# whose weights are random; such maps cannot carry that evidence. Their *cascading* test
+# redraws the weights from the classifier down to the stem, one more stage at each step
+# (`xaibook.saliency.sanity`; batch-norm statistics and scales kept as trained), and compares each
+# map with the trained model's: rank correlation of the map and of its absolute value, SSIM, and
+# HOG similarity, on {glue:text}`sanity_frames` test frames spread over each test set, for the
+# trained model's predicted class. The fast profile's backbone is ImageNet's and frozen: the
+# first step, the classifier alone, is all that this chapter's training learned.
+#
+# Their second test retrains on shuffled labels: a model that learned nothing about foam. The
+# chapter refits the binary model on permuted training labels and compares its maps with the
+# true model's ({glue:md}`tag`).
+
+# %% mystnb={"figure": {"caption": "Similarity of each model's GradCAM++ maps to the trained model's as its layers are randomised from the classifier down (Adebayo et al.'s Fig. 2 layout).", "name": "fig-01-randomisation"}, "image": {"alt": "Two line plots, rank correlation and SSIM against randomisation depth, one line per model."}}
+glue("sanity_frames", cfg.sanity_frames)
+sanity = sanity_check(models, images, preds, tasks, layer, cfg, seed, device=device)
+display(by_step(sanity))
+display(by_step(sanity, "SSIM"))
+fig = randomisation_curves(sanity, title=f"Model randomisation, GradCAM++ at {layer} ({tag})")
+
+# %%
+shuffled = label_check(models, images, preds, tasks, layer, cfg, seed, device=device)
+display(shuffled)
+card.record(randomisation_claims(sanity) + label_claims(shuffled))
+glue("sanity_sentence", sanity_sentence(sanity, shuffled))
+
+# %% [markdown]
 # ## Consistency audit of the paper
 #
 # What the paper's numbers imply about each other. *NO* marks a number that does not follow
@@ -638,6 +663,7 @@ show_scorecard(card)
 #   (see the audit).
 # - **Design factors.** The factor with the largest effect on accuracy in this run is
 #   *{glue:md}`worst_factor`*; the paper reports no factor effects to compare with.
+# - **Sanity check.** {glue:md}`sanity_sentence`.
 #
 # The models of this run are {glue:md}`training`; the paper trained a ResNet-18 (ImageNet weights
 # assumed) at 250 pixels for 30 epochs, which the `paper` profile restores.

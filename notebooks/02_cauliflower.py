@@ -116,6 +116,8 @@ from xaibook.cauliflower.experiment import (
     centre_concentration,
     cluster_calibration,
     compute_maps,
+    label_check,
+    sanity_check,
     errors_by_days,
     farmer_table,
     load_data,
@@ -146,6 +148,9 @@ from xaibook.reliability import (
     sweep,
 )
 from xaibook.training import fit, predict_proba
+from xaibook.claims import label_claims, randomisation_claims
+from xaibook.plotting import randomisation_curves
+from xaibook.saliency.sanity import by_step, sanity_sentence, spread_sample
 
 pd.set_option("display.precision", 3)
 run = start_chapter(
@@ -603,6 +608,35 @@ if "days_to_harvest" in frame:
     glue("near_line_share", near_line)
 
 # %% [markdown]
+# ### Do the maps depend on the model?
+#
+# The paper clusters maps on the premise that they show what the classifier relies on. Adebayo et
+# al. (2018) found methods whose maps barely change when a network's weights are replaced by random
+# ones. Their *cascading* test redraws the weights from the classifier down to the stem, one more
+# stage at each step (`xaibook.saliency.sanity`; batch-norm statistics and scales kept as trained),
+# and compares each method's maps with the trained model's: rank correlation of the map and of its
+# absolute value, SSIM and HOG similarity, on {glue:text}`sanity_images` validation images spread
+# over the set, for the trained model's answer. The fast profile's backbone is ImageNet's and
+# frozen: the first step, the classifier alone, is all that this chapter's training learned.
+# Their second test refits the classifier on shuffled labels and compares its maps with the true
+# model's ({glue:md}`tag`).
+
+# %% mystnb={"figure": {"caption": "Similarity of each method's maps to the trained classifier's as its layers are randomised from the classifier down (Adebayo et al.'s Fig. 2 layout).", "name": "fig-02-randomisation"}, "image": {"alt": "Two line plots, rank correlation and SSIM against randomisation depth, one line per method."}}
+glue("sanity_images", cfg.sanity_images)
+pick = spread_sample(len(va), cfg.sanity_images)
+sanity = sanity_check(model, ds.images[va[pick]], pred["val"][pick], cfg, seed, device=device)
+display(by_step(sanity))
+display(by_step(sanity, "SSIM"))
+fig = randomisation_curves(sanity, title=f"Model randomisation ({tag})")
+
+# %%
+shuffled = label_check(model, (ds.images[tr], ds.labels[tr]), (ds.images[va], ds.labels[va]), ds.images[va[pick]],
+                       pred["val"][pick], cfg, seed, device=device)
+display(shuffled)
+card.record(randomisation_claims(sanity) + label_claims(shuffled))
+glue("sanity_sentence", sanity_sentence(sanity, shuffled))
+
+# %% [markdown]
 # ## Consistency audit of the paper
 
 # %%
@@ -642,3 +676,4 @@ show_scorecard(card)
 #   {glue:text}`pca_dim` dimensions keeps {glue:text}`pca_kept:.1f`% of its variance. On the fast
 #   profile's coarse maps that is nearly all of it; at the paper's 256 px the maps are richer.
 #   Whether the error cluster appears on the real data is what the `paper` profile tests.
+# - **Sanity check.** {glue:md}`sanity_sentence`.

@@ -119,6 +119,8 @@ from xaibook.lung.experiment import (
     chapter_summary,
     method_rows,
     untrained_twin,
+    label_check,
+    sanity_check,
     ablation_table,
     find,
     m_mode_examples,
@@ -138,6 +140,9 @@ from xaibook.lung.figures import (
 from xaibook.resnet3d import ResNet3D
 from xaibook.notebook import glue, print_peak, show_scorecard, start_chapter
 from xaibook.profiles import deviations, method_table
+from xaibook.claims import label_claims, randomisation_claims
+from xaibook.plotting import randomisation_curves
+from xaibook.saliency.sanity import by_step, sanity_sentence
 
 pd.set_option("display.precision", 3)
 run = start_chapter(
@@ -399,6 +404,34 @@ fig = energy_over_time(
 )
 
 # %% [markdown]
+# ## Beyond the paper 4: do the maps depend on the model?
+#
+# The paper reads its saliency videos as what the network attends to. Adebayo et al. (2018)
+# found methods whose maps barely change when a network's weights are replaced by random ones.
+# Their *cascading* test redraws the weights of ResNet3D-18 (on `all_30x30`) from `fc` down to
+# the stem, one more stage at each step (`xaibook.saliency.sanity`; batch-norm statistics and
+# scales kept as trained), and compares each method's maps with the trained network's on
+# {glue:text}`sanity_patches` of the patches above: rank correlation of the map and of its
+# absolute value, SSIM over the video volume, HOG per frame. Both maps here are absolute
+# gradients, so the two rank correlations coincide. Their second test trains the same network
+# again, from the same initial weights, on shuffled labels ({glue:md}`tag`).
+
+# %% mystnb={"figure": {"caption": "Similarity of each method's maps to the trained network's as its layers are randomised from fc down (Adebayo et al.'s Fig. 2 layout).", "name": "fig-03-randomisation"}, "image": {"alt": "Two line plots, rank correlation and SSIM against randomisation depth, one line per method."}}
+glue("sanity_patches", min(cfg.sanity_patches, len(study.index)))
+sanity = sanity_check(best_cfg, study, cfg, seed)
+display(by_step(sanity))
+display(by_step(sanity, "SSIM"))
+fig = randomisation_curves(sanity, title=f"Model randomisation, ResNet3D-18 on all_30x30 ({tag})")
+
+# %%
+shuffled, shuffled_run = label_check(best_cfg, sets["all_30x30"], study, cfg, seed, device=device)
+display(shuffled)
+print(f"trained on shuffled labels: test accuracy {100 * shuffled_run.metrics['accuracy']:.1f}% "
+      f"(the true labels: {100 * best_cfg.metrics['accuracy']:.1f}%), {shuffled_run.seconds:.0f} s")
+sanity_claims = randomisation_claims(sanity, "the network") + label_claims(shuffled, "the network")
+glue("sanity_sentence", sanity_sentence(sanity, shuffled))
+
+# %% [markdown]
 # ## What the paper profile costs
 #
 # The paper profile trains the full-width networks on every patch of the paper's data sets
@@ -434,7 +467,7 @@ checks = paper_claims(
     band["SmoothGrad"],
     control["SmoothGrad"],
 )
-held = card.record(checks)
+held = card.record(checks + sanity_claims)
 display(
     pd.DataFrame(
         [
@@ -494,6 +527,7 @@ show_scorecard(card)
 #   {glue:text}`patient_points:.0f` points.
 # - **Saliency** (patches of {glue:md}`patch_sizes` px): {glue:md}`smooth_text`. Beyond the
 #   paper, {glue:md}`pleura_text`.
+# - **Sanity check.** {glue:md}`sanity_sentence`.
 # - **The audit** finds the paper mostly consistent with itself: its accuracies, sensitivities
 #   and specificities imply test sets about 70% "present" (the data sets' share), and its F1
 #   scores follow. Four numbers do not fit: `2_90x90`'s class counts, Table 5's 0.9193 (Table 1

@@ -110,6 +110,7 @@ from xaibook.metrics import (
 )
 from xaibook.notebook import glue, print_peak, show_scorecard, start_chapter
 from xaibook.plotting import (
+    randomisation_curves,
     image_grid,
     maps_row,
     outline,
@@ -130,6 +131,9 @@ from xaibook.steel.experiment import (
     at_mask_size,
     best_per_method,
     compute_maps,
+    label_check,
+    sanity_check,
+    train_config,
     confident_defects,
     maps_per_second,
     method_key,
@@ -148,7 +152,9 @@ from xaibook.steel.experiment import (
     top_three_margin,
     variants,
 )
-from xaibook.training import TrainConfig, fit, predict_proba
+from xaibook.training import fit, predict_proba
+from xaibook.claims import label_claims, randomisation_claims
+from xaibook.saliency.sanity import by_step, sanity_sentence, spread_sample
 
 pd.set_option("display.precision", 4)
 run = start_chapter(
@@ -251,16 +257,7 @@ glue("cam_layer", f"`{cfg.cam_layer}`")
 glue("cam_grid", "{}×{}".format(*map_grid(model, cfg.cam_layer, cfg.input_size)))
 print_peak(profile, model.to(device), (3, cfg.input_size, cfg.input_size), train_batch=cfg.batch_size,
            saliency_batch=max(8, *cfg.smoothgrad_samples, *cfg.scorecam_batches))
-tc = TrainConfig(
-    epochs=cfg.epochs,
-    batch_size=cfg.batch_size,
-    lr=cfg.lr,
-    device=device,
-    max_steps=cfg.max_steps,
-    trainable_from=cfg.trainable_from,
-    solver=cfg.solver,
-    l2=cfg.l2,
-)
+tc = train_config(cfg, device)
 history = fit(
     model,
     (patches.images[train_idx], patches.labels[train_idx]),
@@ -483,6 +480,36 @@ glue(
 glue("scores_caveat", scores_caveat(data))
 
 # %% [markdown]
+# ## Beyond the paper: do the maps depend on the model?
+#
+# A pointing game rewards a map that lands on the defect, whatever put it there. Adebayo et al.
+# (2018) found methods whose maps barely change when a network's weights are replaced by random
+# ones, as an edge detector's would not. Their *cascading* test redraws the weights from the
+# classifier down to the stem, one more stage at each step (`xaibook.saliency.sanity`;
+# batch-norm statistics and scales kept as trained), and compares each method's raw maps with the
+# trained model's: rank correlation of the map and of its absolute value, SSIM and HOG
+# similarity, on {glue:text}`sanity_images` of the explained patches, for the trained model's
+# class. The fast profile's backbone is ImageNet's and frozen: the first step, the classifier
+# alone, is all that this chapter's training learned. Their second test refits the classifier on
+# shuffled labels and compares its maps with the true model's ({glue:md}`tag`).
+
+# %% mystnb={"figure": {"caption": "Similarity of each method's maps to the trained classifier's as its layers are randomised from the classifier down (Adebayo et al.'s Fig. 2 layout).", "name": "fig-04-randomisation"}, "image": {"alt": "Two line plots, rank correlation and SSIM against randomisation depth, one line per method."}}
+glue("sanity_images", cfg.sanity_images)
+few = spread_sample(len(chosen), cfg.sanity_images)
+sanity = sanity_check(model, patches.images[chosen[few]], classes[few], cfg, seed, device=device)
+display(by_step(sanity))
+display(by_step(sanity, "SSIM"))
+fig = randomisation_curves(sanity, title=f"Model randomisation ({tag})")
+
+# %%
+shuffled = label_check(model, (patches.images[train_idx], patches.labels[train_idx]),
+                       (patches.images[val_idx], patches.labels[val_idx]), patches.images[chosen[few]], classes[few],
+                       cfg, seed, device=device)
+display(shuffled)
+card.record(randomisation_claims(sanity) + label_claims(shuffled))
+glue("sanity_sentence", sanity_sentence(sanity, shuffled))
+
+# %% [markdown]
 # ## Consistency audit of the paper
 
 # %%
@@ -518,3 +545,4 @@ show_scorecard(card)
 #   the shape of Fig. 5a (batched against unbatched), measured on one patch per method after a
 #   warm-up, and they never pass or fail a build. `benchmarks/saliency_throughput.py` compares our
 #   implementations with pytorch-grad-cam and captum.
+# - **Sanity check.** {glue:md}`sanity_sentence`.

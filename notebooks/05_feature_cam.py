@@ -139,6 +139,7 @@ from xaibook.featurecam.survey import survey_kit
 from xaibook.hed import load_hed
 from xaibook.imagenet import load_classifier
 from xaibook.plotting import randomisation_curves
+from xaibook.saliency.sanity import by_step
 from xaibook.notebook import glue, print_peak, show_scorecard, start_chapter
 from xaibook.profiles import deviations, method_table
 
@@ -391,11 +392,14 @@ display(discrimination)
 # model learned. The shared implementation (`xaibook.saliency.sanity`) redraws each layer's
 # convolution and linear weights; batch-norm statistics and scales are kept as trained, so a
 # little of the trained network survives every step. Similarity: Spearman rank correlation of the
-# maps and of their absolute values, SSIM and HOG, mean over the photographs.
+# maps and of their absolute values, SSIM and HOG, mean over the photographs. Their second test,
+# retraining on shuffled labels, would mean training ImageNet classifiers anew; this chapter
+# trains nothing (the paper explains published ImageNet weights), so it runs the first test only.
 
 # %% mystnb={"figure": {"caption": "Similarity of each map to the trained classifier's as its layers are randomised from the top down (Adebayo et al.'s Fig. 2 layout); dashed: Feature CAM (Ours 1) on each CAM.", "name": "fig-05-randomisation"}, "image": {"alt": "Two line plots, rank correlation and SSIM against randomisation depth, one line per CAM and per Feature CAM."}}
 sanity = sanity_check(classifiers[cfg.lighter], light, cfg, seed)
-display(sanity.set_index(["randomised down to", "map"]))
+display(by_step(sanity))
+display(by_step(sanity, "SSIM"))
 fig = randomisation_curves(sanity, title=f"Model randomisation, {cfg.lighter} ({tag})")
 
 # %% [markdown]

@@ -8,8 +8,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from xaibook.saliency import build_method, class_score
-from xaibook.saliency.sanity import (depends_on_model, model_randomisation, randomisation_steps, randomised,
-                                     similarity)
+from xaibook.claims import label_claims, randomisation_claims
+from xaibook.saliency.sanity import (by_step, data_randomisation, depends_on_model, model_randomisation, randomisation_steps,
+                                     randomised, sanity_sentence, similarity, spread_sample, summarise)
 
 
 def net(seed: int = 0) -> nn.Sequential:
@@ -55,9 +56,15 @@ def test_similarity_of_a_map_with_itself_its_negative_and_noise():
     assert np.allclose(neg["Spearman"], -1.0)
     noise = similarity(a, torch.rand(2, 16, 16, generator=torch.Generator().manual_seed(9)))
     assert (noise["Spearman"].abs() < 0.25).all()
-    assert np.isnan(similarity(torch.zeros(1, 8, 8), a[:1, :8, :8])["Spearman"]).all()   # a constant map
-    with pytest.raises(ValueError, match="paired 2-D maps"):
+    # a constant map has nothing to rank: 0 against a structured map, 1 against the same constant
+    flat = similarity(torch.zeros(1, 8, 8), a[:1, :8, :8])
+    assert (flat[["Spearman", "Spearman |map|", "HOG"]] == 0).all().all()
+    assert (similarity(torch.zeros(1, 8, 8), torch.zeros(1, 8, 8))[["Spearman", "HOG"]] == 1).all().all()
+    assert (similarity(torch.zeros(1, 8, 8), torch.ones(1, 8, 8))["Spearman"] == 0).all()
+    with pytest.raises(ValueError, match="paired maps of one shape"):
         similarity(a, a[:1])
+    with pytest.raises(ValueError, match="7-pixel window"):
+        similarity(a[:, :5, :5], a[:, :5, :5])
 
 
 def test_randomised_copies_redraw_only_the_named_layers_and_batchnorm_as_told():
@@ -99,3 +106,64 @@ def test_randomisation_curves_plot_each_maps_similarity_in_step_order():
     lines = {ln.get_label(): ln for ln in fig.axes[0].get_lines() if not ln.get_label().startswith("_")}
     assert lines["A"].get_ydata().tolist() == [0.9, 0.3] and lines["Ours 1 (A)"].get_linestyle() == "--"
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["fc", "conv"]
+
+
+def test_similarity_of_videos_runs_over_the_volume_and_hog_per_frame():
+    g = torch.Generator().manual_seed(3)
+    a = torch.rand(2, 9, 8, 8, generator=g)
+    assert np.allclose(similarity(a, a).to_numpy(), 1.0)
+    # frames in another order: every voxel value is kept, the rank correlation over the volume is not
+    flipped = similarity(a, a.flip(1))
+    assert (flipped["Spearman"].abs() < 0.3).all() and (flipped["HOG"] < 0.9).all()
+    # a constant frame gives a zero HOG descriptor, not an error
+    b = a.clone()
+    b[:, 0] = 0.5
+    assert np.isfinite(similarity(a, b)["HOG"]).all()
+    noise = similarity(a, torch.rand(2, 9, 8, 8, generator=g))
+    assert (noise[["Spearman", "SSIM"]].abs() < 0.3).all().all()
+
+
+def test_summary_claims_and_sentence_of_a_flagged_and_a_passing_method():
+    def both(model):
+        return {**edges(model), **gradcam(model)}
+
+    table = summarise(model_randomisation(both, net(), ["7", "3"], seed=0))
+    assert list(table["randomised down to"]) == ["7", "7", "3", "3"] and list(table["map"][:2]) == ["edges", "Grad-CAM"]
+    assert np.allclose(table.loc[table["map"] == "edges", "SSIM"], 1.0)
+    claims = {c.key: c for c in randomisation_claims(table, "the network")}
+    assert set(claims) == {"depends_on_model_edges", "depends_on_model_grad_cam"}
+    assert not claims["depends_on_model_edges"].holds and claims["depends_on_model_edges"].margin == pytest.approx(-0.5)
+    assert claims["depends_on_model_grad_cam"].holds and "randomised down to 3" in claims["depends_on_model_grad_cam"].statement
+    wide = by_step(table, "SSIM")
+    assert list(wide.columns) == ["edges", "Grad-CAM"] and list(wide.index) == ["7", "3"]
+    assert wide.loc["3", "edges"] == pytest.approx(1.0) and wide.loc["7", "Grad-CAM"] == table["SSIM"].iloc[1]
+    text = sanity_sentence(table)
+    assert "randomised down to `3`" in text and "edges stays above 0.5, so it does not pass" in text
+    assert "HOG similarity stays at 1.00 (edges) even then" in text
+
+
+def test_data_randomisation_flags_a_method_blind_to_the_labels():
+    other = net(seed=5)                       # a model trained on other labels, in miniature: other weights
+    table = data_randomisation(lambda m: {**edges(m), **gradcam(m)}, net(), other)
+    assert list(table.index) == ["edges", "Grad-CAM"] and list(table.columns) == ["Spearman", "Spearman |map|", "SSIM", "HOG"]
+    assert table.loc["edges"].min() > 0.999 and table.loc["Grad-CAM", "Spearman |map|"] < 0.5
+    held = {c.key: c.holds for c in label_claims(table)}
+    assert held == {"depends_on_labels_edges": False, "depends_on_labels_grad_cam": True}
+    summary = summarise(model_randomisation(gradcam, net(), ["7"], seed=0))
+    assert "edges barely depends on the labels" in sanity_sentence(summary, table)
+
+
+def test_spread_sample_spans_first_to_last_without_repeats():
+    assert list(spread_sample(10, 4)) == [0, 3, 6, 9]
+    assert list(spread_sample(3, 8)) == [0, 1, 2]
+    assert list(spread_sample(1, 4)) == [0]
+
+
+def test_cascades_run_from_the_classifier_down_to_the_stem():
+    from xaibook.models import build, randomisation_cascade
+
+    assert randomisation_cascade(build("resnet18", 2)) == ["fc", "layer4", "layer3", "layer2", "layer1", "conv1"]
+    assert randomisation_cascade(build("resnet3d_18", 1, width=4)) == ["fc", "layer4", "layer3", "layer2", "layer1", "stem"]
+    lite = randomisation_cascade(build("efficientnet_lite0", 2, pretrained=False))
+    assert lite[:3] == ["net.classifier", "net.conv_head", "net.blocks.6"] and lite[-1] == "net.conv_stem"
+    assert len(lite) == 10 and "adapter" not in lite and "net.bn1" not in lite     # no weights to redraw there

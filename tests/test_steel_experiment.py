@@ -215,3 +215,11 @@ def test_saliency_rule_says_which_patches_each_profile_explains():
     assert saliency_rule(PAPER) == "all of them, as in the paper"
     assert saliency_rule(FAST) == ("at most 24; when fewer than 16 reach 0.9, the 16 most confident correctly "
                                    "classified defect patches")
+
+
+def test_sanity_checks_take_one_variant_per_table3_method():
+    from xaibook.steel.experiment import FAST, sanity_variants
+
+    names = [v.name for v in sanity_variants(FAST)]
+    assert names == ["VanillaGrad", "SmoothGrad 10", "DeepLift zero", "DeepLift blur", "GradCAM", "GradCAM++",
+                     "ScoreCAM b=50"]

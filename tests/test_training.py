@@ -59,3 +59,24 @@ def test_step_schedule_divides_the_rate_every_step(monkeypatch):
     monkeypatch.setattr(torch.optim, "Adam", Spy)
     fit(model, data, data, cfg, torch.Generator().manual_seed(0))
     assert seen == pytest.approx([1e-2, 1e-2, 1e-3, 1e-3, 1e-4])
+
+
+def test_shuffled_labels_keep_the_class_counts_and_the_callers_random_state(monkeypatch):
+    from xaibook import training
+
+    seen = {}
+
+    def fake_fit(model, train, val, cfg, generator):
+        torch.rand(3)                                  # a fit draws from the global generator
+        seen["train"], seen["val"] = train[1].clone(), val[1].clone()
+        return "result"
+
+    monkeypatch.setattr(training, "fit", fake_fit)
+    y_train, y_val = torch.tensor([0] * 12 + [1] * 4), torch.tensor([0, 0, 1, 1])
+    state = torch.get_rng_state()
+    out = training.fit_shuffled_labels(None, (torch.zeros(16, 1), y_train), (torch.zeros(4, 1), y_val), None, seed=3)
+    assert out == "result" and torch.equal(torch.get_rng_state(), state)
+    pooled = torch.cat([seen["train"], seen["val"]])
+    assert torch.bincount(pooled).tolist() == [14, 6] and not torch.equal(pooled, torch.cat([y_train, y_val]))
+    again = training.fit_shuffled_labels(None, (torch.zeros(16, 1), y_train), (torch.zeros(4, 1), y_val), None, seed=3)
+    assert again == "result" and torch.equal(torch.cat([seen["train"], seen["val"]]), pooled)   # same seed, same labels

@@ -189,6 +189,50 @@ CLAIM_VERDICTS = {
 }
 
 
+#: Adebayo et al.'s sanity checks as claims: a map depends on the model (or on the labels) when its mean
+#: Spearman correlation of |map| with the trained model's falls below this; the claims' resolution.
+SANITY_THRESHOLD = 0.5
+SANITY_RESOLUTION = 0.02
+
+
+def _slug(label: str) -> str:
+    import re
+
+    return re.sub(r"[^a-z0-9]+", "_", label.lower().replace("++", "pp")).strip("_")
+
+
+def randomisation_claims(summary, model: str = "the classifier", threshold: float = SANITY_THRESHOLD,
+                         resolution: float = SANITY_RESOLUTION) -> list[ClaimCheck]:
+    """One beyond-the-paper claim per map of a model-randomisation summary
+    (:func:`xaibook.saliency.sanity.summarise`): at the cascade's last step, its maps are unlike the trained
+    model's (mean Spearman of |map| below ``threshold``). Keys ``depends_on_model_<map>``."""
+    layer = summary["randomised down to"].iloc[-1]
+    last = summary[summary["randomised down to"] == layer].set_index("map")
+    out = []
+    for label, row in last.iterrows():
+        rho = float(row["Spearman |map|"])
+        out.append(ClaimCheck(f"depends_on_model_{_slug(label)}", f"Beyond the paper: {label} maps change when "
+                              f"{model} is randomised down to {layer} (mean Spearman of |map| below {threshold:g})",
+                              rho < threshold, threshold - rho, f"Spearman of |map| {rho:.3f}",
+                              "beyond the paper (Adebayo et al. 2018)", resolution=resolution))
+    return out
+
+
+def label_claims(table, model: str = "the classifier", threshold: float = SANITY_THRESHOLD,
+                 resolution: float = SANITY_RESOLUTION) -> list[ClaimCheck]:
+    """One beyond-the-paper claim per map of a data-randomisation table
+    (:func:`xaibook.saliency.sanity.data_randomisation`): the maps of the model trained on shuffled labels
+    are unlike the trained model's (mean Spearman of |map| below ``threshold``). Keys ``depends_on_labels_<map>``."""
+    out = []
+    for label, row in table.iterrows():
+        rho = float(row["Spearman |map|"])
+        out.append(ClaimCheck(f"depends_on_labels_{_slug(label)}", f"Beyond the paper: {label} maps change when "
+                              f"{model} is trained on shuffled labels (mean Spearman of |map| below "
+                              f"{threshold:g})", rho < threshold, threshold - rho, f"Spearman of |map| {rho:.3f}",
+                              "beyond the paper (Adebayo et al. 2018)", resolution=resolution))
+    return out
+
+
 def load_bands(chapter: str) -> dict[str, Any]:
     """The committed bands of ``chapter`` (empty when none were derived yet)."""
     ref = resources.files("xaibook") / "bands" / f"{chapter}.json"

@@ -103,6 +103,19 @@ def stages(model: nn.Module) -> tuple[str, ...]:
     raise TypeError(f"no stage list for {type(model).__name__}; add one to xaibook.models.stages")
 
 
+def randomisation_cascade(model: nn.Module) -> list[str]:
+    """The layers that Adebayo et al.'s cascading randomisation redraws, top first, down to the stem
+    (:func:`xaibook.saliency.sanity.randomisation_steps`): the stages that hold weights, for a ResNet-18,
+    a :class:`LiteClassifier` or a 3D ResNet (:mod:`xaibook.resnet3d`)."""
+    from .resnet3d import ResNet3D
+
+    if isinstance(model, ResNet3D):
+        return ["fc", "layer4", "layer3", "layer2", "layer1", "stem"]
+    weighted = [s for s in reversed(stages(model))
+                if any(isinstance(m, (nn.Conv2d, nn.Linear)) for m in model.get_submodule(s).modules())]
+    return weighted
+
+
 def freeze_before(model: nn.Module, stage: str) -> nn.Module:
     """Stop gradients to every stage before ``stage`` (e.g. ResNet's "layer3": conv1, bn1, layer1,
     layer2; Lite0's "net.blocks.4": the input adapter, the stem and blocks 0-3). Returns ``model``.

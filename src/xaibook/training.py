@@ -271,6 +271,34 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor], val: tuple[t
     return result
 
 
+def fit_shuffled_labels(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
+                        val: tuple[torch.Tensor, torch.Tensor], cfg: TrainConfig, seed: int) -> TrainResult:
+    """:func:`fit` on labels permuted at random: Adebayo et al. 2018's data randomisation, a model trained the
+    same way that can learn nothing about the relation between inputs and labels. Training and validation
+    labels are pooled and permuted together (``seed``), so the class counts stay; the same seed draws the
+    training order. The caller's random state is left as it was."""
+    y = torch.cat([train[1], val[1]])
+    gen = torch.Generator().manual_seed(seed)
+    y = y[torch.randperm(len(y), generator=gen)]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return fit(model, (train[0], y[:len(train[1])]), (val[0], y[len(train[1]):]), cfg, gen)
+
+
+def shuffled_twin(arch: str, num_classes: int, train: tuple[torch.Tensor, torch.Tensor],
+                  val: tuple[torch.Tensor, torch.Tensor], cfg: TrainConfig, seed: int, *, pretrained: bool) -> nn.Module:
+    """A new ``arch`` classifier (:func:`xaibook.models.build`) trained as ``cfg`` says on shuffled labels
+    (:func:`fit_shuffled_labels`), on ``cfg.device``: the second model of Adebayo et al.'s data-randomisation
+    test. Its initial head is drawn from ``seed``; the caller's random state is left as it was."""
+    from .models import build
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = build(arch, num_classes, pretrained=pretrained).to(cfg.device)
+    fit_shuffled_labels(model, train, val, cfg, seed)
+    return model
+
+
 def fit_linear_head(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
                     val: tuple[torch.Tensor, torch.Tensor], cfg: TrainConfig) -> TrainResult:
     """Fit only the model's final linear layer, as an L2-regularised multinomial logistic regression

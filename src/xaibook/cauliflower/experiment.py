@@ -22,7 +22,7 @@ from torch import nn
 from ..claims import ClaimCheck
 from ..plotting import overlay
 from ..reliability import Accuracy, ReliabilityModel, ReliabilityResult
-from ..saliency import METHODS, build_method, predicted_class
+from ..saliency import METHODS, build_method, class_score, predicted_class
 from ..training import TrainConfig, to_input
 from .dataset import PAPER_SPLIT_SIZES, load_growliflower, load_images, split_by_plant
 from .standin import StandinSpec
@@ -55,6 +55,7 @@ class CauliflowerSettings:
     sweep_components: tuple[int, ...] = (10, 25, 50)   # the robustness sweep's PCA dimensions
     solver: str = "adam"                  # "lbfgs": the linear head alone, solved to convergence (training.fit)
     l2: float = 1e-2                      # "lbfgs": the head's ridge penalty (training.TrainConfig.l2)
+    sanity_images: int = 16               # validation images in the randomisation checks (Adebayo et al. 2018)
 
     def standin_spec(self) -> StandinSpec:
         return StandinSpec(n_plants=self.n_plants or StandinSpec().n_plants, image_size=max(64, self.image_size))
@@ -99,7 +100,7 @@ WHY = {
 
 #: The paper profile's smoke run: 256 px, ResNet-18 at layer4, the same loaders, maps, clusters and code
 #: path, on 60 stand-in plants, one optimiser step per epoch, PCA, occlusion and LIME at their smallest, no download.
-SMOKE = {"n_plants": 60, "pca_dim": 8, "sweep_components": (4, 8), "epochs": 1, "max_steps": 1, "pretrained": False, "occlusion_patch": 64, "occlusion_stride": 64,
+SMOKE = {"sanity_images": 2, "n_plants": 60, "pca_dim": 8, "sweep_components": (4, 8), "epochs": 1, "max_steps": 1, "pretrained": False, "occlusion_patch": 64, "occlusion_stride": 64,
          "lime_samples": 16}
 
 
@@ -196,8 +197,9 @@ def _unit_to_input(x: torch.Tensor, device: str) -> torch.Tensor:
 
 
 def compute_maps(method: str, model: nn.Module, images: torch.Tensor, cfg: CauliflowerSettings, *,
-                 batch_size: int = 32, seed: int = 0, device: str = "cpu") -> np.ndarray:
-    """Saliency maps (N, S, S) of the predicted class for uint8 images (N, 3, S, S), as the chapter clusters them.
+                 batch_size: int = 32, seed: int = 0, device: str = "cpu", classes: np.ndarray | None = None) -> np.ndarray:
+    """Saliency maps (N, S, S) of the predicted class for uint8 images (N, 3, S, S), as the chapter clusters them;
+    of the given ``classes`` instead where passed (the randomisation checks hold the class fixed).
 
     ``method`` is a registry name of :data:`MAP_METHODS` (options and scaling: :func:`map_specs`).
     The model must already be on ``device``; it is left as it came (mode, device, weights).
@@ -211,7 +213,8 @@ def compute_maps(method: str, model: nn.Module, images: torch.Tensor, cfg: Cauli
     for i in range(0, len(images), batch_size):
         chunk = images[i:i + batch_size]
         x = chunk.float() / 255 if spec.unit_images else to_input(chunk, device)
-        parts.append(explainer.attribute(x, predicted_class).detach().cpu())
+        target = predicted_class if classes is None else class_score(torch.as_tensor(classes[i:i + batch_size]))
+        parts.append(explainer.attribute(x, target).detach().cpu())
     maps = torch.cat(parts)
     if spec.maxabs:
         maps = _maxabs(maps)
@@ -226,6 +229,41 @@ def train_config(cfg: CauliflowerSettings, device: str = "cpu") -> TrainConfig:
                        lr_step=cfg.lr_step, lr_gamma=cfg.lr_gamma, hflip=True, rotate=True,
                        class_repeats=cfg.class_repeats, device=device, max_steps=cfg.max_steps,
                        trainable_from=cfg.trainable_from, solver=cfg.solver, l2=cfg.l2)
+
+
+def _sanity_maps(images: torch.Tensor, classes: np.ndarray, cfg: CauliflowerSettings, seed: int, device: str):
+    def maps_of(model: nn.Module) -> dict[str, torch.Tensor]:
+        return {name: torch.from_numpy(compute_maps(m, model, images, cfg, seed=seed, device=device, classes=classes))
+                for m, name in zip(MAP_METHODS, METHOD_NAMES)}
+    return maps_of
+
+
+def sanity_check(model: nn.Module, images: torch.Tensor, classes: np.ndarray, cfg: CauliflowerSettings, seed: int,
+                 device: str = "cpu") -> pd.DataFrame:
+    """Adebayo et al. 2018's cascading model randomisation, from the classifier down to the stem
+    (:func:`xaibook.models.randomisation_cascade`; batch norm kept as trained), on the shared implementation
+    (:mod:`xaibook.saliency.sanity`): each of the three methods on ``images`` (uint8, the chapter's fixed
+    sample) for the trained model's ``classes``, one row per step and method."""
+    from ..models import randomisation_cascade
+    from ..saliency.sanity import model_randomisation, summarise
+
+    return summarise(model_randomisation(_sanity_maps(images, classes, cfg, seed, device), model,
+                                         randomisation_cascade(model), seed))
+
+
+def label_check(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torch.Tensor],
+                images: torch.Tensor, classes: np.ndarray, cfg: CauliflowerSettings, seed: int,
+                device: str = "cpu") -> pd.DataFrame:
+    """Adebayo et al. 2018's data-randomisation test: the classifier trained the same way on labels permuted
+    at random (:func:`xaibook.training.fit_shuffled_labels`), its three maps on the sample of
+    :func:`sanity_check` against the trained model's (:func:`xaibook.saliency.sanity.data_randomisation`).
+    The fast profile's training is a convex fit of the classifier alone, seconds on a CPU, so the chapter
+    repeats it."""
+    from ..saliency.sanity import data_randomisation
+    from ..training import shuffled_twin
+
+    shuffled = shuffled_twin(cfg.arch, 2, train, val, train_config(cfg, device), seed, pretrained=cfg.pretrained)
+    return data_randomisation(_sanity_maps(images, classes, cfg, seed, device), model, shuffled)
 
 
 def centre_concentration(maps: np.ndarray, *, signed: bool = False, radius: float = 0.25) -> np.ndarray:

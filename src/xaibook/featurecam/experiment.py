@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..claims import ClaimCheck
+from ..claims import ClaimCheck, randomisation_claims
 from ..saliency import attribute_in_chunks, build_method, class_score
 from .method import COMBINATIONS, K, PERCENTILE, TOP5, Combination, all_combinations, explanation_maps, feature_inputs
 
@@ -574,7 +574,7 @@ def sanity_check(clf, run: ClassifierRun, cfg: FeatureCamSettings, seed: int) ->
     """
     import types
 
-    from ..saliency.sanity import model_randomisation
+    from ..saliency.sanity import model_randomisation, summarise
 
     n = min(cfg.sanity_images, len(run.photos))
     images01 = _unit(run.crops[:n])
@@ -591,32 +591,13 @@ def sanity_check(clf, run: ClassifierRun, cfg: FeatureCamSettings, seed: int) ->
             out[f"{OURS[0]} ({cam})"] = all_combinations(m, inputs, cfg.k)[best]
         return out
 
-    table = model_randomisation(maps_of, clf.model, list(clf.spec.randomise), seed, batchnorm="keep")
-    means = table.groupby(["step", "layer", "map"], sort=False)[["Spearman", "Spearman |map|", "SSIM", "HOG"]].agg(
-        _nanmean).reset_index()
-    return means.rename(columns={"layer": "randomised down to"}).drop(columns="step")
+    return summarise(model_randomisation(maps_of, clf.model, list(clf.spec.randomise), seed, batchnorm="keep"))
 
 
-#: Mean Spearman correlation of |map| (trained against fully randomised) below which a map is taken to
-#: depend on the model (xaibook.saliency.sanity.depends_on_model), and the claims' resolution.
-SANITY_THRESHOLD = 0.5
-SANITY_RESOLUTION = 0.02
-
-
-def sanity_claims(sanity: pd.DataFrame, threshold: float = SANITY_THRESHOLD) -> list[ClaimCheck]:
-    """One beyond-the-paper claim per map of :func:`sanity_check`: at the last step of the cascade
-    its maps are unlike the trained model's (mean Spearman of |map| below ``threshold``)."""
-    layer = sanity["randomised down to"].iloc[-1]
-    last = sanity[sanity["randomised down to"] == layer].set_index("map")
-    out = []
-    for label, row in last.iterrows():
-        rho = float(row["Spearman |map|"])
-        slug = re.sub(r"[^a-z0-9]+", "_", label.lower().replace("++", "pp")).strip("_")
-        out.append(ClaimCheck(f"depends_on_model_{slug}", f"Beyond the paper: {label} maps change when the classifier "
-                              f"is randomised down to {layer} (mean Spearman of |map| below {threshold:g})",
-                              rho < threshold, threshold - rho, f"Spearman of |map| {rho:.3f}",
-                              "beyond the paper (Adebayo et al. 2018)", resolution=SANITY_RESOLUTION))
-    return out
+def sanity_claims(sanity: pd.DataFrame) -> list[ClaimCheck]:
+    """One beyond-the-paper claim per map of :func:`sanity_check` (:func:`xaibook.claims.randomisation_claims`):
+    at the last step of the cascade its maps are unlike the trained model's."""
+    return randomisation_claims(sanity, "the classifier")
 
 
 def edge_similarity(run: ClassifierRun) -> pd.DataFrame:

@@ -10,7 +10,8 @@ import torch
 from ..claims import ClaimCheck
 from ..metrics import confusion, energy_inside, prf_from_confusion
 from ..saliency import Conditioning, build_method, class_score
-from ..training import to_input
+from ..saliency.sanity import spread_sample
+from ..training import TrainConfig, to_input
 from .dataset import CLASSES, FACTOR_COLUMNS
 from .standin import StandinSpec
 
@@ -37,6 +38,7 @@ class FoamSettings:
     max_steps: int | None = None       # optimiser steps per epoch at most (None: all)
     solver: str = "adam"               # "lbfgs": the linear head alone, solved to convergence (training.fit)
     l2: float = 1e-2                   # "lbfgs": the head's ridge penalty (training.TrainConfig.l2)
+    sanity_frames: int = 16            # test frames per model in the randomisation checks (Adebayo et al. 2018)
 
     def standin_spec(self) -> StandinSpec:
         return StandinSpec(image_size=self.image_size, smartphone_interval_s=self.smartphone_interval_s,
@@ -75,7 +77,7 @@ WHY = {
 
 #: The paper profile's smoke run: 250 px, ResNet-18 at layer4, batch 50, the same loaders and code path,
 #: on a stand-in thinned to about a hundred frames, one optimiser step per epoch, no weights download.
-SMOKE = {"smartphone_interval_s": 120.0, "action_camera_interval_s": 300.0, "dense_test_run": False,
+SMOKE = {"sanity_frames": 2, "smartphone_interval_s": 120.0, "action_camera_interval_s": 300.0, "dense_test_run": False,
          "epochs": 1, "max_steps": 1, "pretrained": False}
 
 
@@ -230,6 +232,54 @@ def conditioning_table(models: dict, images: torch.Tensor, preds: dict, tasks: d
     return pd.DataFrame(rows).T.rename(columns={"channels": "channels with a gradient",
                                                 "negative": "with a negative alpha",
                                                 "near_zero": "with a denominator near zero"})
+
+
+def train_config(cfg: FoamSettings, class_weights: tuple[float, ...] | None, device: str = "cpu") -> TrainConfig:
+    """How the chapter trains each task's model (the profile's schedule, ``class_weights`` on the loss)."""
+    return TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, class_weights=class_weights,
+                       device=device, max_steps=cfg.max_steps, trainable_from=cfg.trainable_from, solver=cfg.solver,
+                       l2=cfg.l2)
+
+
+def sanity_check(models: dict, images: torch.Tensor, preds: dict, tasks: dict, layer: str, cfg: FoamSettings,
+                 seed: int, device: str = "cpu") -> pd.DataFrame:
+    """Adebayo et al. 2018's cascading model randomisation of each task's model, from the classifier down to
+    the stem (:func:`xaibook.models.randomisation_cascade`; batch norm kept as trained), on the shared
+    implementation (:mod:`xaibook.saliency.sanity`): GradCAM++ at ``layer`` on ``cfg.sanity_frames`` test
+    frames spread over the test set (:func:`xaibook.saliency.sanity.spread_sample`) for the trained model's predicted class, one row per step and model."""
+    from ..models import randomisation_cascade
+    from ..saliency.sanity import model_randomisation, summarise
+
+    parts = []
+    for name, t in tasks.items():
+        pick = spread_sample(len(t["test"]), cfg.sanity_frames)
+        x, classes = images[t["test"][pick]], np.asarray(preds[name])[pick]
+
+        def maps_of(model, x=x, classes=classes, label=f"GradCAM++, {name} model"):
+            return {label: gradcampp_maps(model, x, classes, layer, device=device)}
+
+        parts.append(summarise(model_randomisation(maps_of, models[name], randomisation_cascade(models[name]), seed)))
+    return pd.concat(parts, ignore_index=True)
+
+
+def label_check(models: dict, images: torch.Tensor, preds: dict, tasks: dict, layer: str, cfg: FoamSettings,
+                seed: int, task: str = "binary", device: str = "cpu") -> pd.DataFrame:
+    """Adebayo et al. 2018's data-randomisation test on ``task``: the same model trained the same way on
+    training and validation labels permuted at random (seeded), its GradCAM++ maps on the frames of
+    :func:`sanity_check` against the trained model's, for the trained model's predicted class
+    (:func:`xaibook.saliency.sanity.data_randomisation`). The fast profile's training is a convex fit of the
+    classifier alone, seconds on a CPU, so the chapter repeats it."""
+    from ..saliency.sanity import data_randomisation
+    from ..training import shuffled_twin
+
+    t = tasks[task]
+    shuffled = shuffled_twin(cfg.arch, t["n"], (images[t["train"]], t["y"][t["train"]]),
+                             (images[t["val"]], t["y"][t["val"]]), train_config(cfg, t["weights"], device), seed,
+                             pretrained=cfg.pretrained)
+    pick = spread_sample(len(t["test"]), cfg.sanity_frames)
+    x, classes = images[t["test"][pick]], np.asarray(preds[task])[pick]
+    return data_randomisation(lambda m: {f"GradCAM++, {task} model": gradcampp_maps(m, x, classes, layer, device=device)},
+                              models[task], shuffled)
 
 
 def interface_energy(maps: torch.Tensor, masks: torch.Tensor) -> np.ndarray:

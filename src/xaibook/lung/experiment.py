@@ -55,6 +55,7 @@ class LungSettings:
     smoothgrad_noise: float = 0.2   # sigma / (max - min), tf-keras-vis' default
     saliency_patches: int = 24      # test patches whose maps are measured
     saliency_correct_only: bool = True   # explain only patches the model calls present correctly
+    sanity_patches: int = 4         # explained patches in the randomisation checks (Adebayo et al. 2018)
     max_steps: int | None = None    # optimiser steps per epoch at most (None: all)
     standin_patients: tuple[int, int] = (28, 20)           # simulated patients with / without sliding
     standin_seconds: tuple[float, float] | None = None     # simulated video length (None: the simulator's)
@@ -109,7 +110,7 @@ WHY = {
 #: configuration takes one optimiser step on at most 4 patches and is tested on all the test patients' patches
 #: (both classes, so that sensitivity and specificity are defined); SmoothGrad takes 2 samples for 1 patch,
 #: explained whatever the model calls it (a one-step model may call nothing "present").
-SMOKE = {"epochs": 1, "max_steps": 1, "max_train": 4, "max_test": None, "mmode_epochs": 1, "smoothgrad_samples": 2,
+SMOKE = {"sanity_patches": 2, "epochs": 1, "max_steps": 1, "max_train": 4, "max_test": None, "mmode_epochs": 1, "smoothgrad_samples": 2,
          "saliency_patches": 1, "saliency_correct_only": False, "standin_patients": (4, 3),
          "standin_seconds": (2.0, 3.0)}
 
@@ -613,6 +614,54 @@ def untrained_twin(depth: int, cfg: LungSettings, seed: int) -> ResNet3D:
         return ResNet3D(depth, 1, 1, cfg.width).eval()
 
 
+def study_maps(model: nn.Module, x: torch.Tensor, cfg: LungSettings, device=None) -> dict[str, torch.Tensor]:
+    """The chapter's two maps of the "present" logit for model inputs ``x`` (N, 1, T, P, P): vanilla saliency
+    (|gradient|) and SmoothGrad (:func:`smoothgrad_options`), each (N, T, P, P) on the CPU. No pass holds
+    more inputs than a training batch (noisy copies included; :func:`xaibook.saliency.attribute_in_chunks`)."""
+    from ..saliency import attribute_in_chunks, build_method
+
+    device = device or next(model.parameters()).device
+    vanilla = attribute_in_chunks(build_method("vanillagrad", model), x, max_batch=cfg.batch_size,
+                                  device=device).abs()
+    smooth = build_method("smoothgrad", model, batch_size=min(cfg.smoothgrad_samples, cfg.batch_size),
+                          **smoothgrad_options(cfg))
+    return {"vanilla": vanilla, "SmoothGrad": attribute_in_chunks(smooth, x, max_batch=cfg.batch_size, device=device)}
+
+
+def sanity_check(r: ConfigResult, study: "SaliencyStudy", cfg: LungSettings, seed: int) -> pd.DataFrame:
+    """Adebayo et al. 2018's cascading model randomisation of the studied network, from ``fc`` down to the stem
+    (:func:`xaibook.models.randomisation_cascade`; batch norm kept as trained), on the shared implementation
+    (:mod:`xaibook.saliency.sanity`, 3-D maps): vanilla saliency and SmoothGrad on the first
+    ``cfg.sanity_patches`` patches of ``study``, one row per step and method."""
+    from ..models import randomisation_cascade
+    from ..saliency.sanity import model_randomisation, summarise
+
+    x = study.inputs[: cfg.sanity_patches]
+    return summarise(model_randomisation(lambda m: study_maps(m, x, cfg), r.model, randomisation_cascade(r.model),
+                                         seed))
+
+
+def label_check(r: ConfigResult, s: PatchSet, study: "SaliencyStudy", cfg: LungSettings, seed: int,
+                device: str = "cpu") -> tuple[pd.DataFrame, ConfigResult]:
+    """Adebayo et al. 2018's data-randomisation test: the studied configuration trained again, from the same
+    initial weights and in the same way (:func:`run_config`), on its training and validation labels permuted
+    at random (``seed``); its two maps on the patches of :func:`sanity_check` against the trained network's
+    (:func:`xaibook.saliency.sanity.data_randomisation`). Returns the table and the shuffled run (its test
+    metrics should sit at chance). One more training run of a small 3D network: seconds in the fast profile,
+    one fifteenth of the paper profile's training."""
+    import dataclasses
+
+    from ..saliency.sanity import data_randomisation
+
+    seen = np.concatenate([r.split.train, r.split.val])
+    y = s.y.copy()
+    y[seen] = s.y[seen][np.random.default_rng(seed).permutation(len(seen))]
+    with torch.random.fork_rng(devices=[]):          # run_config seeds torch: leave the chapter's state alone
+        shuffled = run_config(r.depth, r.data_set, dataclasses.replace(s, y=y), r.split, cfg, seed, device)
+    x = study.inputs[: cfg.sanity_patches]
+    return data_randomisation(lambda m: study_maps(m, x, cfg), r.model, shuffled.model), shuffled
+
+
 def saliency_study(r: ConfigResult, s: PatchSet, clips, cfg: LungSettings, truth=None,
                    control: nn.Module | None = None) -> SaliencyStudy:
     """Maps for up to ``saliency_patches`` test patches at the pleura (row 0) that the model calls present
@@ -636,12 +685,10 @@ def saliency_study(r: ConfigResult, s: PatchSet, clips, cfg: LungSettings, truth
         raise ValueError(f"{r.data_set}: no test patch at the pleura is called 'present' correctly; nothing to explain")
     x = to_input(s.patches[index], cfg)
     device = next(r.model.parameters()).device
+
     def maps(model: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
-        vanilla = attribute_in_chunks(build_method("vanillagrad", model), x, max_batch=cfg.batch_size,
-                                      device=device).abs()
-        smooth = build_method("smoothgrad", model, batch_size=min(cfg.smoothgrad_samples, cfg.batch_size),
-                              **smoothgrad_options(cfg))
-        return vanilla, attribute_in_chunks(smooth, x, max_batch=cfg.batch_size, device=device)
+        out = study_maps(model, x, cfg, device)
+        return out["vanilla"], out["SmoothGrad"]
 
     vanilla, smooth = maps(r.model)
     study = SaliencyStudy(index, x, vanilla, smooth, {"vanilla": roughness(vanilla), "SmoothGrad": roughness(smooth)})

@@ -12,7 +12,14 @@ input itself pass for explanations that way.
   correlation of the maps and of their absolute values, SSIM, and the Pearson correlation of their
   HOG descriptors, the four measures of Adebayo et al.'s Fig. 2 and 4.
 * :func:`model_randomisation` runs a registered method through the steps and returns one row per
-  step and map pair; :func:`depends_on_model` reads the last step.
+  step and map pair; :func:`summarise` averages it over the inputs (one row per step and map, what
+  the chapters show and :func:`xaibook.plotting.randomisation_curves` draws); :func:`depends_on_model`
+  reads the last step.
+* :func:`data_randomisation` compares the maps of a model trained on the true labels with those of
+  the same model trained on shuffled labels (Adebayo et al.'s second test).
+
+Maps may be 2-D images (N, H, W) or 3-D videos (N, T, H, W); for videos the rank correlations run
+over every voxel, SSIM over the volume, and HOG on each frame (the descriptors concatenated).
 
 **Batch norm is a choice** (``batchnorm``): ``"keep"`` leaves a randomised layer's batch-norm
 statistics and affine parameters as trained (the learned scale of each channel survives, so some
@@ -34,6 +41,12 @@ WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 BATCHNORM = ("keep", "reset")
 MEASURES = ("Spearman", "Spearman |map|", "SSIM", "HOG")
+
+
+def spread_sample(n_total: int, n: int) -> np.ndarray:
+    """Positions of ``n`` of ``n_total`` items spread evenly from first to last: a chapter's fixed sample for
+    the checks (a test set in time order would otherwise give ``n`` near-identical frames)."""
+    return np.unique(np.linspace(0, n_total - 1, min(n, n_total)).round().astype(int))
 
 
 def randomised(model: nn.Module, layers: list[str], seed: int, batchnorm: str = "keep") -> nn.Module:
@@ -80,36 +93,54 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
 
 
+def _constant_pair(a: np.ndarray, b: np.ndarray) -> float | None:
+    """The correlation convention for constant maps, which have no ranks or gradients to correlate: 1 for
+    two equal maps, 0 when one is constant and the other is not or differs (nothing in common to rank);
+    None when neither is constant."""
+    ca, cb = a.std() == 0, b.std() == 0
+    if not (ca or cb):
+        return None
+    return 1.0 if ca and cb and np.array_equal(a, b) else 0.0
+
+
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:
     from scipy.stats import spearmanr
 
-    if a.std() == 0 or b.std() == 0:
-        return float("nan")                   # a constant map has no ranks to correlate
-    return float(spearmanr(a.ravel(), b.ravel())[0])
+    fixed = _constant_pair(a, b)
+    return fixed if fixed is not None else float(spearmanr(a.ravel(), b.ravel())[0])
 
 
 def _hog(x: np.ndarray) -> np.ndarray:
+    """HOG descriptor of a map scaled to [0, 1]; of each frame, concatenated, for a video (T, H, W)."""
     from skimage.feature import hog
 
+    x = _unit(x)
+    if x.ndim == 3:
+        return np.concatenate([_hog(frame) for frame in x])     # a constant frame gives zeros
     cell = max(2, min(x.shape) // 8)
-    return hog(_unit(x), orientations=9, pixels_per_cell=(cell, cell), cells_per_block=(2, 2), feature_vector=True)
+    return hog(x, orientations=9, pixels_per_cell=(cell, cell), cells_per_block=(2, 2), feature_vector=True)
 
 
 def similarity(a: torch.Tensor, b: torch.Tensor) -> pd.DataFrame:
-    """The four measures (:data:`MEASURES`) between paired 2-D maps (N, H, W), one row per pair.
+    """The four measures (:data:`MEASURES`) between paired maps, one row per pair: 2-D maps (N, H, W)
+    or videos (N, T, H, W) (module docstring).
 
-    SSIM and HOG are computed on each map scaled to [0, 1]; a constant map gives NaN for the rank
-    correlations and for HOG (nothing to correlate).
+    SSIM and HOG are computed on each map scaled to [0, 1]. A constant map (a randomised network can
+    saturate, and LIME's surrogate then finds nothing) has no ranks or gradients to correlate: the
+    correlations count it 0 against a map that is not constant, 1 against an equal constant map.
     """
     from skimage.metrics import structural_similarity
 
-    if a.shape != b.shape or a.ndim != 3:
-        raise ValueError(f"similarity needs paired 2-D maps of one shape (N, H, W), got {tuple(a.shape)} and "
-                         f"{tuple(b.shape)}")
+    if a.shape != b.shape or a.ndim not in (3, 4):
+        raise ValueError(f"similarity needs paired maps of one shape, (N, H, W) or (N, T, H, W), got "
+                         f"{tuple(a.shape)} and {tuple(b.shape)}")
+    if min(a.shape[1:]) < 7:
+        raise ValueError(f"SSIM's 7-pixel window needs maps of at least 7 in every dimension, got {tuple(a.shape[1:])}")
     rows = []
     for x, y in zip(a.detach().double().cpu().numpy(), b.detach().double().cpu().numpy()):
         hx, hy = _hog(x), _hog(y)
-        hog = float(np.corrcoef(hx, hy)[0, 1]) if hx.std() > 0 and hy.std() > 0 else float("nan")
+        fixed = _constant_pair(hx, hy)
+        hog = fixed if fixed is not None else float(np.corrcoef(hx, hy)[0, 1])
         rows.append({"Spearman": _spearman(x, y), "Spearman |map|": _spearman(np.abs(x), np.abs(y)),
                      "SSIM": float(structural_similarity(_unit(x), _unit(y), data_range=1.0)), "HOG": hog})
     return pd.DataFrame(rows, columns=list(MEASURES))
@@ -138,9 +169,76 @@ def model_randomisation(maps_of: Callable[[nn.Module], dict[str, torch.Tensor]],
     return pd.concat(rows, ignore_index=True)
 
 
+def _nanmean(values) -> float:
+    """The mean of the defined values; NaN (without numpy's warning) when none is (constant maps)."""
+    values = np.asarray(values, dtype=float)
+    return float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+
+
+def summarise(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`model_randomisation`'s rows averaged over the inputs (undefined values left out): one row per
+    step and map, the layer as ``"randomised down to"``, in the cascade's order."""
+    means = table.groupby(["step", "layer", "map"], sort=False)[list(MEASURES)].agg(_nanmean).reset_index()
+    return means.rename(columns={"layer": "randomised down to"}).drop(columns="step")
+
+
+def data_randomisation(maps_of: Callable[[nn.Module], dict[str, torch.Tensor]], model: nn.Module,
+                       shuffled: nn.Module) -> pd.DataFrame:
+    """Adebayo et al.'s data-randomisation test: the maps of ``model`` (trained on the true labels) against
+    those of ``shuffled`` (the same architecture and training, on labels permuted at random), on the same
+    inputs and targets. One row per map label: the four measures, mean over inputs. A method whose maps
+    stay alike does not depend on the relation between inputs and labels that the model learned."""
+    ours, theirs = maps_of(model), maps_of(shuffled)
+    rows = {label: similarity(maps, theirs[label]).agg(_nanmean) for label, maps in ours.items()}
+    out = pd.DataFrame(rows).T[list(MEASURES)]
+    out.index.name = "map"
+    return out
+
+
 def depends_on_model(table: pd.DataFrame, measure: str = "Spearman |map|", threshold: float = 0.5) -> pd.Series:
     """Per map label: whether its maps at the last step (everything named randomised, in the cascading
     test) are dissimilar from the trained model's: mean ``measure`` below ``threshold``. A method that
     ignores the model stays near 1 and is flagged False."""
     last = table[table["step"] == table["step"].max()]
     return last.groupby("map")[measure].mean() < threshold
+
+
+def sanity_sentence(summary: pd.DataFrame, labels: pd.DataFrame | None = None, threshold: float = 0.5,
+                    measure: str = "Spearman |map|") -> str:
+    """What a chapter's randomisation checks found, as a sentence for its closing text, computed from the
+    run: ``summary`` from :func:`summarise`, ``labels`` from :func:`data_randomisation` (or None where the
+    chapter cannot repeat its training). Maps whose HOG similarity stays at ``threshold`` or more when
+    everything is randomised are named: their edges come from the input and the method, not the model."""
+    layers = list(dict.fromkeys(summary["randomised down to"]))
+    first, last = (summary[summary["randomised down to"] == layers[i]].set_index("map") for i in (0, -1))
+
+    def listing(values: pd.Series) -> str:
+        return "; ".join(f"{v:.2f} ({k})" for k, v in values.items())
+
+    stays = [k for k, v in last[measure].items() if not v < threshold]
+    text = (f"Randomising `{layers[0]}` alone leaves the maps a rank correlation (of |map|) with the trained "
+            f"model's of {listing(first[measure])}; randomised down to `{layers[-1]}`, {listing(last[measure])}: ")
+    text += ("every map depends on the model's weights" if not stays else
+             f"{', '.join(stays)} stay{'s' * (len(stays) == 1)} above {threshold:g}, so "
+             f"{'it does' if len(stays) == 1 else 'they do'} not pass Adebayo et al.'s check")
+    edges = last["HOG"][last["HOG"] >= threshold]
+    if len(edges):
+        text += (f". HOG similarity stays at {listing(edges)} even then: the edges of "
+                 f"{'that map' if len(edges) == 1 else 'those maps'} follow the input and the method, not the model")
+    if labels is not None:
+        kept = [k for k, v in labels[measure].items() if not v < threshold]
+        text += (f". Trained on shuffled labels, the model's maps correlate with the true model's at "
+                 f"{listing(labels[measure])}: " + ("they depend on what it learned from the labels" if not kept else
+                                                    f"{', '.join(kept)} barely depend{'s' * (len(kept) == 1)} on "
+                                                    f"the labels"))
+    return text
+
+
+def by_step(summary: pd.DataFrame, measure: str = "Spearman |map|") -> pd.DataFrame:
+    """One ``measure`` of :func:`summarise` as a table to read: a row per step of the cascade (top: the top
+    layer alone randomised; bottom: everything named), a column per map."""
+    steps = list(dict.fromkeys(summary["randomised down to"]))
+    maps = list(dict.fromkeys(summary["map"]))
+    table = summary.pivot(index="randomised down to", columns="map", values=measure).reindex(index=steps, columns=maps)
+    table.columns.name = measure
+    return table

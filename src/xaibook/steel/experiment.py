@@ -15,7 +15,7 @@ from ..claims import ClaimCheck
 from ..metrics import distance_mask, distance_pointing_game
 from ..saliency import (METHODS, NORMALISATIONS, attribute_in_chunks, build_method, class_score, normalise,
                        pass_size)
-from ..training import to_input
+from ..training import TrainConfig, to_input
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,7 @@ class SteelSettings:
     max_steps: int | None = None             # optimiser steps per epoch at most (None: all)
     solver: str = "adam"                     # "lbfgs": the linear head alone, solved to convergence (training.fit)
     l2: float = 1e-2                         # "lbfgs": the head's ridge penalty (training.TrainConfig.l2)
+    sanity_images: int = 12                  # explained patches in the randomisation checks (Adebayo et al. 2018)
 
     @property
     def blur_sigma(self) -> float:
@@ -87,7 +88,7 @@ WHY = {
 #: (the most confident defect patch: a one-step model is confident of none); SmoothGrad with 2 and 3 samples
 #: and ScoreCAM in batches of 16 and 512 instead of the paper's 10/50/100 and 1/25/50 (unbatched ScoreCAM at
 #: layer4 is 512 sequential passes, minutes on a CPU: the smoke run checks the path, not the speed).
-SMOKE = {"n_images": 12, "epochs": 1, "max_steps": 1, "pretrained": False, "max_saliency_samples": 1,
+SMOKE = {"sanity_images": 2, "n_images": 12, "epochs": 1, "max_steps": 1, "pretrained": False, "max_saliency_samples": 1,
          "min_saliency_samples": 1, "timing_samples": 1, "smoothgrad_samples": (2, 3), "scorecam_batches": (16, 512)}
 
 
@@ -241,6 +242,59 @@ def compute_maps(model: nn.Module, layer: nn.Module, images: torch.Tensor, class
         out[name] = attribute_in_chunks(method, x, target, max_batch=max(batch_size, size.per_image, size.fixed),
                                         device=device, **v.call).float().cpu()
     return out
+
+
+def train_config(cfg: SteelSettings, device: str = "cpu") -> TrainConfig:
+    """How the chapter trains its classifier (the profile's schedule)."""
+    return TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, device=device, max_steps=cfg.max_steps,
+                       trainable_from=cfg.trainable_from, solver=cfg.solver, l2=cfg.l2)
+
+
+def sanity_variants(cfg: SteelSettings) -> list[Variant]:
+    """One variant per Table 3 method for the randomisation checks: SmoothGrad at its smallest sample count
+    (the checks' cost grows with it, the map's dependence on the model should not), Score-CAM in its
+    largest batch (batching does not change a map)."""
+    smooth = f"SmoothGrad {min(cfg.smoothgrad_samples)}"
+    score = f"ScoreCAM b={max(cfg.scorecam_batches)}"
+    return [v for v in variants(cfg) if v.batched and (not v.name.startswith(("SmoothGrad", "ScoreCAM"))
+                                                       or v.name in (smooth, score))]
+
+
+def _sanity_maps(layer: str, images: torch.Tensor, classes: np.ndarray, cfg: SteelSettings, device: str):
+    chosen = sanity_variants(cfg)
+
+    def maps_of(model: nn.Module) -> dict[str, torch.Tensor]:
+        return compute_maps(model, model.get_submodule(layer), images, classes, chosen, device=device)
+    return maps_of
+
+
+def sanity_check(model: nn.Module, images: torch.Tensor, classes: np.ndarray, cfg: SteelSettings, seed: int,
+                 device: str = "cpu") -> pd.DataFrame:
+    """Adebayo et al. 2018's cascading model randomisation, from the classifier down to the stem
+    (:func:`xaibook.models.randomisation_cascade`; batch norm kept as trained), on the shared implementation
+    (:mod:`xaibook.saliency.sanity`): every method (:func:`sanity_variants`, raw maps, CAMs at
+    ``cfg.cam_layer``) on ``images`` (the chapter's fixed sample) for the trained model's ``classes``, one row
+    per step and method. ``seed`` draws the weights (SmoothGrad draws the same noise at every step)."""
+    from ..models import randomisation_cascade
+    from ..saliency.sanity import model_randomisation, summarise
+
+    return summarise(model_randomisation(_sanity_maps(cfg.cam_layer, images, classes, cfg, device), model,
+                                         randomisation_cascade(model), seed))
+
+
+def label_check(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torch.Tensor],
+                images: torch.Tensor, classes: np.ndarray, cfg: SteelSettings, seed: int,
+                device: str = "cpu") -> pd.DataFrame:
+    """Adebayo et al. 2018's data-randomisation test: the classifier trained the same way on labels permuted
+    at random (:func:`xaibook.training.fit_shuffled_labels`), every method's maps on the sample of
+    :func:`sanity_check` against the trained model's (:func:`xaibook.saliency.sanity.data_randomisation`).
+    The fast profile's training is a convex fit of the classifier alone, seconds on a CPU, so the chapter
+    repeats it."""
+    from ..saliency.sanity import data_randomisation
+    from ..training import shuffled_twin
+
+    shuffled = shuffled_twin(cfg.arch, 5, train, val, train_config(cfg, device), seed, pretrained=cfg.pretrained)
+    return data_randomisation(_sanity_maps(cfg.cam_layer, images, classes, cfg, device), model, shuffled)
 
 
 def at_mask_size(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
