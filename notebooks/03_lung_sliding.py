@@ -92,8 +92,8 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from xaibook import paths
-from xaibook.audit import audit_frame
-from xaibook.claims import verdict_summary
+from xaibook.book.audit import audit_frame
+from xaibook.book.claims import verdict_summary
 from xaibook.lung import (
     CONFIGS,
     DATA_SETS,
@@ -137,11 +137,11 @@ from xaibook.lung.figures import (
     m_mode_figure,
     saliency_through_time,
 )
-from xaibook.resnet3d import ResNet3D
-from xaibook.notebook import glue, print_peak, show_scorecard, start_chapter
-from xaibook.profiles import deviations, method_table
-from xaibook.claims import label_claims, randomisation_claims
-from xaibook.plotting import randomisation_curves
+from xaibook.models.resnet3d import ResNet3D
+from xaibook.book.notebook import glue, print_peak, show_scorecard, start_chapter
+from xaibook.book.profiles import deviations, method_table
+from xaibook.book.claims import label_claims, randomisation_claims
+from xaibook.book.plotting import randomisation_curves
 from xaibook.saliency.sanity import by_step, sanity_sentence
 
 pd.set_option("display.precision", 3)

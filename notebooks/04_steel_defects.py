@@ -102,14 +102,14 @@ from IPython.display import display
 
 from xaibook import build_model, paths
 from xaibook.models import describe_training, map_grid
-from xaibook.audit import audit_frame
+from xaibook.book.audit import audit_frame
 from xaibook.metrics import (
     constructed_example,
     distance_pointing_game,
     pointing_game_parts,
 )
-from xaibook.notebook import glue, print_peak, show_scorecard, start_chapter
-from xaibook.plotting import (
+from xaibook.book.notebook import glue, print_peak, show_scorecard, start_chapter
+from xaibook.book.plotting import (
     randomisation_curves,
     image_grid,
     maps_row,
@@ -118,7 +118,7 @@ from xaibook.plotting import (
     score_distributions,
     score_vs_speed,
 )
-from xaibook.profiles import deviations, method_table
+from xaibook.book.profiles import deviations, method_table
 from xaibook.saliency import normalise
 from xaibook.steel import PATCH, ensure_standin, load_patches, table1
 from xaibook.steel import paper as ref
@@ -153,7 +153,7 @@ from xaibook.steel.experiment import (
     variants,
 )
 from xaibook.training import fit, predict_proba
-from xaibook.claims import label_claims, randomisation_claims
+from xaibook.book.claims import label_claims, randomisation_claims
 from xaibook.saliency.sanity import by_step, sanity_sentence, spread_sample
 
 pd.set_option("display.precision", 4)

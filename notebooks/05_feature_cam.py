@@ -91,7 +91,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from xaibook import paths
-from xaibook.audit import audit_frame
+from xaibook.book.audit import audit_frame
 from xaibook.featurecam import (
     CAMS,
     PAPER,
@@ -136,12 +136,12 @@ from xaibook.featurecam.figures import (
     photos_figure,
 )
 from xaibook.featurecam.survey import survey_kit
-from xaibook.hed import load_hed
-from xaibook.imagenet import load_classifier
-from xaibook.plotting import randomisation_curves
+from xaibook.models.hed import load_hed
+from xaibook.models.imagenet import load_classifier
+from xaibook.book.plotting import randomisation_curves
 from xaibook.saliency.sanity import by_step
-from xaibook.notebook import glue, print_peak, show_scorecard, start_chapter
-from xaibook.profiles import deviations, method_table
+from xaibook.book.notebook import glue, print_peak, show_scorecard, start_chapter
+from xaibook.book.profiles import deviations, method_table
 
 pd.set_option("display.precision", 1)
 run = start_chapter(
@@ -191,7 +191,7 @@ display(method_table(method_rows(cfg, seed), layer="each classifier's CAM layer 
 # The fast profile explains every photograph that ships offline inside scikit-image, scikit-learn
 # or matplotlib and shows something ImageNet has a class for, nine of them, and a tenth from the
 # pinned imgaug wheel. Each has a set of acceptable classes fixed before any model ran (the
-# registry in `xaibook.photos` gives the reason and the licence for each). The paper profile
+# registry in `xaibook.featurecam.photos` gives the reason and the licence for each). The paper profile
 # draws its images from the ImageNet folder instead, labelled by their class folder.
 
 # %% mystnb={"figure": {"caption": "The images the run explains, with the ImageNet classes a correct answer may name.", "name": "fig-05-photos"}, "image": {"alt": "A grid of photographs, each titled with its name and its acceptable ImageNet classes."}}

@@ -48,7 +48,7 @@ from mutants_catalogue import MUTANTS  # noqa: E402
 CHAPTER_RUN = """
 import json, sys
 from pathlib import Path
-from xaibook import build
+from xaibook.book import build
 out = Path(sys.argv[1])
 build.execute([sys.argv[2]], profile="fast", out_dir=out, results_dir=out / "results", root=Path.cwd())
 failures = json.loads((out / "results" / f"{sys.argv[2]}.json").read_text())["failures"]

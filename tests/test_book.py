@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from xaibook import build
-from xaibook.chapters import CHAPTERS, ready
-from xaibook.claims import load_bands
+from xaibook.book import build
+from xaibook.book.chapters import CHAPTERS, ready
+from xaibook.book.claims import load_bands
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.chapters
@@ -97,8 +97,8 @@ def test_book_renders_with_scorecard(rendered):
 
 def test_every_page_reads_clean(rendered):
     """Links, images and anchors resolve; no machine path, no stderr block, no NaN/None cell, every
-    figure captioned and every image with alt text (xaibook.pagecheck), on the book just built."""
-    from xaibook.pagecheck import check_site
+    figure captioned and every image with alt text (xaibook.book.pagecheck), on the book just built."""
+    from xaibook.book.pagecheck import check_site
 
     html = rendered
     problems = check_site(html)

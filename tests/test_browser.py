@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from xaibook import browser
+from xaibook.book import browser
 
 
 def _page(path: Path, table: str) -> None:

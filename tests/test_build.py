@@ -6,7 +6,7 @@ import json
 import nbformat
 import pytest
 
-from xaibook import build
+from xaibook.book import build
 
 
 def test_failing_chapter_names_chapter_and_cell(tmp_path):
@@ -72,7 +72,7 @@ def test_scorecard_markdown_lists_numbers_spread_claims_and_provenance():
 
 
 def test_start_chapter_resolves_data_kind_and_opens_the_scorecard(tmp_path):
-    from xaibook.notebook import start_chapter
+    from xaibook.book.notebook import start_chapter
 
     run = start_chapter("01_foam", profile="paper", data=None, seed=5, device="cpu", results_dir=str(tmp_path),
                         settings=lambda profile, smoke=False: {"profile": profile, "smoke": smoke})
@@ -90,7 +90,7 @@ def test_start_chapter_resolves_data_kind_and_opens_the_scorecard(tmp_path):
 def test_strip_outputs_clears_outputs_and_counts_only(tmp_path):
     import nbformat
 
-    from xaibook.build import strip_outputs
+    from xaibook.book.build import strip_outputs
 
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_markdown_cell("# t"), nbformat.v4.new_code_cell("1 + 1", execution_count=3,

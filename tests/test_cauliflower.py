@@ -9,7 +9,7 @@ import torch
 from xaibook.cauliflower import paper
 from xaibook.cauliflower.experiment import (FAST, PAPER, WHY, centre_concentration, compute_maps, errors_by_days,
                                             mechanism_table, train_config)
-from xaibook.profiles import deviations
+from xaibook.book.profiles import deviations
 from xaibook.training import epoch_order
 
 

@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from xaibook import claims
-from xaibook.claims import Scorecard, derive_bands
+from xaibook.book import claims
+from xaibook.book.claims import Scorecard, derive_bands
 from xaibook.registry import Registry
 
 
@@ -213,7 +213,7 @@ def test_kernel_effect_compares_paths_of_one_seed_with_the_spread_between_seeds(
 
 
 def test_verdicts_compare_the_paper_with_our_distribution():
-    from xaibook.claims import Spread, verdict
+    from xaibook.book.claims import Spread, verdict
 
     s = Spread(mean=80.0, lo=70.0, hi=90.0, n=20)
     assert verdict(83.0, 5.0, 60.0, s) == "reproduced"        # this run is far off; the distribution agrees
@@ -318,7 +318,7 @@ def test_numbers_and_margins_that_never_moved_are_gated_at_the_machine_floor():
 
 
 def test_a_bands_file_can_be_gated_again_from_its_recorded_runs():
-    from xaibook.claims import rederive_bands
+    from xaibook.book.claims import rederive_bands
 
     runs = _runs({"f1": [90.0 + (i % 5) for i in range(20)], "e": [0.1 * (i % 3) for i in range(20)]},
                  {"f1": "%", "e": "fraction"}, {"c": [1.0 + 0.1 * (i % 4) for i in range(20)]})
@@ -330,7 +330,7 @@ def test_a_bands_file_can_be_gated_again_from_its_recorded_runs():
 
 
 def test_claims_without_recorded_runs_are_shown_not_gated():
-    from xaibook.claims import rederive_bands
+    from xaibook.book.claims import rederive_bands
 
     b = json.loads(json.dumps(derive_bands(_runs({"f1": [90.0 + (i % 5) for i in range(20)]}, {"f1": "%"},
                                                  {"c": [1.0 + 0.1 * (i % 4) for i in range(20)]}))))
@@ -347,7 +347,7 @@ def test_floating_point_noise_is_not_spread():
 
 
 def test_claims_held_reads_the_share_of_runs(tmp_path):
-    from xaibook.claims import Scorecard, claims_held
+    from xaibook.book.claims import Scorecard, claims_held
 
     card = Scorecard("01_foam", profile="paper", data="real", seed=0, results_dir=tmp_path)
     card.claim("a", "A holds", True, gate=False, why="test")
@@ -364,7 +364,7 @@ def test_the_results_file_records_the_failures(card):
 
 
 def test_verdict_summary_groups_claims_by_verdict_or_by_this_runs_outcome(tmp_path):
-    from xaibook.claims import Scorecard, verdict_summary
+    from xaibook.book.claims import Scorecard, verdict_summary
 
     card = Scorecard("01_foam", profile="paper", data="real", seed=0, results_dir=tmp_path)
     assert verdict_summary(card) == "no claims recorded"
@@ -381,7 +381,7 @@ def test_verdict_summary_groups_claims_by_verdict_or_by_this_runs_outcome(tmp_pa
 def test_deviations_say_which_settings_the_paper_does_not_state():
     import dataclasses
 
-    from xaibook.profiles import deviations
+    from xaibook.book.profiles import deviations
 
     @dataclasses.dataclass(frozen=True)
     class S:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from xaibook.chapters import CHAPTERS
+from xaibook.book.chapters import CHAPTERS
 
 ROOT = Path(__file__).resolve().parents[1]
 MODULES = {"01_foam": "xaibook.foam.experiment", "02_cauliflower": "xaibook.cauliflower.experiment",

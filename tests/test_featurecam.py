@@ -309,7 +309,7 @@ def test_both_gradcampp_rows_run_one_form_and_the_table_says_which():
     """Grad-CAM++ and Smooth Grad-CAM++ must be built with the same Grad-CAM++ form (the gap between
     their rows is then the smoothing), and the method table must name it from the same options."""
     from xaibook.featurecam.experiment import FAST, GRADCAMPP_FORM, cam_options, method_rows
-    from xaibook.profiles import method_table
+    from xaibook.book.profiles import method_table
     from xaibook.saliency import GRADCAMPP_SOURCES
 
     forms = {cam_options(k, FAST, 0).get("variant") for k in ("gradcampp", "smoothgradcampp", "smoothgrad")}

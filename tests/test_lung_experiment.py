@@ -216,7 +216,7 @@ def test_the_untrained_twin_is_the_trained_networks_starting_point_and_leaves_th
     assert torch.equal(torch.rand(1), before)                       # the caller's stream is untouched
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters())) and not a.training
     torch.manual_seed(0 * 1000 + 18)                                 # what run_config seeds before building it
-    from xaibook.resnet3d import ResNet3D
+    from xaibook.models.resnet3d import ResNet3D
     ref_model = ResNet3D(18, 1, 1, FAST.width)
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), ref_model.parameters()))
 
@@ -295,7 +295,7 @@ def test_table5_takes_the_papers_three_picks_and_the_mmode_model():
 
 
 def test_table4_offers_accuracy_for_all_and_the_rest_for_table5_only(tmp_path):
-    from xaibook.claims import Scorecard
+    from xaibook.book.claims import Scorecard
     from xaibook.lung.experiment import record_table4
 
     results = [ConfigResult(d, n, None, History(), Split(np.arange(0), np.arange(0), np.arange(0)), np.zeros(0),
@@ -308,7 +308,7 @@ def test_table4_offers_accuracy_for_all_and_the_rest_for_table5_only(tmp_path):
 
 
 def test_saliency_record_without_the_simulators_truth_has_roughness_only(tmp_path):
-    from xaibook.claims import Scorecard
+    from xaibook.book.claims import Scorecard
     from xaibook.lung.experiment import SaliencyStudy, record_saliency
 
     study = SaliencyStudy(np.arange(2), torch.zeros(2, 1, 3, 4, 4), torch.zeros(2, 3, 4, 4), torch.zeros(2, 3, 4, 4),

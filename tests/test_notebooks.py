@@ -7,7 +7,7 @@ from pathlib import Path
 import jupytext
 import pytest
 
-from xaibook.chapters import CHAPTERS
+from xaibook.book.chapters import CHAPTERS
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py"))

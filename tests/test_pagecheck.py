@@ -1,7 +1,7 @@
 """The page checks of the rendered book, on small pages with known problems."""
 from __future__ import annotations
 
-from xaibook.pagecheck import check_site
+from xaibook.book.pagecheck import check_site
 
 GOOD = """<html><body><main><article id="top">
 <h1 id="title">A chapter</h1><a href="other.html#sec">next</a><a href="#title">up</a>

@@ -103,7 +103,7 @@ def cauliflower_fixed(tmp_path_factory):
 
     from xaibook.cauliflower import ensure_standin
     from xaibook.cauliflower.experiment import FAST as CF, compute_maps, load_data
-    from xaibook.reliability import fit_reliability
+    from xaibook.cauliflower.reliability import fit_reliability
     from xaibook.training import predict_proba
 
     root = ensure_standin(tmp_path_factory.mktemp("cauliflower"), dataclasses.replace(CF.standin_spec(), n_plants=60), 0)

@@ -11,7 +11,7 @@ from sklearn.datasets import make_blobs, make_moons
 from sklearn.metrics import adjusted_rand_score, mutual_info_score
 from sklearn.neighbors import KNeighborsClassifier
 
-from xaibook import reliability as R
+from xaibook.cauliflower import reliability as R
 
 # --- embedding ----------------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from xaibook.models import build
-from xaibook.resnet3d import ResNet3D, SameConv3d, SameMaxPool3d, l2_param_groups, same_padding
+from xaibook.models.resnet3d import ResNet3D, SameConv3d, SameMaxPool3d, l2_param_groups, same_padding
 
 
 def test_tensorflow_same_padding():

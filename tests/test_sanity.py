@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from xaibook.saliency import build_method, class_score
-from xaibook.claims import label_claims, randomisation_claims
+from xaibook.book.claims import label_claims, randomisation_claims
 from xaibook.saliency.sanity import (by_step, data_randomisation, depends_on_model, model_randomisation, randomisation_steps,
                                      randomised, sanity_sentence, similarity, spread_sample, summarise)
 
@@ -98,7 +98,7 @@ def test_randomisation_curves_plot_each_maps_similarity_in_step_order():
     matplotlib.use("Agg")
     import pandas as pd
 
-    from xaibook.plotting import randomisation_curves
+    from xaibook.book.plotting import randomisation_curves
 
     table = pd.DataFrame({"randomised down to": ["fc", "fc", "conv", "conv"], "map": ["A", "Ours 1 (A)"] * 2,
                           "Spearman |map|": [0.9, 0.8, 0.3, 0.2], "SSIM": [0.7, 0.6, 0.1, 0.0]})

@@ -195,7 +195,7 @@ def test_closing_sentences_follow_the_run_not_the_fast_profile():
 
 
 def test_normalisation_sentence_and_caveat_follow_the_claims_and_the_data():
-    from xaibook.claims import ClaimCheck
+    from xaibook.book.claims import ClaimCheck
     from xaibook.steel.experiment import normalisation_sentence, scores_caveat
 
     rect = ClaimCheck("rectify_gradients", "r", True, 0.1, "yes")

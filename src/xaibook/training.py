@@ -14,8 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from .models.imagenet import IMAGENET_MEAN, IMAGENET_STD
 
 
 def to_input(images: torch.Tensor, device: str | torch.device = "cpu") -> torch.Tensor:

@@ -4,7 +4,7 @@ Kierdorf & Roscher 2023 (arXiv:2305.15149) classify single cauliflower plants as
 for harvest within three days (ResNet-18), compute Grad-CAM, occlusion (OSM) and LIME maps on the
 validation and test images, cluster the validation maps (PCA to 50 dimensions, spectral clustering,
 q = 8) and swap the predictions of clusters that are mostly wrong. The reliability machinery itself
-is general and lives in :mod:`xaibook.reliability`; this module holds what is specific to the
+is general and lives in :mod:`xaibook.cauliflower.reliability`; this module holds what is specific to the
 chapter.
 """
 from __future__ import annotations
@@ -19,9 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..claims import ClaimCheck
-from ..plotting import overlay
-from ..reliability import Accuracy, ReliabilityModel, ReliabilityResult
+from ..book.claims import ClaimCheck
+from ..book.plotting import overlay
+from .reliability import Accuracy, ReliabilityModel, ReliabilityResult
 from ..saliency import METHODS, build_method, class_score, predicted_class
 from ..training import TrainConfig, to_input
 from .dataset import PAPER_SPLIT_SIZES, load_growliflower, load_images, split_by_plant
@@ -106,7 +106,7 @@ SMOKE = {"sanity_images": 2, "n_plants": 60, "pca_dim": 8, "sweep_components": (
 
 def settings(profile: str, smoke: bool = False) -> CauliflowerSettings:
     """The chapter's settings for ``"fast"`` or ``"paper"``; ``smoke`` (paper only): :data:`SMOKE` applied."""
-    from ..profiles import select_settings
+    from ..book.profiles import select_settings
 
     return select_settings(profile, fast=FAST, paper=PAPER, smoke=smoke, smoke_overrides=SMOKE)
 
@@ -181,7 +181,7 @@ def map_specs(cfg: CauliflowerSettings, seed: int = 0, device: str = "cpu") -> d
 
 
 def method_rows(cfg: CauliflowerSettings) -> list[tuple[str, str, dict]]:
-    """(label, registry name, options) of the chapter's map methods, for :func:`xaibook.profiles.method_table`."""
+    """(label, registry name, options) of the chapter's map methods, for :func:`xaibook.book.profiles.method_table`."""
     return [(METHODS.get(k).name, k, dict(spec.options)) for k, spec in map_specs(cfg).items()]
 
 
@@ -320,7 +320,7 @@ def adjustment_table(before: dict[str, Accuracy], models: dict[str, ReliabilityM
     """Accuracies before and after swapping each method's flagged clusters, on validation and test (Sect. 3.5).
 
     ``before``: the classifier's accuracies per set (``"val"``, ``"test"``); ``models`` and
-    ``results``: per method, the fitted :class:`~xaibook.reliability.ReliabilityModel` and its test
+    ``results``: per method, the fitted :class:`~xaibook.cauliflower.reliability.ReliabilityModel` and its test
     result. Indexed by (method, set); clusters are numbered from 1 as in the figures.
     """
     rows = []
@@ -371,7 +371,7 @@ def worst_clusters(models: dict[str, ReliabilityModel]) -> tuple[dict[str, float
     return worst, second
 
 
-#: The smallest margins the claims are about (xaibook.claims.CLAIM_VERDICTS, "no effect"): two hundredths of
+#: The smallest margins the claims are about (xaibook.book.claims.CLAIM_VERDICTS, "no effect"): two hundredths of
 #: a cluster's error share, a hundredth of the explained entropy, half an accuracy point (the paper's
 #: adjustment gains 12-16 points).
 SHARE_RESOLUTION = 0.02
@@ -386,7 +386,7 @@ def paper_claims(models: dict[str, ReliabilityModel], separation: dict[str, dict
 
     Args:
         models: per method (display name), the reliability model fitted on validation maps.
-        separation: per method, :func:`xaibook.reliability.error_separation` of its validation clusters.
+        separation: per method, :func:`xaibook.cauliflower.reliability.error_separation` of its validation clusters.
         gradcam_adjustment: the GradCAM rows of :func:`adjustment_table` (index ``"val"``, ``"test"``).
         centre: per method, :func:`centre_concentration` of its prototypes.
     """

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from ..audit import Check
+from ..book.audit import Check
 
 CITATION = ("Kierdorf J, Roscher R (2023). Reliability scores from saliency map clusters for improved "
             "image-based harvest-readiness prediction in cauliflower. arXiv:2305.15149")

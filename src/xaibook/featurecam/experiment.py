@@ -3,7 +3,7 @@ maps on real classifiers and photographs; the established metrics; class-discrim
 
 A classifier here is anything with ``model`` (eval mode, logits), ``prepare(image)``
 (input, uint8 crop) and ``spec.mean`` / ``spec.std`` / ``spec.cam_layer`` / ``spec.randomise``
-(:class:`xaibook.imagenet.Classifier`). Models may sit on a GPU: inputs follow the model's device
+(:class:`xaibook.models.imagenet.Classifier`). Models may sit on a GPU: inputs follow the model's device
 and every result comes back to the CPU.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..claims import ClaimCheck, randomisation_claims
+from ..book.claims import ClaimCheck, randomisation_claims
 from ..saliency import attribute_in_chunks, build_method, class_score
 from .method import COMBINATIONS, K, PERCENTILE, TOP5, Combination, all_combinations, explanation_maps, feature_inputs
 
@@ -76,7 +76,7 @@ WHY = {
 
 def settings(profile: str, smoke: bool = False) -> FeatureCamSettings:
     """The profile's settings; ``smoke`` (paper profile only): :data:`SMOKE` applied."""
-    from ..profiles import select_settings
+    from ..book.profiles import select_settings
 
     return select_settings(profile, fast=FAST, paper=PAPER, smoke=smoke, smoke_overrides=SMOKE)
 
@@ -94,14 +94,14 @@ class PhotoSet:
 
 def photo_set(cfg: FeatureCamSettings, data_dir: str | None, seed: int) -> PhotoSet:
     """The fast profile's ten photographs, or ``cfg.per_class`` images of ``cfg.n_classes`` classes from
-    the ImageNet-layout folder ``data_dir`` (:func:`xaibook.imagenet.load_image_folder`)."""
-    from ..imagenet import class_name, load_image_folder
-    from ..photos import PHOTOS
+    the ImageNet-layout folder ``data_dir`` (:func:`xaibook.models.imagenet.load_image_folder`)."""
+    from ..models.imagenet import class_name, load_image_folder
+    from .photos import PHOTOS
 
     if cfg.images == "photographs":
         return PhotoSet({n: PHOTOS.get(n).load() for n in PHOTOS.names()},
                         {n: dict(PHOTOS.get(n).classes) for n in PHOTOS.names()},
-                        "photographs shipped inside Python packages (xaibook.photos)")
+                        "photographs shipped inside Python packages (xaibook.featurecam.photos)")
     if data_dir is None:
         raise ValueError("the paper profile explains images from an ImageNet-layout folder: set data_dir "
                          "(README, chapter 05: Imagenette, Imagewoof or your own ImageNet subset)")
@@ -113,8 +113,8 @@ def photo_set(cfg: FeatureCamSettings, data_dir: str | None, seed: int) -> Photo
 def smoke_folder(dest) -> str:
     """The smoke run's stand-in for an ImageNet subset: the shipped photographs written as an
     ImageNet-layout folder, each under its first acceptable class (so the folder loader runs)."""
-    from ..imagenet import write_standin_folder
-    from ..photos import PHOTOS
+    from ..models.imagenet import write_standin_folder
+    from .photos import PHOTOS
 
     photos = {n: PHOTOS.get(n).load() for n in PHOTOS.names()}
     return str(write_standin_folder(dest, photos, {n: next(iter(PHOTOS.get(n).classes)) for n in photos}))
@@ -179,7 +179,7 @@ def softmax(clf, images01: torch.Tensor, batch: int = 32) -> torch.Tensor:
 
 def cam_layer(clf) -> torch.nn.Module:
     """The layer every CAM reads: ``clf.spec.cam_layer`` (EfficientNet: ``conv_head``, its last convolution;
-    the paper's classifiers: see :data:`xaibook.imagenet.CLASSIFIERS`).
+    the paper's classifiers: see :data:`xaibook.models.imagenet.CLASSIFIERS`).
 
     Not the activation after it (``bn2``): from there on the network is global average pooling and
     one linear layer, so the class score's gradient there is the same for every input (the class's
@@ -207,7 +207,7 @@ def cam_options(key: str, cfg: FeatureCamSettings, seed: int) -> dict:
 
 
 def method_rows(cfg: FeatureCamSettings, seed: int) -> list[tuple[str, str, dict]]:
-    """(label, registry name, options) of every CAM the chapter runs, for :func:`xaibook.profiles.method_table`."""
+    """(label, registry name, options) of every CAM the chapter runs, for :func:`xaibook.book.profiles.method_table`."""
     rows = [(name, key, cam_options(key, cfg, seed)) for name, key in CAMS.items()]
     return rows + [("SMGrad-CAM++, Eq. 6 (map averaging)", "smoothgrad", cam_options("smoothgrad", cfg, seed))]
 
@@ -595,7 +595,7 @@ def sanity_check(clf, run: ClassifierRun, cfg: FeatureCamSettings, seed: int) ->
 
 
 def sanity_claims(sanity: pd.DataFrame) -> list[ClaimCheck]:
-    """One beyond-the-paper claim per map of :func:`sanity_check` (:func:`xaibook.claims.randomisation_claims`):
+    """One beyond-the-paper claim per map of :func:`sanity_check` (:func:`xaibook.book.claims.randomisation_claims`):
     at the last step of the cascade its maps are unlike the trained model's."""
     return randomisation_claims(sanity, "the classifier")
 
@@ -715,7 +715,7 @@ def paper_claims(t2: pd.DataFrame, t3: pd.DataFrame, metrics: dict[str, pd.DataF
     and above the CAM's), keyed by name; a single table is read as right classification alone.
     The paper ranked the fusions on all three (Sect. 4), so "best" and "worst" must hold on each.
 
-    With ``n_images`` each claim declares its resolution (:data:`xaibook.claims.CLAIM_VERDICTS`): one
+    With ``n_images`` each claim declares its resolution (:data:`xaibook.book.claims.CLAIM_VERDICTS`): one
     image changing its class in one of the averaged cells (three CAMs of one classifier: 100 / (3 n)
     points; nine classifier x CAM cells: 100 / (9 n)), and one point of confidence; a smaller margin is
     below what this many images can resolve.

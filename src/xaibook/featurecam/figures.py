@@ -71,7 +71,7 @@ def explanation_figure(run, i: int, cam: str, combination, percentile: float, ti
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    from ..plotting import add_colorbar
+    from ..book.plotting import add_colorbar
 
     add_colorbar(fig, shown, axes.ravel().tolist())
     return fig
@@ -99,7 +99,7 @@ def combinations_figure(run, i: int, cam: str, title: str = ""):
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    from ..plotting import add_colorbar
+    from ..book.plotting import add_colorbar
 
     add_colorbar(fig, shown, axes.ravel().tolist())
     return fig

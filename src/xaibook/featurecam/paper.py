@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..audit import Check
+from ..book.audit import Check
 
 CITATION = ("Clement F, Yang J, Cheng I. Feature CAM: Interpretability in Image Classification with Improved "
             "Visual Attention (Multimedia Research Centre, University of Alberta; chapter 05's paper, see "

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..claims import ClaimCheck
+from ..book.claims import ClaimCheck
 from ..metrics import confusion, energy_inside, prf_from_confusion
 from ..saliency import Conditioning, build_method, class_score
 from ..saliency.sanity import spread_sample
@@ -83,7 +83,7 @@ SMOKE = {"sanity_frames": 2, "smartphone_interval_s": 120.0, "action_camera_inte
 
 def settings(profile: str, smoke: bool = False) -> FoamSettings:
     """The profile's settings; ``smoke`` (paper profile only): :data:`SMOKE` applied."""
-    from ..profiles import select_settings
+    from ..book.profiles import select_settings
 
     return select_settings(profile, fast=FAST, paper=PAPER, smoke=smoke, smoke_overrides=SMOKE)
 
@@ -197,7 +197,7 @@ GRADCAMPP_FORM = "gradcam-pytorch"
 
 
 def method_rows() -> list[tuple[str, str, dict]]:
-    """(label, registry name, options) of the chapter's one method, for :func:`xaibook.profiles.method_table`."""
+    """(label, registry name, options) of the chapter's one method, for :func:`xaibook.book.profiles.method_table`."""
     return [("GradCAM++", "gradcampp", {"variant": GRADCAMPP_FORM})]
 
 
@@ -336,7 +336,7 @@ def threshold_error_share(foam_mm: np.ndarray, wrong: np.ndarray, threshold: flo
 
 # --- the paper's claims, each with its margin (chapter 01_foam) ----------------------------------
 
-#: The smallest margins the claims are about (xaibook.claims.CLAIM_VERDICTS, "no effect"): half an F1
+#: The smallest margins the claims are about (xaibook.book.claims.CLAIM_VERDICTS, "no effect"): half an F1
 #: point (the paper prints F1 to two decimals and its binary and four-level models differ by 22 points),
 #: two hundredths of a share of errors or a confusion rate, a hundredth of the GradCAM++ energy.
 F1_RESOLUTION = 0.5

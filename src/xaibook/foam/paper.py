@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..audit import Check, f1_from, matching_binary_confusions
+from ..book.audit import Check, f1_from, matching_binary_confusions
 
 CITATION = ("Austerjost J, Söldner R, Edlund C, Trygg J, Pollard D, Sjögren R (2021). A machine vision "
             "approach for bioreactor foam sensing. SLAS Technology 26(4):408-414. doi:10.1177/24726303211008861")

@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..claims import ClaimCheck
-from ..resnet3d import ResNet3D, l2_param_groups
+from ..book.claims import ClaimCheck
+from ..models.resnet3d import ResNet3D, l2_param_groups
 from .dataset import CLIP_FRAMES, PAPER_SIZE, PATCHES, PatchSet, build_patch_sets, m_mode
 from .standin import LungStandinSpec
 
@@ -117,7 +117,7 @@ SMOKE = {"sanity_patches": 2, "epochs": 1, "max_steps": 1, "max_train": 4, "max_
 
 def settings(profile: str, smoke: bool = False) -> LungSettings:
     """The chapter's settings for ``"fast"`` or ``"paper"``; ``smoke`` (paper only): :data:`SMOKE` applied."""
-    from ..profiles import select_settings
+    from ..book.profiles import select_settings
 
     return select_settings(profile, fast=FAST, paper=PAPER, smoke=smoke, smoke_overrides=SMOKE)
 
@@ -474,7 +474,7 @@ def _acc(table: pd.DataFrame, depth: int, name: str) -> float:
 
 #: The smallest margin the chapter's claims care about, in their units (accuracy, sensitivity and
 #: specificity as fractions, roughness, energy shares): 0.02. Inside ±0.02 a difference is "no effect
-#: at this resolution" (xaibook.claims.CLAIM_VERDICTS): two points of accuracy, a gap the paper's
+#: at this resolution" (xaibook.book.claims.CLAIM_VERDICTS): two points of accuracy, a gap the paper's
 #: tables would not call a difference between configurations.
 CLAIM_RESOLUTION = 0.02
 
@@ -594,7 +594,7 @@ class SaliencyStudy:
 
 def method_rows(cfg: LungSettings) -> list[tuple[str, str, dict]]:
     """(label, registry name, options) of the two maps :func:`saliency_study` computes, for
-    :func:`xaibook.profiles.method_table`; both are absolute values, as tf-keras-vis computes them."""
+    :func:`xaibook.book.profiles.method_table`; both are absolute values, as tf-keras-vis computes them."""
     return [("vanilla saliency, |gradient|", "vanillagrad", {}),
             ("SmoothGrad, mean of |gradient| over noisy copies", "smoothgrad", smoothgrad_options(cfg))]
 

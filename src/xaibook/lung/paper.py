@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..audit import Check
+from ..book.audit import Check
 
 CITATION = ("Kolárik M, Sarnovský M, Paralič J. Detecting the Absence of Lung Sliding in Ultrasound Videos Using "
             "3D Convolutional Neural Networks (chapter 03's paper; see "

@@ -13,7 +13,7 @@ input itself pass for explanations that way.
   HOG descriptors, the four measures of Adebayo et al.'s Fig. 2 and 4.
 * :func:`model_randomisation` runs a registered method through the steps and returns one row per
   step and map pair; :func:`summarise` averages it over the inputs (one row per step and map, what
-  the chapters show and :func:`xaibook.plotting.randomisation_curves` draws); :func:`depends_on_model`
+  the chapters show and :func:`xaibook.book.plotting.randomisation_curves` draws); :func:`depends_on_model`
   reads the last step.
 * :func:`data_randomisation` compares the maps of a model trained on the true labels with those of
   the same model trained on shuffled labels (Adebayo et al.'s second test).

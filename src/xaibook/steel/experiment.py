@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..claims import ClaimCheck
+from ..book.claims import ClaimCheck
 from ..metrics import distance_mask, distance_pointing_game
 from ..saliency import (METHODS, NORMALISATIONS, attribute_in_chunks, build_method, class_score, normalise,
                        pass_size)
@@ -94,7 +94,7 @@ SMOKE = {"sanity_images": 2, "n_images": 12, "epochs": 1, "max_steps": 1, "pretr
 
 def settings(profile: str, smoke: bool = False) -> SteelSettings:
     """The chapter's settings for ``"fast"`` or ``"paper"``; ``smoke`` (paper only): :data:`SMOKE` applied."""
-    from ..profiles import select_settings
+    from ..book.profiles import select_settings
 
     return select_settings(profile, fast=FAST, paper=PAPER, smoke=smoke, smoke_overrides=SMOKE)
 
@@ -161,7 +161,7 @@ GRADCAMPP_FORM = "chattopadhay"
 
 
 def method_rows(cfg: SteelSettings) -> list[tuple[str, str, dict]]:
-    """(label, registry name, options) of every benchmark variant, for :func:`xaibook.profiles.method_table`."""
+    """(label, registry name, options) of every benchmark variant, for :func:`xaibook.book.profiles.method_table`."""
     return [(v.name, v.method, dict(v.options)) for v in variants(cfg)]
 
 
@@ -363,7 +363,7 @@ def _yes_no(flags: Mapping[str, bool]) -> str:
 
 #: The smallest difference of median distance scores that a claim of the paper is about: a hundredth. The
 #: paper prints scores to three decimals, and its neighbouring methods differ by 0.01 to 0.3; a margin
-#: interval inside ±0.01 is "no effect at this resolution" (xaibook.claims.CLAIM_VERDICTS).
+#: interval inside ±0.01 is "no effect at this resolution" (xaibook.book.claims.CLAIM_VERDICTS).
 SCORE_RESOLUTION = 0.01
 
 

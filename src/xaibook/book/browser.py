@@ -1,4 +1,4 @@
-"""The book in a real browser: ``make browser-check`` (``python -m xaibook.browser``).
+"""The book in a real browser: ``make browser-check`` (``python -m xaibook.book.browser``).
 
 Every page of ``_build/html`` is opened in headless Chromium at 1280 px and at a phone's 390 px,
 through the Chrome DevTools Protocol (a websocket, ``websocket-client``). For each page and width
@@ -204,7 +204,7 @@ def check(html: str | Path = "_build/html", screens: str | Path = "_build/screen
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    ap = argparse.ArgumentParser(prog="python -m xaibook.browser", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m xaibook.book.browser", description=__doc__.splitlines()[0])
     ap.add_argument("--html", default="_build/html")
     ap.add_argument("--screens", default="_build/screens")
     args = ap.parse_args(argv)
