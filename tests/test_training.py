@@ -80,3 +80,14 @@ def test_shuffled_labels_keep_the_class_counts_and_the_callers_random_state(monk
     assert torch.bincount(pooled).tolist() == [14, 6] and not torch.equal(pooled, torch.cat([y_train, y_val]))
     again = training.fit_shuffled_labels(None, (torch.zeros(16, 1), y_train), (torch.zeros(4, 1), y_val), None, seed=3)
     assert again == "result" and torch.equal(torch.cat([seen["train"], seen["val"]]), pooled)   # same seed, same labels
+
+
+def test_a_shuffle_that_leaves_a_class_without_training_samples_is_drawn_again(monkeypatch):
+    from xaibook import training
+
+    seen = []
+    monkeypatch.setattr(training, "fit", lambda model, train, val, cfg, generator: seen.append(train[1].clone()))
+    y_train, y_val = torch.tensor([0] * 6 + [1] * 3 + [2]), torch.tensor([0] * 20 + [1] * 5)
+    for seed in range(30):                       # class 2 has one label among 35: most draws put it in validation
+        training.fit_shuffled_labels(None, (torch.zeros(10, 1), y_train), (torch.zeros(25, 1), y_val), None, seed)
+    assert all((y == 2).any() for y in seen)

@@ -274,11 +274,19 @@ def fit_shuffled_labels(model: nn.Module, train: tuple[torch.Tensor, torch.Tenso
                         val: tuple[torch.Tensor, torch.Tensor], cfg: TrainConfig, seed: int) -> TrainResult:
     """:func:`fit` on labels permuted at random: Adebayo et al. 2018's data randomisation, a model trained the
     same way that can learn nothing about the relation between inputs and labels. Training and validation
-    labels are pooled and permuted together (``seed``), so the class counts stay; the same seed draws the
+    labels are pooled and permuted together (``seed``), so the class counts stay; a permutation that leaves a
+    class of the training labels without a training sample is drawn again (a fit cannot learn a class it
+    never sees): a random permutation conditioned on every class keeping one. The same seed draws the
     training order. The caller's random state is left as it was."""
-    y = torch.cat([train[1], val[1]])
+    pooled = torch.cat([train[1], val[1]])
     gen = torch.Generator().manual_seed(seed)
-    y = y[torch.randperm(len(y), generator=gen)]
+    classes = set(train[1].unique().tolist())
+    for _ in range(1000):
+        y = pooled[torch.randperm(len(pooled), generator=gen)]
+        if classes <= set(y[:len(train[1])].unique().tolist()):
+            break
+    else:
+        raise ValueError(f"no permutation of {len(pooled)} labels in 1000 draws gives every class a training sample")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return fit(model, (train[0], y[:len(train[1])]), (val[0], y[len(train[1]):]), cfg, gen)
