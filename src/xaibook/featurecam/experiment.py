@@ -19,6 +19,7 @@ import torch
 
 from ..book.claims import ClaimCheck, randomisation_claims
 from ..saliency import attribute_in_chunks, build_method, class_score
+from ..saliency.sanity import nanmean
 from .method import COMBINATIONS, K, PERCENTILE, TOP5, Combination, all_combinations, explanation_maps, feature_inputs
 
 CAMS = {"Grad-CAM": "gradcam", "Grad-CAM++": "gradcampp", "SMGrad-CAM++": "smoothgradcampp"}
@@ -338,7 +339,7 @@ def smoothing_definitions(clf, run: ClassifierRun, cfg: FeatureCamSettings, seed
         rows.append({"classifier": run.name, "Smooth Grad-CAM++ as": label,
                      "right classification (%)": 100 * float((explained.argmax(1) == original).float().mean()),
                      "confidence (%)": 100 * float(explained.gather(1, original[:, None]).mean()),
-                     "Spearman to the other": _nanmean(spearman_maps(run.cams["SMGrad-CAM++"], eq6))})
+                     "Spearman to the other": nanmean(spearman_maps(run.cams["SMGrad-CAM++"], eq6))})
     return pd.DataFrame(rows).set_index(["classifier", "Smooth Grad-CAM++ as"])
 
 
@@ -515,12 +516,6 @@ def spearman_maps(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
     return np.array(out)
 
 
-def _nanmean(values: np.ndarray) -> float:
-    """The mean of the defined values; NaN (without numpy's warning) when none is defined (constant maps)."""
-    values = np.asarray(values, dtype=float)
-    return float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
-
-
 def ssim_maps(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
     """Structural similarity between paired maps in [0, 1], one value per pair (scikit-image)."""
     from skimage.metrics import structural_similarity
@@ -607,8 +602,8 @@ def edge_similarity(run: ClassifierRun) -> pd.DataFrame:
     for cam in CAMS:
         base = run.cams[cam]
         for label, maps in [("CAM", base)] + [(f"{OURS[i]} ({c.name})", run.fused[(cam, c)]) for i, c in enumerate(TOP5)]:
-            rows.append({"CAM": cam, "variant": label, "Spearman with the edges": _nanmean(spearman_maps(maps, run.edges)),
-                         "Spearman with the CAM": _nanmean(spearman_maps(maps, base))})
+            rows.append({"CAM": cam, "variant": label, "Spearman with the edges": nanmean(spearman_maps(maps, run.edges)),
+                         "Spearman with the CAM": nanmean(spearman_maps(maps, base))})
     return pd.DataFrame(rows)
 
 

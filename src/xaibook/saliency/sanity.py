@@ -169,8 +169,9 @@ def model_randomisation(maps_of: Callable[[nn.Module], dict[str, torch.Tensor]],
     return pd.concat(rows, ignore_index=True)
 
 
-def _nanmean(values) -> float:
-    """The mean of the defined values; NaN (without numpy's warning) when none is (constant maps)."""
+def nanmean(values) -> float:
+    """The mean of the defined values; NaN (without numpy's warning) when none is (constant maps). Also used
+    by chapter 05's similarity tables."""
     values = np.asarray(values, dtype=float)
     return float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
 
@@ -178,7 +179,7 @@ def _nanmean(values) -> float:
 def summarise(table: pd.DataFrame) -> pd.DataFrame:
     """:func:`model_randomisation`'s rows averaged over the inputs (undefined values left out): one row per
     step and map, the layer as ``"randomised down to"``, in the cascade's order."""
-    means = table.groupby(["step", "layer", "map"], sort=False)[list(MEASURES)].agg(_nanmean).reset_index()
+    means = table.groupby(["step", "layer", "map"], sort=False)[list(MEASURES)].agg(nanmean).reset_index()
     return means.rename(columns={"layer": "randomised down to"}).drop(columns="step")
 
 
@@ -189,7 +190,7 @@ def data_randomisation(maps_of: Callable[[nn.Module], dict[str, torch.Tensor]], 
     inputs and targets. One row per map label: the four measures, mean over inputs. A method whose maps
     stay alike does not depend on the relation between inputs and labels that the model learned."""
     ours, theirs = maps_of(model), maps_of(shuffled)
-    rows = {label: similarity(maps, theirs[label]).agg(_nanmean) for label, maps in ours.items()}
+    rows = {label: similarity(maps, theirs[label]).agg(nanmean) for label, maps in ours.items()}
     out = pd.DataFrame(rows).T[list(MEASURES)]
     out.index.name = "map"
     return out
