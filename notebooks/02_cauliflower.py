@@ -226,7 +226,8 @@ fig.suptitle(f"Two plants per date and class ({tag})", fontsize=9, y=1.02)
 # features of every image in all eight flips and turns, not-ready images weighted 1.5: a
 # regularised logistic regression, convex, so its one optimum does not depend on the seed (the
 # deviations table says why). This run: {glue:md}`training`. The stand-in is one draw of the
-# simulator (`data_seed`), the same in every run; `seed` draws only the saliency methods.
+# simulator (`data_seed`), the same in every run; `seed` draws only the saliency methods' samples
+# and the starting points of the clustering's k-means.
 
 # %% mystnb={"figure": {"caption": "Confusion matrices of the classifier on the validation and test split.", "name": "fig-02-confusion"}, "image": {"alt": "Two two-by-two confusion matrices, not ready against ready, for validation and test."}}
 tr, va, te = ds.split("train"), ds.split("val"), ds.split("test")
@@ -321,7 +322,10 @@ fig.suptitle(
 # Euclidean distance, and each test map assigned to the majority cluster of its k = 5 nearest
 # validation maps. The kernel scale is read relative to the largest distance between two
 # validation maps, as the paper does not say on what scale its maps were
-# (see {py:mod}`xaibook.cauliflower.reliability`).
+# (see {py:mod}`xaibook.cauliflower.reliability`). The k-means step of the spectral clustering
+# keeps the best of 100 restarts; the paper does not say how many it used. With
+# scikit-learn's default of 10, different seeds gave different partitions of the same maps, and
+# so different clusters and claims.
 
 # %%
 nv = len(va)

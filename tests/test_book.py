@@ -77,6 +77,33 @@ def test_paper_profile_smoke_runs_and_claims_no_result(smoked, chapter):
     assert '"smoke": true' in text or "smoke = True" in text
 
 
+@pytest.mark.parametrize("chapter", ready())
+def test_conclusions_render_from_the_fast_results_file(executed, chapter):
+    """The closing section is rendered again from the results file alone, every glued value of this run in it."""
+    from xaibook.book.notebook import render_conclusions
+
+    _, results = executed
+    text = render_conclusions(results / f"{chapter}.json", ROOT)
+    assert "{glue" not in text and f"fast profile, {CHAPTERS.get(chapter).fast_data} data" in text
+
+
+@pytest.mark.parametrize("chapter", ready())
+def test_conclusions_of_a_paper_profile_run_state_no_fast_profile_constant(smoked, chapter):
+    """The closing section rendered from a paper-profile run's glued values (the smoke run's: the paper's
+    code path and settings on a few stand-in items) states no setting of the fast profile: the prose's
+    sentences are computed from the run, not written for the fast profile."""
+    from test_closing_text import fast_profile_values_in, smoke_values
+
+    from xaibook.book.notebook import glued_in_notebook, render_conclusions
+
+    _, out = smoked
+    glued = glued_in_notebook(out / "notebooks" / f"{chapter}.ipynb")
+    text = render_conclusions({"chapter": chapter, "profile": "paper", "glue": glued}, ROOT)
+    assert "paper profile SMOKE RUN" in text
+    found = fast_profile_values_in(text, chapter, allowed=smoke_values(chapter))
+    assert not found, f"{chapter}'s conclusions of a paper-profile run state fast-profile values {found}:\n{text}"
+
+
 @pytest.fixture(scope="session")
 def rendered(executed):
     runs, results = executed

@@ -493,9 +493,16 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--regate", action="store_true", help="gate the recorded runs again (a new rule), run nothing")
     st = sub.add_parser("strip", help="remove outputs from notebooks in place")
     st.add_argument("notebooks", nargs="+")
+    c = sub.add_parser("conclusions", help="print a run's closing section, rendered from its results file")
+    c.add_argument("results", nargs="+", help="results/<chapter>.json files")
     args = ap.parse_args(argv)
     try:
-        if args.cmd == "strip":
+        if args.cmd == "conclusions":
+            from .notebook import render_conclusions
+
+            for path in args.results:
+                print(render_conclusions(path))
+        elif args.cmd == "strip":
             for path in strip_outputs(args.notebooks):
                 print(f"[strip] {path}")
         elif args.cmd == "book":

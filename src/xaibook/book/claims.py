@@ -303,6 +303,7 @@ class Scorecard:
         self.results_dir = Path(results_dir) if results_dir else paths.results_dir()
         self.numbers: dict[str, Number] = {}
         self.claims: dict[str, Claim] = {}
+        self.glued: dict[str, Any] = {}    # the values the chapter's prose glues (xaibook.book.notebook.glue)
         from .chapters import CHAPTERS
 
         banded = (not smoke and profile == "fast" and data_seed == 0
@@ -395,6 +396,7 @@ class Scorecard:
             "numbers": [n.to_dict() for n in self.numbers.values()],
             "claims": [c.to_dict() for c in self.claims.values()],
             "failures": self.failures(),
+            "glue": dict(self.glued),
         }
 
     def write(self) -> Path | None:

@@ -1,24 +1,101 @@
 """Helpers that every chapter notebook uses to show and glue its results."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 from IPython.display import Markdown
+
+#: the glued values of the chapter run in progress (:func:`start_chapter` opens a new one, the
+#: scorecard's results file keeps them under "glue")
+_glued: dict[str, Any] = {}
+#: a glue role in a chapter's prose: ``{glue:text}`name:.1f``` or ``{glue:md}`name```
+GLUE_ROLE = re.compile(r"\{glue:(text|md)\}`([A-Za-z0-9_]+)(?::([^`]*))?`")
+CLOSING_HEADING = "## What reproduced and what did not"
 
 
 def glue(name: str, value: Any) -> Any:
     """Glue a value for the chapter's prose (MyST-NB); strings are glued as Markdown.
 
-    In the text: ``{glue:text}`name:.1f``` for numbers, ``{glue:md}`name``` for strings.
+    In the text: ``{glue:text}`name:.1f``` for numbers, ``{glue:md}`name``` for strings. The value is
+    also kept for the run's results file, from which :func:`render_conclusions` renders the chapter's
+    closing section again.
     """
     import numpy as np
     from myst_nb import glue as _glue
 
     if isinstance(value, np.generic):      # np.float64's repr would reach the page instead of the number
         value = value.item()
+    if not isinstance(value, (str, int, float, bool)):
+        raise TypeError(f"glue({name!r}): a number or a string, not {type(value).__name__}")
     _glue(name, Markdown(value) if isinstance(value, str) else value, display=False)
+    _glued[name] = value
     return value
+
+
+def closing_section(chapter: str, root: str | Path | None = None) -> str:
+    """The Markdown of a chapter's closing section ("What reproduced and what did not"), its glue roles
+    unfilled, from ``notebooks/<chapter>.py`` (the percent-format source)."""
+    from .. import paths
+
+    src = (Path(root) if root else paths.project_root()) / "notebooks" / f"{chapter}.py"
+    text = src.read_text()
+    if CLOSING_HEADING not in text:
+        raise ValueError(f"{src} has no closing section ({CLOSING_HEADING!r})")
+    part = text.split(CLOSING_HEADING, 1)[1]
+    part = re.split(r"\n# %%(?! \[markdown\])|\n# ## ", part)[0]          # up to the next code cell or section
+    lines = [ln[2:] if ln.startswith("# ") else ln.lstrip("#") for ln in part.splitlines()
+             if not ln.startswith("# %%")]
+    return (CLOSING_HEADING[3:] + "\n" + "\n".join(lines)).strip() + "\n"
+
+
+def render_glued(text: str, values: dict[str, Any], *, where: str = "") -> str:
+    """Fill the glue roles of ``text`` from ``values`` as MyST-NB would: ``{glue:text}`name:fmt``` with
+    Python's format spec, ``{glue:md}`name``` as the string itself. A name with no value is an error."""
+    missing = sorted({m.group(2) for m in GLUE_ROLE.finditer(text)} - set(values))
+    if missing:
+        raise KeyError(f"{where or 'text'}: no glued value for {missing} (was the run's results file written "
+                       "by an older version? run the chapter again)")
+
+    def fill(m: re.Match) -> str:
+        value = values[m.group(2)]
+        return format(value, m.group(3)) if m.group(3) else str(value)
+
+    return GLUE_ROLE.sub(fill, text)
+
+
+def glued_in_notebook(path: str | Path) -> dict[str, Any]:
+    """The values an executed notebook glued, read back from its outputs (MyST-NB keeps each as a display
+    output named in ``metadata.scrapbook``): Markdown as its string, numbers parsed from their repr. For a
+    run that writes no results file (a smoke run), the same values its results file would hold."""
+    import ast
+
+    import nbformat
+
+    out: dict[str, Any] = {}
+    for cell in nbformat.read(str(path), as_version=4).cells:
+        for o in cell.get("outputs", []):
+            name = o.get("metadata", {}).get("scrapbook", {}).get("name")
+            if name is None:
+                continue
+            data = o.get("data", {})
+            out[name] = (data["text/markdown"] if "text/markdown" in data
+                         else ast.literal_eval(data["text/plain"]))
+    return out
+
+
+def render_conclusions(results: dict[str, Any] | str | Path, root: str | Path | None = None) -> str:
+    """A chapter's closing section rendered from a results file (``results/<chapter>.json``, or its
+    dict): the conclusions of that run, in any profile, without executing the notebook again."""
+    import json
+
+    where = str(results) if isinstance(results, (str, Path)) else "results"
+    r = json.loads(Path(results).read_text()) if isinstance(results, (str, Path)) else results
+    if "glue" not in r:
+        raise KeyError(f"{where}: no glued values (written before results files kept them); run the chapter again")
+    return render_glued(closing_section(r["chapter"], root), r["glue"], where=where)
 
 
 def frame_html(df) -> str:
@@ -172,6 +249,8 @@ def start_chapter(chapter: str, *, profile: str, data: str | None, seed: int, de
     generator = seed_everything(seed)
     card = Scorecard(chapter, profile=profile, data=data, seed=seed, device=device, results_dir=results_dir,
                      smoke=smoke, data_seed=data_seed)
+    global _glued
+    _glued = card.glued                 # what this run glues, its results file keeps
     tag = glue("tag", provenance_tag(profile, data, smoke))
     return ChapterRun(data, cfg, generator, card, tag, smoke, data_seed)
 
