@@ -325,7 +325,9 @@ fig.suptitle(
 # (see {py:mod}`xaibook.cauliflower.reliability`). The k-means step of the spectral clustering
 # keeps the best of 100 restarts; the paper does not say how many it used. With
 # scikit-learn's default of 10, different seeds gave different partitions of the same maps, and
-# so different clusters and claims.
+# so different clusters and claims. Two CPU kernel paths can still split the Grad-CAM maps
+# differently, because the maps differ in their last bits and the nearest-neighbour graph is not
+# continuous in them; the spread on the scorecard includes that.
 
 # %%
 nv = len(va)

@@ -87,6 +87,16 @@ def test_conclusions_render_from_the_fast_results_file(executed, chapter):
     assert "{glue" not in text and f"fast profile, {CHAPTERS.get(chapter).fast_data} data" in text
 
 
+#: phrases of the conclusions whose numbers are the same in every profile and happen to equal a fast-profile
+#: setting, with the reason: they are taken out before the check, as narrowly as they occur
+SAME_IN_EVERY_PROFILE = {
+    "03_lung_sliding": {
+        r"\d+ of the 15 models": "the paper's 15 configurations (five depths x three data sets) in every profile",
+        r"within 20 points": "the motion test's threshold (frozen against shuffled flips), the same in every profile",
+    },
+}
+
+
 @pytest.mark.parametrize("chapter", ready())
 def test_conclusions_of_a_paper_profile_run_state_no_fast_profile_constant(smoked, chapter):
     """The closing section rendered from a paper-profile run's glued values (the smoke run's: the paper's
@@ -100,6 +110,8 @@ def test_conclusions_of_a_paper_profile_run_state_no_fast_profile_constant(smoke
     glued = glued_in_notebook(out / "notebooks" / f"{chapter}.ipynb")
     text = render_conclusions({"chapter": chapter, "profile": "paper", "glue": glued}, ROOT)
     assert "paper profile SMOKE RUN" in text
+    for phrase in SAME_IN_EVERY_PROFILE.get(chapter, {}):
+        text = re.sub(phrase, "<same in every profile>", text)
     found = fast_profile_values_in(text, chapter, allowed=smoke_values(chapter))
     assert not found, f"{chapter}'s conclusions of a paper-profile run state fast-profile values {found}:\n{text}"
 

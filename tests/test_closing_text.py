@@ -136,13 +136,16 @@ def test_glued_values_read_back_from_an_executed_notebook(tmp_path):
 
     nb = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell("glue(...)")
-    cell.outputs = [nbformat.v4.new_output("display_data", data={"text/plain": "0.853"},
-                                           metadata={"scrapbook": {"name": "rough", "mime_prefix": ""}}),
-                    nbformat.v4.new_output("display_data", data={"text/markdown": "it *holds*",
-                                                                 "text/plain": "<Markdown object>"},
-                                           metadata={"scrapbook": {"name": "verdict", "mime_prefix": ""}}),
+    record = "application/papermill.record/"          # the prefix MyST-NB's glue writes
+    cell.outputs = [nbformat.v4.new_output("display_data", data={f"{record}text/plain": "0.853"},
+                                           metadata={"scrapbook": {"name": "rough", "mime_prefix": record}}),
+                    nbformat.v4.new_output("display_data", data={f"{record}text/markdown": "it *holds*",
+                                                                 f"{record}text/plain": "<Markdown object>"},
+                                           metadata={"scrapbook": {"name": "verdict", "mime_prefix": record}}),
+                    nbformat.v4.new_output("display_data", data={"text/plain": "7"},
+                                           metadata={"scrapbook": {"name": "n", "mime_prefix": ""}}),
                     nbformat.v4.new_output("display_data", data={"text/plain": "not glued"})]
     nb.cells = [cell]
     path = tmp_path / "run.ipynb"
     nbformat.write(nb, str(path))
-    assert glued_in_notebook(path) == {"rough": 0.853, "verdict": "it *holds*"}
+    assert glued_in_notebook(path) == {"rough": 0.853, "verdict": "it *holds*", "n": 7}

@@ -77,12 +77,13 @@ def glued_in_notebook(path: str | Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for cell in nbformat.read(str(path), as_version=4).cells:
         for o in cell.get("outputs", []):
-            name = o.get("metadata", {}).get("scrapbook", {}).get("name")
-            if name is None:
+            record = o.get("metadata", {}).get("scrapbook", {})
+            if "name" not in record:
                 continue
-            data = o.get("data", {})
-            out[name] = (data["text/markdown"] if "text/markdown" in data
-                         else ast.literal_eval(data["text/plain"]))
+            prefix = record.get("mime_prefix", "")      # "application/papermill.record/" as MyST-NB writes it
+            data = {k[len(prefix):]: v for k, v in o.get("data", {}).items() if k.startswith(prefix)}
+            out[record["name"]] = (data["text/markdown"] if "text/markdown" in data
+                                   else ast.literal_eval(data["text/plain"]))
     return out
 
 
