@@ -602,14 +602,19 @@ glue("worst_factor", worst)
 # map with the trained model's: rank correlation of the map and of its absolute value, SSIM, and
 # HOG similarity, on {glue:text}`sanity_frames` test frames spread over each test set, for the
 # trained model's predicted class. The fast profile's backbone is ImageNet's and frozen: the
-# first step, the classifier alone, is all that this chapter's training learned.
+# first step, the classifier alone, is all that this chapter's training learned. One random
+# network is one draw, and its similarity scatters from draw to draw; the fully randomised
+# model is drawn {glue:text}`sanity_draws` times and the last step is their mean (the verdict
+# concerns random networks in general, not one of them).
 #
 # Their second test retrains on shuffled labels: a model that learned nothing about foam. The
-# chapter refits the binary model on permuted training labels and compares its maps with the
-# true model's ({glue:md}`tag`).
+# chapter refits the binary model on {glue:text}`label_shuffles` permutations of the training
+# labels and compares their maps with the true model's, averaged ({glue:md}`tag`).
 
 # %% mystnb={"figure": {"caption": "Similarity of each model's GradCAM++ maps to the trained model's as its layers are randomised from the classifier down (Adebayo et al.'s Fig. 2 layout).", "name": "fig-01-randomisation"}, "image": {"alt": "Two line plots, rank correlation and SSIM against randomisation depth, one line per model."}}
 glue("sanity_frames", cfg.sanity_frames)
+glue("sanity_draws", cfg.sanity_draws)
+glue("label_shuffles", cfg.label_shuffles)
 sanity = sanity_check(models, images, preds, tasks, layer, cfg, seed, device=device)
 display(by_step(sanity))
 display(by_step(sanity, "SSIM"))

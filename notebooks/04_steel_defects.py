@@ -490,11 +490,16 @@ glue("scores_caveat", scores_caveat(data))
 # trained model's: rank correlation of the map and of its absolute value, SSIM and HOG
 # similarity, on {glue:text}`sanity_images` of the explained patches, for the trained model's
 # class. The fast profile's backbone is ImageNet's and frozen: the first step, the classifier
-# alone, is all that this chapter's training learned. Their second test refits the classifier on
-# shuffled labels and compares its maps with the true model's ({glue:md}`tag`).
+# alone, is all that this chapter's training learned. One random network is one draw, and its
+# similarity scatters from draw to draw; the fully randomised model is drawn
+# {glue:text}`sanity_draws` times and the last step is their mean. Their second test refits the
+# classifier on shuffled labels ({glue:text}`label_shuffles` permutations) and compares its maps
+# with the true model's, averaged over the permutations ({glue:md}`tag`).
 
 # %% mystnb={"figure": {"caption": "Similarity of each method's maps to the trained classifier's as its layers are randomised from the classifier down (Adebayo et al.'s Fig. 2 layout).", "name": "fig-04-randomisation"}, "image": {"alt": "Two line plots, rank correlation and SSIM against randomisation depth, one line per method."}}
 glue("sanity_images", cfg.sanity_images)
+glue("sanity_draws", cfg.sanity_draws)
+glue("label_shuffles", cfg.label_shuffles)
 few = spread_sample(len(chosen), cfg.sanity_images)
 sanity = sanity_check(model, patches.images[chosen[few]], classes[few], cfg, seed, device=device)
 display(by_step(sanity))

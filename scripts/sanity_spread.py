@@ -35,4 +35,4 @@ for cam, g in t.groupby("cam"):
     print(f"{cam}: mean {v.mean():.3f}; per-image sd within a draw {v.std(1, ddof=1).mean():.3f}; "
           f"image means sd {v.mean(0).std(ddof=1):.3f}; draw means sd {v.mean(1).std(ddof=1):.3f}")
     print(f"   sd of the claim's mean over draws: 4 images {v[:, :4].mean(1).std(ddof=1):.3f}; "
-          f"10 images {v.mean(1).std(ddof=1):.3f}; 10 images x 2 draws {v.reshape(-1, 2, v.shape[1]).mean((1, 2)).std(ddof=1):.3f}")
+          f"10 images {v.mean(1).std(ddof=1):.3f}; " + "; ".join(f"10 images x {k} draws {v.reshape(-1, k, v.shape[1]).mean((1, 2)).std(ddof=1):.3f}" for k in (2, 4, 8) if len(v) >= 2 * k))

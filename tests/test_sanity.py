@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
@@ -9,7 +10,8 @@ from torch import nn
 
 from xaibook.saliency import build_method, class_score
 from xaibook.book.claims import label_claims, randomisation_claims
-from xaibook.saliency.sanity import (by_step, data_randomisation, depends_on_model, model_randomisation, randomisation_steps,
+from xaibook.saliency.sanity import (by_step, data_randomisation, depends_on_model, draw_seed, model_randomisation,
+                                     randomisation_steps,
                                      randomised, sanity_sentence, similarity, spread_sample, summarise)
 
 
@@ -167,3 +169,41 @@ def test_cascades_run_from_the_classifier_down_to_the_stem():
     lite = randomisation_cascade(build("efficientnet_lite0", 2, pretrained=False))
     assert lite[:3] == ["net.classifier", "net.conv_head", "net.blocks.6"] and lite[-1] == "net.conv_stem"
     assert len(lite) == 10 and "adapter" not in lite and "net.bn1" not in lite     # no weights to redraw there
+
+
+def test_extra_draws_of_the_last_step_are_independent_and_averaged():
+    assert draw_seed(3, 0) == 3
+    streams = {draw_seed(seed, draw) for seed in range(10) for draw in range(1, 8)}
+    assert len(streams) == 70 and not streams & set(range(10))       # no run borrows another's draw
+    with pytest.raises(ValueError, match="draws must be at least 1"):
+        model_randomisation(gradcam, net(), ["7"], seed=0, draws=0)
+    once = model_randomisation(gradcam, net(), ["7", "3"], seed=0)
+    thrice = model_randomisation(gradcam, net(), ["7", "3"], seed=0, draws=3)
+    assert set(once["draw"]) == {0} and len(thrice) == len(once) + 2 * len(X)
+    last = thrice[thrice["step"] == 2]
+    assert list(last["draw"].value_counts().sort_index()) == [len(X)] * 3 and set(last["layer"]) == {"3"}
+    # draw 0 is the cascade itself; the extra draws randomise both layers afresh, each its own weights
+    pd.testing.assert_frame_equal(thrice[thrice["draw"] == 0].reset_index(drop=True), once)
+    by_draw = last.groupby("draw")["Spearman |map|"].mean()
+    assert by_draw.nunique() == 3
+    again = randomised(net(), ["7", "3"], draw_seed(0, 2))
+    assert np.allclose(last.loc[last["draw"] == 2, "Spearman |map|"],
+                       similarity(gradcam(net())["Grad-CAM"], gradcam(again)["Grad-CAM"])["Spearman |map|"])
+    summary = summarise(thrice)
+    assert summary.iloc[-1]["Spearman |map|"] == pytest.approx(by_draw.mean())      # equal counts per draw
+    assert depends_on_model(thrice)["Grad-CAM"] == (by_draw.mean() < 0.5)
+    # independent mode repeats the last layer alone
+    alone = model_randomisation(gradcam, net(), ["7", "3"], seed=0, mode="independent", draws=2)
+    twin = randomised(net(), ["3"], draw_seed(0, 1))
+    assert np.allclose(alone.loc[alone["draw"] == 1, "Spearman"],
+                       similarity(gradcam(net())["Grad-CAM"], gradcam(twin)["Grad-CAM"])["Spearman"])
+
+
+def test_data_randomisation_over_several_permutations_averages_their_pairs():
+    a, b = net(seed=5), net(seed=6)
+    one, two = (data_randomisation(gradcam, net(), m) for m in (a, b))
+    both = data_randomisation(gradcam, net(), [a, b])
+    assert np.allclose(both.to_numpy(), (one.to_numpy() + two.to_numpy()) / 2)
+    pd.testing.assert_frame_equal(data_randomisation(gradcam, net(), [a]), one)
+    with pytest.raises(ValueError, match="at least one model"):
+        data_randomisation(gradcam, net(), [])

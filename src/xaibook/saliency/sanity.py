@@ -12,11 +12,20 @@ input itself pass for explanations that way.
   correlation of the maps and of their absolute values, SSIM, and the Pearson correlation of their
   HOG descriptors, the four measures of Adebayo et al.'s Fig. 2 and 4.
 * :func:`model_randomisation` runs a registered method through the steps and returns one row per
-  step and map pair; :func:`summarise` averages it over the inputs (one row per step and map, what
+  step, draw and map pair (the last step, where the claim is read, may be drawn several times:
+  :func:`draw_seed`); :func:`summarise` averages it over the inputs and draws (one row per step and map, what
   the chapters show and :func:`xaibook.book.plotting.randomisation_curves` draws); :func:`depends_on_model`
   reads the last step.
 * :func:`data_randomisation` compares the maps of a model trained on the true labels with those of
-  the same model trained on shuffled labels (Adebayo et al.'s second test).
+  the same model trained on shuffled labels (Adebayo et al.'s second test), or of several such
+  models, one per permutation, averaged.
+
+**Several draws.** One random network is one draw: its similarity to the trained model's maps
+scatters from draw to draw (chapter 05's Grad-CAM++ by 0.13 in Spearman for the same photographs;
+``scripts/sanity_spread.py``). A verdict about *the* randomised model, i.e. the expectation over
+draws, is read from the mean over ``draws`` independent randomisations of the last step. Adebayo et
+al. draw once and average over inputs; averaging over draws as well estimates the same quantity with
+less noise.
 
 Maps may be 2-D images (N, H, W) or 3-D videos (N, T, H, W); for videos the rank correlations run
 over every voxel, SSIM over the volume, and HOG on each frame (the descriptors concatenated).
@@ -73,6 +82,15 @@ def randomised(model: nn.Module, layers: list[str], seed: int, batchnorm: str = 
                 elif isinstance(m, NORMS) and batchnorm == "reset":
                     m.reset_parameters()            # running stats 0 / 1, weight 1, bias 0
     return out.eval()
+
+
+def draw_seed(seed: int, draw: int) -> int:
+    """The seed of draw ``draw`` of a run seeded ``seed``: ``seed`` itself for draw 0 (the cascade's), then
+    an independent stream (numpy's SeedSequence of (seed, draw)), so that no two runs share a draw: seeds
+    0, 1, 2, ... with ``seed + draw`` would give run 0's second draw to run 1."""
+    if draw < 0:
+        raise ValueError(f"draw must be 0 or more, got {draw}")
+    return seed if draw == 0 else int(np.random.SeedSequence([seed, draw]).generate_state(1)[0])
 
 
 def randomisation_steps(model: nn.Module, layers_top_down: list[str], seed: int, mode: str = "cascading",
@@ -148,24 +166,36 @@ def similarity(a: torch.Tensor, b: torch.Tensor) -> pd.DataFrame:
 
 def model_randomisation(maps_of: Callable[[nn.Module], dict[str, torch.Tensor]], model: nn.Module,
                         layers_top_down: list[str], seed: int, mode: str = "cascading",
-                        batchnorm: str = "keep") -> pd.DataFrame:
+                        batchnorm: str = "keep", draws: int = 1) -> pd.DataFrame:
     """Adebayo et al.'s model-randomisation test for every map that ``maps_of(model)`` returns.
 
     ``maps_of``: from a model to {label: (N, H, W) maps} on fixed inputs and fixed targets (build the
     methods inside it from the registry, e.g. ``build_method("gradcam", m, m.get_submodule("layer4"))``,
-    so that each step's copy is explained with its own layers). Returns one row per step, label and
-    input: step, layer, map, input, and the four measures against the trained model's maps.
+    so that each step's copy is explained with its own layers). ``draws``: how many independent
+    randomisations of the last step (the one :func:`depends_on_model` reads) to compare, draw 0 being the
+    cascade's own (:func:`draw_seed`); the other steps are drawn once. Returns one row per step, draw,
+    label and input: step, layer, draw, map, input, and the four measures against the trained model's maps.
     """
+    if draws < 1:
+        raise ValueError(f"draws must be at least 1, got {draws}")
     reference = maps_of(model)
     rows = []
-    for step, (layer, copy_) in enumerate(randomisation_steps(model, layers_top_down, seed, mode, batchnorm), 1):
+
+    def compare(step: int, layer: str, draw: int, copy_: nn.Module) -> None:
         for label, maps in maps_of(copy_).items():
             sim = similarity(reference[label], maps)
             sim.insert(0, "input", range(len(sim)))
             sim.insert(0, "map", label)
+            sim.insert(0, "draw", draw)
             sim.insert(0, "layer", layer)
             sim.insert(0, "step", step)
             rows.append(sim)
+
+    for step, (layer, copy_) in enumerate(randomisation_steps(model, layers_top_down, seed, mode, batchnorm), 1):
+        compare(step, layer, 0, copy_)
+    last = layers_top_down if mode == "cascading" else [layers_top_down[-1]]
+    for draw in range(1, draws):
+        compare(step, layer, draw, randomised(model, last, draw_seed(seed, draw), batchnorm))
     return pd.concat(rows, ignore_index=True)
 
 
@@ -177,20 +207,27 @@ def nanmean(values) -> float:
 
 
 def summarise(table: pd.DataFrame) -> pd.DataFrame:
-    """:func:`model_randomisation`'s rows averaged over the inputs (undefined values left out): one row per
+    """:func:`model_randomisation`'s rows averaged over the inputs and draws (undefined values left out): one row per
     step and map, the layer as ``"randomised down to"``, in the cascade's order."""
     means = table.groupby(["step", "layer", "map"], sort=False)[list(MEASURES)].agg(nanmean).reset_index()
     return means.rename(columns={"layer": "randomised down to"}).drop(columns="step")
 
 
 def data_randomisation(maps_of: Callable[[nn.Module], dict[str, torch.Tensor]], model: nn.Module,
-                       shuffled: nn.Module) -> pd.DataFrame:
+                       shuffled: nn.Module | list[nn.Module]) -> pd.DataFrame:
     """Adebayo et al.'s data-randomisation test: the maps of ``model`` (trained on the true labels) against
     those of ``shuffled`` (the same architecture and training, on labels permuted at random), on the same
-    inputs and targets. One row per map label: the four measures, mean over inputs. A method whose maps
-    stay alike does not depend on the relation between inputs and labels that the model learned."""
-    ours, theirs = maps_of(model), maps_of(shuffled)
-    rows = {label: similarity(maps, theirs[label]).agg(nanmean) for label, maps in ours.items()}
+    inputs and targets; ``shuffled`` may be a list of such models, one per permutation, and the measures
+    are then averaged over every (permutation, input) pair. One row per map label: the four measures,
+    mean over inputs. A method whose maps stay alike does not depend on the relation between inputs and
+    labels that the model learned."""
+    twins = list(shuffled) if isinstance(shuffled, (list, tuple)) else [shuffled]
+    if not twins:
+        raise ValueError("data_randomisation needs at least one model trained on shuffled labels")
+    ours = maps_of(model)
+    theirs = [maps_of(twin) for twin in twins]
+    rows = {label: pd.concat([similarity(maps, t[label]) for t in theirs], ignore_index=True).agg(nanmean)
+            for label, maps in ours.items()}
     out = pd.DataFrame(rows).T[list(MEASURES)]
     out.index.name = "map"
     return out
