@@ -625,7 +625,8 @@ if "days_to_harvest" in frame:
 # over the set, for the trained model's answer. The fast profile's backbone is ImageNet's and
 # frozen: the first step, the classifier alone, is all that this chapter's training learned.
 # One random network is one draw, and its similarity scatters from draw to draw; the fully
-# randomised model is drawn {glue:text}`sanity_draws` times and the last step is their mean.
+# randomised model is drawn {glue:text}`sanity_draws` times and the last step is their mean
+# (the earlier steps are one draw each).
 # Their second test refits the classifier on shuffled labels ({glue:text}`label_shuffles`
 # permutations) and compares its maps with the true model's, averaged over the permutations
 # ({glue:md}`tag`).
