@@ -605,7 +605,7 @@ glue("worst_factor", worst)
 # first step, the classifier alone, is all that this chapter's training learned. One random
 # network is one draw, and its similarity scatters from draw to draw; the fully randomised
 # model is drawn {glue:text}`sanity_draws` times and the last step is their mean (the verdict
-# concerns random networks in general, not one of them).
+# concerns random networks in general, not one of them); the earlier steps are one draw each.
 #
 # Their second test retrains on shuffled labels: a model that learned nothing about foam. The
 # chapter refits the binary model on {glue:text}`label_shuffles` permutations of the training

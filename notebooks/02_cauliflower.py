@@ -624,11 +624,17 @@ if "days_to_harvest" in frame:
 # absolute value, SSIM and HOG similarity, on {glue:text}`sanity_images` validation images spread
 # over the set, for the trained model's answer. The fast profile's backbone is ImageNet's and
 # frozen: the first step, the classifier alone, is all that this chapter's training learned.
-# Their second test refits the classifier on shuffled labels and compares its maps with the true
-# model's ({glue:md}`tag`).
+# One random network is one draw, and its similarity scatters from draw to draw; the fully
+# randomised model is drawn {glue:text}`sanity_draws` times and the last step is their mean
+# (the earlier steps are one draw each).
+# Their second test refits the classifier on shuffled labels ({glue:text}`label_shuffles`
+# permutations) and compares its maps with the true model's, averaged over the permutations
+# ({glue:md}`tag`).
 
 # %% mystnb={"figure": {"caption": "Similarity of each method's maps to the trained classifier's as its layers are randomised from the classifier down (Adebayo et al.'s Fig. 2 layout).", "name": "fig-02-randomisation"}, "image": {"alt": "Two line plots, rank correlation and SSIM against randomisation depth, one line per method."}}
 glue("sanity_images", cfg.sanity_images)
+glue("sanity_draws", cfg.sanity_draws)
+glue("label_shuffles", cfg.label_shuffles)
 pick = spread_sample(len(va), cfg.sanity_images)
 sanity = sanity_check(model, ds.images[va[pick]], pred["val"][pick], cfg, seed, device=device)
 display(by_step(sanity))

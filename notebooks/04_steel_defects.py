@@ -492,7 +492,8 @@ glue("scores_caveat", scores_caveat(data))
 # class. The fast profile's backbone is ImageNet's and frozen: the first step, the classifier
 # alone, is all that this chapter's training learned. One random network is one draw, and its
 # similarity scatters from draw to draw; the fully randomised model is drawn
-# {glue:text}`sanity_draws` times and the last step is their mean. Their second test refits the
+# {glue:text}`sanity_draws` times and the last step is their mean (the earlier steps are one
+# draw each). Their second test refits the
 # classifier on shuffled labels ({glue:text}`label_shuffles` permutations) and compares its maps
 # with the true model's, averaged over the permutations ({glue:md}`tag`).
 

@@ -218,4 +218,12 @@ MUTANTS = [
      """    x[sel] = x[sel].flip(-1)""",
      """    x[sel] = x[sel].flip(-2)""",
      "The 'horizontal' flip augmentation flips images upside down, so foam vessels appear with foam below the liquid half the time."),
+    ("core_sanity_draws_repeat_the_cascade", "core", "src/xaibook/saliency/sanity.py",
+     """        compare(step, layer, draw, randomised(model, last, draw_seed(seed, draw), batchnorm))""",
+     """        compare(step, layer, draw, randomised(model, last, seed, batchnorm))""",
+     "The extra randomisations of the last step reuse the cascade's seed: every 'independent' draw is the same network, and the averaged sanity claim is one draw counted eight times."),
+    ("core_label_check_one_permutation", "core", "src/xaibook/saliency/sanity.py",
+     """    theirs = [maps_of(twin) for twin in twins]""",
+     """    theirs = [maps_of(twins[0])] * len(twins)""",
+     "The data-randomisation test compares only the first shuffled-label model, however many permutations were fitted."),
 ]

@@ -126,6 +126,25 @@ def test_conclusions_command_prints_a_runs_closing_section(tmp_path, capsys, mon
     assert main(["conclusions", str(results)]) == 0
     assert "What reproduced and what did not" in capsys.readouterr().out
     assert main(["conclusions", str(tmp_path / "missing.json")]) == 2
+    assert "missing.json: no such results file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content, message", [
+    (b'{"chapter": "04_steel_defects", "glue": {', "not a readable results file"),      # cut short mid-write
+    (bytes([0xFF, 0xFE, 0x7B]), "not a readable results file"),                        # not UTF-8
+    (b"[1, 2]", "not a chapter's results file"),
+    (b'{"glue": {}}', "not a chapter's results file"),
+])
+def test_a_corrupt_results_file_is_named_with_the_fix(tmp_path, capsys, monkeypatch, content, message):
+    from xaibook.book.build import main
+
+    monkeypatch.setenv("XAIBOOK_ROOT", str(ROOT))
+    results = tmp_path / "04_steel_defects.json"
+    results.write_bytes(content)
+    with pytest.raises(ValueError, match=f"04_steel_defects.json: {message}.*run the chapter again"):
+        render_conclusions(results, ROOT)
+    assert main(["conclusions", str(results)]) == 2
+    assert f"04_steel_defects.json: {message}" in capsys.readouterr().err
 
 
 def test_glued_values_read_back_from_an_executed_notebook(tmp_path):

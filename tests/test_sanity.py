@@ -192,6 +192,10 @@ def test_extra_draws_of_the_last_step_are_independent_and_averaged():
     summary = summarise(thrice)
     assert summary.iloc[-1]["Spearman |map|"] == pytest.approx(by_draw.mean())      # equal counts per draw
     assert depends_on_model(thrice)["Grad-CAM"] == (by_draw.mean() < 0.5)
+    between = (by_draw[0] + by_draw.mean()) / 2           # a threshold that only the mean over draws gets right
+    assert depends_on_model(thrice, threshold=between)["Grad-CAM"] == (by_draw.mean() < between) != (by_draw[0] < between)
+    with pytest.raises(ValueError, match="seed and draw must be 0 or more"):
+        draw_seed(-1, 1)
     # independent mode repeats the last layer alone
     alone = model_randomisation(gradcam, net(), ["7", "3"], seed=0, mode="independent", draws=2)
     twin = randomised(net(), ["3"], draw_seed(0, 1))

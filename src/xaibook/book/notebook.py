@@ -93,7 +93,17 @@ def render_conclusions(results: dict[str, Any] | str | Path, root: str | Path | 
     import json
 
     where = str(results) if isinstance(results, (str, Path)) else "results"
-    r = json.loads(Path(results).read_text()) if isinstance(results, (str, Path)) else results
+    if isinstance(results, (str, Path)):
+        if not Path(results).is_file():
+            raise FileNotFoundError(f"{where}: no such results file; run the chapter first (make book, or papermill)")
+        try:
+            r = json.loads(Path(results).read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ValueError(f"{where}: not a readable results file ({err}); run the chapter again to rewrite it") from err
+    else:
+        r = results
+    if not isinstance(r, dict) or "chapter" not in r:
+        raise ValueError(f"{where}: not a chapter's results file (no 'chapter' key); run the chapter again to rewrite it")
     if "glue" not in r:
         raise KeyError(f"{where}: no glued values (written before results files kept them); run the chapter again")
     return render_glued(closing_section(r["chapter"], root), r["glue"], where=where)

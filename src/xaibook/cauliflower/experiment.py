@@ -56,6 +56,8 @@ class CauliflowerSettings:
     solver: str = "adam"                  # "lbfgs": the linear head alone, solved to convergence (training.fit)
     l2: float = 1e-2                      # "lbfgs": the head's ridge penalty (training.TrainConfig.l2)
     sanity_images: int = 16               # validation images in the randomisation checks (Adebayo et al. 2018)
+    sanity_draws: int = 8                 # independent randomisations of the fully randomised model, averaged
+    label_shuffles: int = 3               # label permutations (one refit each) in the data-randomisation check
 
     def standin_spec(self) -> StandinSpec:
         return StandinSpec(n_plants=self.n_plants or StandinSpec().n_plants, image_size=max(64, self.image_size))
@@ -100,7 +102,7 @@ WHY = {
 
 #: The paper profile's smoke run: 256 px, ResNet-18 at layer4, the same loaders, maps, clusters and code
 #: path, on 60 stand-in plants, one optimiser step per epoch, PCA, occlusion and LIME at their smallest, no download.
-SMOKE = {"sanity_images": 2, "n_plants": 60, "pca_dim": 8, "sweep_components": (4, 8), "epochs": 1, "max_steps": 1, "pretrained": False, "occlusion_patch": 64, "occlusion_stride": 64,
+SMOKE = {"sanity_images": 2, "sanity_draws": 2, "label_shuffles": 1, "n_plants": 60, "pca_dim": 8, "sweep_components": (4, 8), "epochs": 1, "max_steps": 1, "pretrained": False, "occlusion_patch": 64, "occlusion_stride": 64,
          "lime_samples": 16}
 
 
@@ -243,12 +245,13 @@ def sanity_check(model: nn.Module, images: torch.Tensor, classes: np.ndarray, cf
     """Adebayo et al. 2018's cascading model randomisation, from the classifier down to the stem
     (:func:`xaibook.models.randomisation_cascade`; batch norm kept as trained), on the shared implementation
     (:mod:`xaibook.saliency.sanity`): each of the three methods on ``images`` (uint8, the chapter's fixed
-    sample) for the trained model's ``classes``, one row per step and method."""
+    sample) for the trained model's ``classes``, one row per step and method; the fully randomised model is
+    drawn ``cfg.sanity_draws`` times and the last step averaged over the draws, as in chapters 01 and 04."""
     from ..models import randomisation_cascade
     from ..saliency.sanity import model_randomisation, summarise
 
     return summarise(model_randomisation(_sanity_maps(images, classes, cfg, seed, device), model,
-                                         randomisation_cascade(model), seed))
+                                         randomisation_cascade(model), seed, draws=cfg.sanity_draws))
 
 
 def label_check(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torch.Tensor],
@@ -258,11 +261,13 @@ def label_check(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor], val:
     at random (:func:`xaibook.training.fit_shuffled_labels`), its three maps on the sample of
     :func:`sanity_check` against the trained model's (:func:`xaibook.saliency.sanity.data_randomisation`).
     The fast profile's training is a convex fit of the classifier alone, seconds on a CPU, so the chapter
-    repeats it."""
-    from ..saliency.sanity import data_randomisation
+    repeats it, once for each of ``cfg.label_shuffles`` permutations (the first seeded ``seed``, the others
+    :func:`xaibook.saliency.sanity.draw_seed`), and averages the comparison over them."""
+    from ..saliency.sanity import data_randomisation, draw_seed
     from ..training import shuffled_twin
 
-    shuffled = shuffled_twin(cfg.arch, 2, train, val, train_config(cfg, device), seed, pretrained=cfg.pretrained)
+    shuffled = [shuffled_twin(cfg.arch, 2, train, val, train_config(cfg, device), draw_seed(seed, k),
+                              pretrained=cfg.pretrained) for k in range(cfg.label_shuffles)]
     return data_randomisation(_sanity_maps(images, classes, cfg, seed, device), model, shuffled)
 
 

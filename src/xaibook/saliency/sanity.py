@@ -88,8 +88,8 @@ def draw_seed(seed: int, draw: int) -> int:
     """The seed of draw ``draw`` of a run seeded ``seed``: ``seed`` itself for draw 0 (the cascade's), then
     an independent stream (numpy's SeedSequence of (seed, draw)), so that no two runs share a draw: seeds
     0, 1, 2, ... with ``seed + draw`` would give run 0's second draw to run 1."""
-    if draw < 0:
-        raise ValueError(f"draw must be 0 or more, got {draw}")
+    if draw < 0 or seed < 0:
+        raise ValueError(f"seed and draw must be 0 or more, got seed {seed}, draw {draw}")
     return seed if draw == 0 else int(np.random.SeedSequence([seed, draw]).generate_state(1)[0])
 
 
