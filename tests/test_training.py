@@ -91,3 +91,13 @@ def test_a_shuffle_that_leaves_a_class_without_training_samples_is_drawn_again(m
     for seed in range(30):                       # class 2 has one label among 35: most draws put it in validation
         training.fit_shuffled_labels(None, (torch.zeros(10, 1), y_train), (torch.zeros(25, 1), y_val), None, seed)
     assert all((y == 2).any() for y in seen)
+
+
+def test_shuffled_twins_seed_the_first_as_before_and_the_others_by_draw_seed(monkeypatch):
+    from xaibook import training
+    from xaibook.saliency.sanity import draw_seed
+
+    seeds = []
+    monkeypatch.setattr(training, "shuffled_twin", lambda *a, pretrained, **k: seeds.append(a[5]) or a[5])
+    twins = training.shuffled_twins("any", 2, None, None, None, 7, 3, pretrained=False)
+    assert twins == seeds == [7, draw_seed(7, 1), draw_seed(7, 2)]

@@ -306,6 +306,18 @@ def shuffled_twin(arch: str, num_classes: int, train: tuple[torch.Tensor, torch.
     return model
 
 
+def shuffled_twins(arch: str, num_classes: int, train: tuple[torch.Tensor, torch.Tensor],
+                   val: tuple[torch.Tensor, torch.Tensor], cfg: TrainConfig, seed: int, permutations: int, *,
+                   pretrained: bool) -> list[nn.Module]:
+    """``permutations`` :func:`shuffled_twin` models, one per label permutation: the first seeded ``seed``, the
+    others :func:`xaibook.saliency.sanity.draw_seed` (independent streams, shared by no other run), for a
+    data-randomisation test averaged over permutations."""
+    from .saliency.sanity import draw_seed
+
+    return [shuffled_twin(arch, num_classes, train, val, cfg, draw_seed(seed, k), pretrained=pretrained)
+            for k in range(permutations)]
+
+
 def fit_linear_head(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
                     val: tuple[torch.Tensor, torch.Tensor], cfg: TrainConfig) -> TrainResult:
     """Fit only the model's final linear layer, as an L2-regularised multinomial logistic regression

@@ -263,11 +263,11 @@ def label_check(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor], val:
     The fast profile's training is a convex fit of the classifier alone, seconds on a CPU, so the chapter
     repeats it, once for each of ``cfg.label_shuffles`` permutations (the first seeded ``seed``, the others
     :func:`xaibook.saliency.sanity.draw_seed`), and averages the comparison over them."""
-    from ..saliency.sanity import data_randomisation, draw_seed
-    from ..training import shuffled_twin
+    from ..saliency.sanity import data_randomisation
+    from ..training import shuffled_twins
 
-    shuffled = [shuffled_twin(cfg.arch, 2, train, val, train_config(cfg, device), draw_seed(seed, k),
-                              pretrained=cfg.pretrained) for k in range(cfg.label_shuffles)]
+    shuffled = shuffled_twins(cfg.arch, 2, train, val, train_config(cfg, device), seed, cfg.label_shuffles,
+                              pretrained=cfg.pretrained)
     return data_randomisation(_sanity_maps(images, classes, cfg, seed, device), model, shuffled)
 
 

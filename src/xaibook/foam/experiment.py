@@ -278,13 +278,13 @@ def label_check(models: dict, images: torch.Tensor, preds: dict, tasks: dict, la
     classifier alone, seconds on a CPU, so the chapter repeats it, once for each of ``cfg.label_shuffles``
     permutations (the first seeded ``seed``, the others :func:`xaibook.saliency.sanity.draw_seed`), and
     averages the comparison over them: one permutation's Spearman scattered by 0.05 between permutations."""
-    from ..saliency.sanity import data_randomisation, draw_seed
-    from ..training import shuffled_twin
+    from ..saliency.sanity import data_randomisation
+    from ..training import shuffled_twins
 
     t = tasks[task]
-    shuffled = [shuffled_twin(cfg.arch, t["n"], (images[t["train"]], t["y"][t["train"]]),
-                              (images[t["val"]], t["y"][t["val"]]), train_config(cfg, t["weights"], device),
-                              draw_seed(seed, k), pretrained=cfg.pretrained) for k in range(cfg.label_shuffles)]
+    shuffled = shuffled_twins(cfg.arch, t["n"], (images[t["train"]], t["y"][t["train"]]),
+                              (images[t["val"]], t["y"][t["val"]]), train_config(cfg, t["weights"], device), seed,
+                              cfg.label_shuffles, pretrained=cfg.pretrained)
     pick = spread_sample(len(t["test"]), cfg.sanity_frames)
     x, classes = images[t["test"][pick]], np.asarray(preds[task])[pick]
     return data_randomisation(lambda m: {f"GradCAM++, {task} model": gradcampp_maps(m, x, classes, layer, device=device)},
