@@ -392,11 +392,17 @@ display(discrimination)
 # model learned. The shared implementation (`xaibook.saliency.sanity`) redraws each layer's
 # convolution and linear weights; batch-norm statistics and scales are kept as trained, so a
 # little of the trained network survives every step. Similarity: Spearman rank correlation of the
-# maps and of their absolute values, SSIM and HOG, mean over the photographs. Their second test,
+# maps and of their absolute values, SSIM and HOG, mean over {glue:text}`sanity_images` of the
+# photographs. One random network is one draw, and its similarity scatters from draw to draw (this
+# chapter trains nothing, so the draw is all the spread there is between runs): the fully
+# randomised classifier is drawn {glue:text}`sanity_draws` times and the last step is the mean over
+# draws and photographs (the earlier steps are one draw each). Their second test,
 # retraining on shuffled labels, would mean training ImageNet classifiers anew; this chapter
 # trains nothing (the paper explains published ImageNet weights), so it runs the first test only.
 
 # %% mystnb={"figure": {"caption": "Similarity of each map to the trained classifier's as its layers are randomised from the top down (Adebayo et al.'s Fig. 2 layout); dashed: Feature CAM (Ours 1) on each CAM.", "name": "fig-05-randomisation"}, "image": {"alt": "Two line plots, rank correlation and SSIM against randomisation depth, one line per CAM and per Feature CAM."}}
+glue("sanity_images", min(cfg.sanity_images, len(light.photos)))
+glue("sanity_draws", cfg.sanity_draws)
 sanity = sanity_check(classifiers[cfg.lighter], light, cfg, seed)
 display(by_step(sanity))
 display(by_step(sanity, "SSIM"))

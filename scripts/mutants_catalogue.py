@@ -226,4 +226,9 @@ MUTANTS = [
      """    theirs = [maps_of(twin) for twin in twins]""",
      """    theirs = [maps_of(twins[0])] * len(twins)""",
      "The data-randomisation test compares only the first shuffled-label model, however many permutations were fitted."),
+    ("fcam_sanity_one_draw", "05_feature_cam", "src/xaibook/featurecam/experiment.py",
+     """    return summarise(model_randomisation(maps_of, clf.model, list(clf.spec.randomise), seed, batchnorm="keep",
+                                         draws=cfg.sanity_draws))""",
+     """    return summarise(model_randomisation(maps_of, clf.model, list(clf.spec.randomise), seed, batchnorm="keep"))""",
+     "Chapter 05's sanity check ignores sanity_draws: its claims read one random classifier, not the mean over sixteen."),
 ]

@@ -395,3 +395,41 @@ def test_sanity_claims_read_the_last_step_and_edges_text_turns_with_the_numbers(
     assert "more with HED's edge map (0.60) than with the CAM" in edges_text(edges)
     edges.loc[1, "Spearman with the CAM"] = 0.9
     assert "more with the CAM they are built from (0.90)" in edges_text(edges)
+
+
+def test_sanity_check_reads_the_mean_over_the_draws_of_the_fully_randomised_classifier():
+    """The last step of 05's sanity check is the mean over ``sanity_draws`` independent randomisations
+    (draw d >= 1 seeded by draw_seed), each worked out here directly; the earlier steps stay one draw."""
+    import types
+
+    from xaibook.featurecam.experiment import ClassifierRun, cam_maps, sanity_check
+    from xaibook.saliency.sanity import draw_seed, randomised, similarity
+
+    model = _GapHead().eval()
+    spec = types.SimpleNamespace(randomise=("fc", "conv"), cam_layer="conv", mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+    clf = types.SimpleNamespace(model=model, spec=spec)
+    gen = np.random.default_rng(0)
+    crops = gen.integers(0, 256, size=(3, 8, 8, 3), dtype=np.uint8)
+    x01 = torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 255
+    with torch.no_grad():
+        probs = model((x01 - 0.5) / 0.25).softmax(-1)
+    run = ClassifierRun("gap", ["a", "b", "c"], crops, probs, torch.rand(3, 8, 8, generator=torch.Generator().manual_seed(1)),
+                        {}, {})
+    cfg = dataclasses.replace(FAST, sanity_images=2, sanity_draws=3, smooth_samples=2)
+    seed = 5
+    table = sanity_check(clf, run, cfg, seed)
+    one = sanity_check(clf, run, dataclasses.replace(cfg, sanity_draws=1), seed)
+
+    x, classes = (x01[:2] - 0.5) / 0.25, probs[:2].argmax(1)
+    ref = cam_maps(clf, x, classes, cfg, seed)["Grad-CAM"]
+
+    def rho(m) -> float:
+        maps = cam_maps(types.SimpleNamespace(model=m, spec=spec), x, classes, cfg, seed)["Grad-CAM"]
+        return float(similarity(ref, maps)["Spearman |map|"].mean())
+
+    last = lambda t: t[(t["randomised down to"] == "conv") & (t["map"] == "Grad-CAM")]["Spearman |map|"].item()  # noqa: E731
+    draws = [last(one)] + [rho(randomised(model, ["fc", "conv"], draw_seed(seed, d))) for d in (1, 2)]
+    assert last(table) == pytest.approx(np.mean(draws), abs=1e-6)
+    assert last(table) != pytest.approx(last(one), abs=1e-3)        # the draws differ: the mean is not draw 0
+    top = lambda t: t[t["randomised down to"] == "fc"].set_index("map")["Spearman |map|"]  # noqa: E731
+    pd.testing.assert_series_equal(top(table), top(one))
