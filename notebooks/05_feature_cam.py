@@ -105,6 +105,7 @@ from xaibook.featurecam import (
     road_scores,
     run_classifier,
     sanity_check,
+    sanity_photos,
     sanity_claims,
     edge_similarity,
     edges_text,
@@ -401,7 +402,7 @@ display(discrimination)
 # trains nothing (the paper explains published ImageNet weights), so it runs the first test only.
 
 # %% mystnb={"figure": {"caption": "Similarity of each map to the trained classifier's as its layers are randomised from the top down (Adebayo et al.'s Fig. 2 layout); dashed: Feature CAM (Ours 1) on each CAM.", "name": "fig-05-randomisation"}, "image": {"alt": "Two line plots, rank correlation and SSIM against randomisation depth, one line per CAM and per Feature CAM."}}
-glue("sanity_images", min(cfg.sanity_images, len(light.photos)))
+glue("sanity_images", sanity_photos(light, cfg))
 glue("sanity_draws", cfg.sanity_draws)
 sanity = sanity_check(classifiers[cfg.lighter], light, cfg, seed)
 display(by_step(sanity))

@@ -561,6 +561,11 @@ def randomise_down_to(model: torch.nn.Module, layers: list[str], seed: int) -> t
     return randomised(model, layers, seed, batchnorm="keep")
 
 
+def sanity_photos(run: ClassifierRun, cfg: FeatureCamSettings) -> int:
+    """How many photographs :func:`sanity_check` explains: the first ``cfg.sanity_images``, or all there are."""
+    return min(cfg.sanity_images, len(run.photos))
+
+
 def sanity_check(clf, run: ClassifierRun, cfg: FeatureCamSettings, seed: int) -> pd.DataFrame:
     """Adebayo et al. 2018's cascading model randomisation, from the top layer down, on the shared
     implementation (:mod:`xaibook.saliency.sanity`; batch norm kept as trained).
@@ -578,7 +583,7 @@ def sanity_check(clf, run: ClassifierRun, cfg: FeatureCamSettings, seed: int) ->
 
     from ..saliency.sanity import model_randomisation, summarise
 
-    n = min(cfg.sanity_images, len(run.photos))
+    n = sanity_photos(run, cfg)
     images01 = _unit(run.crops[:n])
     x = to_model(clf, images01)
     classes = run.classes[:n]
