@@ -1,6 +1,8 @@
 """Notebook conventions: paired, clean, parametrised, registered."""
 from __future__ import annotations
 
+import ast
+import importlib
 import json
 from pathlib import Path
 
@@ -48,3 +50,20 @@ class TestPair:
         text = py.read_text()
         assert '"google.colab" in sys.modules' in text
         assert "Run it on the real data" in text
+
+    def test_every_name_it_imports_from_the_package_exists(self, py):
+        """A name the notebook imports but the package does not export breaks the chapter only when papermill
+        runs it, half an hour into the suite; this finds it in a second. Submodules (``from xaibook.foam import
+        paper``) count."""
+        missing = []
+        for node in ast.walk(ast.parse(py.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "xaibook":
+                module = importlib.import_module(node.module)
+                for alias in node.names:
+                    if hasattr(module, alias.name):
+                        continue
+                    try:
+                        importlib.import_module(f"{node.module}.{alias.name}")
+                    except ModuleNotFoundError:
+                        missing.append(f"{node.module}.{alias.name}")
+        assert not missing, f"{py.name} imports names the package lacks: {missing} (export them in the module's __init__)"
