@@ -148,8 +148,10 @@ def lime_reference(net, image: np.ndarray, segments: np.ndarray, **options) -> n
     ("linear", 0.0, dict(model_regressor=LinearRegression(), hide_color=0.0)),
 ])
 def test_equals_lime_explain_instance(surrogate, hide, options):
-    net = small_convnet(1)
-    x = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(4))
+    # float64 throughout: in float32 the two sides' forward passes (lime hands the network a channels-last view)
+    # may take different CPU kernels, and the regression magnifies their 1e-7 differences past any tight tolerance
+    net = small_convnet(1).double()
+    x = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
     ours = Lime(net, num_samples=150, batch_size=16, surrogate=surrogate, hide=hide).explain(x, class_score(0))[0]
     ref = lime_reference(net, x[0].permute(1, 2, 0).numpy(), ours.segments, **options)
     np.testing.assert_allclose(ours.weights, ref, rtol=1e-6, atol=1e-9)
@@ -204,14 +206,24 @@ def test_quickshift_images_and_renumbering():
 
 def test_fails_loudly():
     net = small_convnet()
-    video = torch.rand(1, 3, 2, 8, 8)
-    video_net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 2 * 8 * 8, 2))
+    video = torch.rand(1, 3, 4, 12, 12)  # 576 voxels: SLIC's 50 superpixels hold several each
+    video_net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 12 * 12, 2))
     with pytest.raises(ValueError, match="quickshift segments 2-D"):
         Lime(video_net, segmentation="quickshift").attribute(video, class_score(0))
-    assert Lime(video_net, num_samples=20).attribute(video, class_score(0)).shape == (1, 2, 8, 8)  # SLIC does
+    assert Lime(video_net, num_samples=20).attribute(video, class_score(0)).shape == (1, 4, 12, 12)  # SLIC does
     with pytest.raises(ValueError, match="segmentation returned shape"):
         Lime(net, segmentation=lambda im: np.zeros((2, 2), int), num_samples=10).attribute(torch.rand(1, 3, 8, 8))
     for bad in (dict(segmentation="felzenszwalb"), dict(surrogate="lasso"), dict(output="softmax"),
                 dict(hide="blur"), dict(num_samples=1)):
         with pytest.raises(ValueError):
             Lime(net, **bad)
+
+
+def test_refuses_superpixels_whose_hiding_changes_nothing():
+    """One pixel per superpixel hidden by its own mean: every sample scores alike, every weight would be 0."""
+    x = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(8))
+    one_pixel_each = lambda im: np.arange(im.shape[0] * im.shape[1]).reshape(im.shape[:2])  # noqa: E731
+    with pytest.raises(ValueError, match="input 0 unchanged.*64 superpixels on 64 pixels.*n_segments"):
+        Lime(small_convnet(), segmentation=one_pixel_each, num_samples=20).attribute(x, class_score(0))
+    maps = Lime(small_convnet(), segmentation=one_pixel_each, num_samples=20, hide=0.0).attribute(x, class_score(0))
+    assert maps.abs().amin(dim=(1, 2)).min() > 0  # a constant hide does change them

@@ -130,9 +130,17 @@ def test_gradcam_matches_captum_layergradcam():
 
 
 # options that fit the 8x8 test inputs, for methods whose defaults are sized for 224-px images,
-# and fewer noisy copies for the smoothing methods (their defaults of 50 only cost time here)
+# and fewer noisy copies for the smoothing methods (their defaults of 50 only cost time here). LIME's 50 SLIC
+# superpixels would be one pixel each on 8x8: hidden by their own mean they change nothing (Lime refuses);
+# fewer SLIC segments on noise merge into two, so LIME gets 2x2 blocks
+def two_by_two_blocks(image: np.ndarray) -> np.ndarray:
+    rows, cols = np.indices(image.shape[:2]) // 2
+    return rows * image.shape[1] + cols
+
+
 SMALL_INPUT_OPTIONS = {"occlusion": {"patch": 3, "stride": 1}, "smoothgrad": {"n_samples": 4},
-                       "smoothgradcampp": {"n_samples": 4}}
+                       "smoothgradcampp": {"n_samples": 4},
+                       "lime": {"segmentation": two_by_two_blocks, "num_samples": 100}}
 
 
 @pytest.mark.parametrize("name", METHODS.names())
@@ -185,7 +193,7 @@ class TestEveryMethod:
         net = nn.Sequential(nn.Conv2d(3, 4, 3, stride=2, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
                             nn.Flatten(), nn.Linear(4, 2))
         x = torch.randn(3, 3, 10, 10, generator=torch.Generator().manual_seed(6))
-        maps = METHODS.get(name)(net, net[1]).attribute(x, class_score(1))
+        maps = METHODS.get(name)(net, net[1], **SMALL_INPUT_OPTIONS.get(name, {})).attribute(x, class_score(1))
         assert maps.shape == (3, 10, 10)
         assert torch.isfinite(maps).all()
         # gradient methods return raw signed maps: the unit range holds after the paper's normalisation

@@ -247,11 +247,17 @@ class Lime:
             logits = logits.to(at_least_float32(logits.dtype))
             selection = class_selection(target, logits)  # (N, K), frozen at the unperturbed input
             prepared = []
-            for x, sel in zip(x_all, selection):
+            for k, (x, sel) in enumerate(zip(x_all, selection)):
                 image = x.movedim(0, -1).cpu().to(at_least_float32(x.dtype)).numpy()  # (*S, C), lime's layout
                 segments = self.segment(image)
                 n_features = int(segments.max()) + 1
                 fudged = segment_means(image, segments) if self.hide == "mean" else np.full_like(image, self.hide)
+                if np.array_equal(fudged, image):
+                    raise ValueError(
+                        f"LIME: hiding superpixels leaves input {k} unchanged ({n_features} superpixels on "
+                        f"{segments.size} pixels, hide={self.hide!r}), so every perturbed input scores the same "
+                        f"and every weight would be zero. With hide='mean' this means one pixel per superpixel: "
+                        f"ask for fewer (segmentation_options={{'n_segments': ...}}) or hide with a constant.")
                 explainer = lime_image.LimeImageExplainer(kernel_width=self.kernel_width, feature_selection="none",
                                                           random_state=self.seed)
                 # drawn exactly as LimeImageExplainer.data_labels draws it
