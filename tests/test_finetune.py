@@ -198,3 +198,34 @@ def test_checkpoint_names_the_kept_epoch():
     r = TrainResult(val_loss=[0.9, 0.5, 0.7], best_epoch=1)
     assert r.checkpoint == "epoch 2 of 3"
     assert TrainResult(best_epoch=-1).checkpoint == "converged"
+
+
+def test_shuffled_twins_share_the_trunks_features_and_get_the_heads_each_would_alone():
+    """Known answer: with the linear-head solver on pretrained weights, the twins that share one pass of the
+    trunk have, bit for bit, the heads of twins fitted one at a time (each computing its own features)."""
+    from xaibook import training
+    from xaibook.saliency.sanity import draw_seed
+
+    x, y = _probe_data(2, n=24)
+    train, val = (x[:18], y[:18]), (x[18:], y[18:])
+    cfg = TrainConfig(epochs=1, batch_size=8, lr=0.0, solver="lbfgs")
+    calls = []
+    real = training.frozen_features
+    training.frozen_features = lambda *a, **k: calls.append(1) or real(*a, **k)
+    try:
+        shared = training.shuffled_twins("efficientnet_lite0", 2, train, val, cfg, 5, 3, pretrained=True)
+        assert len(calls) == 1                    # one pass of the trunk for three twins (their val loss aside)
+        alone = [training.shuffled_twin("efficientnet_lite0", 2, train, val, cfg, draw_seed(5, k), pretrained=True)
+                 for k in range(3)]
+    finally:
+        training.frozen_features = real
+    for a, b in zip(shared, alone):
+        assert torch.equal(a.net.classifier.weight, b.net.classifier.weight)
+        assert torch.equal(a.net.classifier.bias, b.net.classifier.bias)
+    assert not torch.equal(shared[0].net.classifier.weight, shared[1].net.classifier.weight)  # permutations differ
+    with pytest.raises(ValueError, match="are not linear_head_features of these 18 images in 2 views"):
+        training.fit_linear_head(build("efficientnet_lite0", 2, pretrained=True), train, val, cfg,
+                                 features=torch.zeros(2, 17, 1280, dtype=torch.float64))
+    with pytest.raises(ValueError, match="linear head"):
+        fit(build("efficientnet_lite0", 2, pretrained=True), train, val, TrainConfig(epochs=1, batch_size=8, lr=0.0),
+            torch.Generator(), features=torch.zeros(1))

@@ -66,7 +66,7 @@ def test_shuffled_labels_keep_the_class_counts_and_the_callers_random_state(monk
 
     seen = {}
 
-    def fake_fit(model, train, val, cfg, generator):
+    def fake_fit(model, train, val, cfg, generator, features=None):
         torch.rand(3)                                  # a fit draws from the global generator
         seen["train"], seen["val"] = train[1].clone(), val[1].clone()
         return "result"
@@ -86,7 +86,7 @@ def test_a_shuffle_that_leaves_a_class_without_training_samples_is_drawn_again(m
     from xaibook import training
 
     seen = []
-    monkeypatch.setattr(training, "fit", lambda model, train, val, cfg, generator: seen.append(train[1].clone()))
+    monkeypatch.setattr(training, "fit", lambda model, train, val, cfg, generator, features=None: seen.append(train[1].clone()))
     y_train, y_val = torch.tensor([0] * 6 + [1] * 3 + [2]), torch.tensor([0] * 20 + [1] * 5)
     for seed in range(30):                       # class 2 has one label among 35: most draws put it in validation
         training.fit_shuffled_labels(None, (torch.zeros(10, 1), y_train), (torch.zeros(25, 1), y_val), None, seed)
@@ -99,5 +99,6 @@ def test_shuffled_twins_seed_the_first_as_before_and_the_others_by_draw_seed(mon
 
     seeds = []
     monkeypatch.setattr(training, "shuffled_twin", lambda *a, pretrained, **k: seeds.append(a[5]) or a[5])
-    twins = training.shuffled_twins("any", 2, None, None, None, 7, 3, pretrained=False)
+    twins = training.shuffled_twins("any", 2, None, None, training.TrainConfig(epochs=1, batch_size=8, lr=0.0), 7, 3,
+                                     pretrained=False)
     assert twins == seeds == [7, draw_seed(7, 1), draw_seed(7, 2)]

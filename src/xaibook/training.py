@@ -188,7 +188,7 @@ def _feature_bytes(trunk: nn.Module, images: torch.Tensor, cfg: TrainConfig, n_v
 
 
 def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torch.Tensor],
-        cfg: TrainConfig, generator: torch.Generator) -> TrainResult:
+        cfg: TrainConfig, generator: torch.Generator, *, features: torch.Tensor | None = None) -> TrainResult:
     """Adam + cross-entropy for ``cfg.epochs``; returns the history and loads the best-val-loss weights.
 
     Random horizontal flips (``cfg.hflip``) flip the last axis of each sample with p = 0.5;
@@ -207,7 +207,9 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor], val: tuple[t
     from .models import freeze_before, split
 
     if cfg.solver == "lbfgs":
-        return fit_linear_head(model, train, val, cfg)
+        return fit_linear_head(model, train, val, cfg, features=features)
+    if features is not None:
+        raise ValueError("fit: precomputed features are for the linear head (TrainConfig.solver='lbfgs') only")
     if cfg.solver != "adam":
         raise ValueError(f"TrainConfig.solver is 'adam' or 'lbfgs' (got {cfg.solver!r})")
     model.to(cfg.device)
@@ -271,7 +273,8 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor], val: tuple[t
 
 
 def fit_shuffled_labels(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
-                        val: tuple[torch.Tensor, torch.Tensor], cfg: TrainConfig, seed: int) -> TrainResult:
+                        val: tuple[torch.Tensor, torch.Tensor], cfg: TrainConfig, seed: int, *,
+                        features: torch.Tensor | None = None) -> TrainResult:
     """:func:`fit` on labels permuted at random: Adebayo et al. 2018's data randomisation, a model trained the
     same way that can learn nothing about the relation between inputs and labels. Training and validation
     labels are pooled and permuted together (``seed``), so the class counts stay; a permutation that leaves a
@@ -289,20 +292,22 @@ def fit_shuffled_labels(model: nn.Module, train: tuple[torch.Tensor, torch.Tenso
         raise ValueError(f"no permutation of {len(pooled)} labels in 1000 draws gives every class a training sample")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return fit(model, (train[0], y[:len(train[1])]), (val[0], y[len(train[1]):]), cfg, gen)
+        return fit(model, (train[0], y[:len(train[1])]), (val[0], y[len(train[1]):]), cfg, gen, features=features)
 
 
 def shuffled_twin(arch: str, num_classes: int, train: tuple[torch.Tensor, torch.Tensor],
-                  val: tuple[torch.Tensor, torch.Tensor], cfg: TrainConfig, seed: int, *, pretrained: bool) -> nn.Module:
+                  val: tuple[torch.Tensor, torch.Tensor], cfg: TrainConfig, seed: int, *, pretrained: bool,
+                  features: torch.Tensor | None = None) -> nn.Module:
     """A new ``arch`` classifier (:func:`xaibook.models.build`) trained as ``cfg`` says on shuffled labels
     (:func:`fit_shuffled_labels`), on ``cfg.device``: the second model of Adebayo et al.'s data-randomisation
-    test. Its initial head is drawn from ``seed``; the caller's random state is left as it was."""
+    test. Its initial head is drawn from ``seed``; the caller's random state is left as it was. ``features``:
+    :func:`linear_head_features` of the training images, when the caller already has them (solver lbfgs)."""
     from .models import build
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = build(arch, num_classes, pretrained=pretrained).to(cfg.device)
-    fit_shuffled_labels(model, train, val, cfg, seed)
+    fit_shuffled_labels(model, train, val, cfg, seed, features=features)
     return model
 
 
@@ -311,15 +316,37 @@ def shuffled_twins(arch: str, num_classes: int, train: tuple[torch.Tensor, torch
                    pretrained: bool) -> list[nn.Module]:
     """``permutations`` :func:`shuffled_twin` models, one per label permutation: the first seeded ``seed``, the
     others :func:`xaibook.saliency.sanity.draw_seed` (independent streams, shared by no other run), for a
-    data-randomisation test averaged over permutations."""
+    data-randomisation test averaged over permutations.
+
+    With the linear-head solver on pretrained weights every twin has the same frozen trunk (the pretrained
+    weights; only the head differs, and the solver replaces it), and the shuffled labels leave the images where
+    they were: the trunk's features of the training images are computed once and shared, bit for bit what each
+    twin would compute, so a permutation costs one solve, not one pass of the trunk over every view."""
+    from .models import build
     from .saliency.sanity import draw_seed
 
-    return [shuffled_twin(arch, num_classes, train, val, cfg, draw_seed(seed, k), pretrained=pretrained)
-            for k in range(permutations)]
+    features = None
+    if cfg.solver == "lbfgs" and pretrained and permutations > 1:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            features = linear_head_features(build(arch, num_classes, pretrained=True), train[0], cfg)
+    return [shuffled_twin(arch, num_classes, train, val, cfg, draw_seed(seed, k), pretrained=pretrained,
+                          features=features) for k in range(permutations)]
+
+
+def linear_head_features(model: nn.Module, images: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
+    """What :func:`fit_linear_head` fits on: the frozen part's output (everything before the final linear
+    layer's stage) for every view (:func:`views`) of ``images``, (V, N, F) float64 on the CPU."""
+    from .models import split
+
+    model.to(cfg.device).eval()
+    trunk, _ = split(model, _head_stage(model))
+    return frozen_features(trunk, images, cfg, views(cfg)).flatten(2).double().cpu()
 
 
 def fit_linear_head(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
-                    val: tuple[torch.Tensor, torch.Tensor], cfg: TrainConfig) -> TrainResult:
+                    val: tuple[torch.Tensor, torch.Tensor], cfg: TrainConfig, *,
+                    features: torch.Tensor | None = None) -> TrainResult:
     """Fit only the model's final linear layer, as an L2-regularised multinomial logistic regression
     on the frozen network's pooled features, solved to convergence; the rest keeps its weights.
 
@@ -330,7 +357,8 @@ def fit_linear_head(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
     objective is strictly convex, so its optimum is unique: no random draw enters (``cfg.epochs``,
     ``lr`` and the generator are unused), and two CPU kernel paths, whose features differ in the
     last bits, give heads, maps and scores that agree to about the same precision, where a few epochs of Adam scatter between seeds as much as the effects
-    the chapters measure. scikit-learn's L-BFGS solves it in float64.
+    the chapters measure. scikit-learn's L-BFGS solves it in float64. ``features``: the model's
+    :func:`linear_head_features` of ``train``'s images when the caller has them (shared by shuffled twins).
     """
     from sklearn.linear_model import LogisticRegression
 
@@ -342,7 +370,13 @@ def fit_linear_head(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
     t0 = time.perf_counter()
     x_train, y_train = train
     view_list = views(cfg)
-    feats = frozen_features(trunk, x_train, cfg, view_list).flatten(2).double().cpu()    # (V, N, F)
+    if features is None:
+        feats = frozen_features(trunk, x_train, cfg, view_list).flatten(2).double().cpu()    # (V, N, F)
+    elif features.shape[:2] != (len(view_list), len(x_train)) or features.dtype != torch.float64:
+        raise ValueError(f"fit_linear_head: features of shape {tuple(features.shape)} ({features.dtype}) are not "
+                         f"linear_head_features of these {len(x_train)} images in {len(view_list)} views")
+    else:
+        feats = features
     y = y_train.numpy()
     w = np.ones(len(y))
     if cfg.class_weights is not None:
