@@ -1,0 +1,49 @@
+"""Keep a bands file's coverage of a kernel path this machine cannot run (a developer's tool, not a test).
+
+A derivation samples two CPU kernel paths, ``native`` and ``avx2``. On a machine without AVX-512 the two are
+the same kernels, so a re-derivation there loses the AVX-512 path that an earlier derivation sampled; where
+that path moves a number (chapter 02's clusters flip between the paths), the new band would be too narrow for
+an AVX-512 machine. This script merges: every quantity whose values on the ``avx2`` path are bit-identical in
+the two derivations did not change with the code, and keeps the earlier derivation's values on both paths;
+the quantities the change moved take the new derivation's values (on this machine's two identical paths).
+The merged runs are gated again by the suite's rule (:func:`xaibook.book.claims.rederive_bands`), and the
+file records which quantities came from which derivation.
+
+Usage: python scripts/keep_kernel_coverage.py OLD.json NEW.json   (writes NEW.json in place)
+"""
+import json
+import sys
+
+from xaibook._utils.io import atomic_write_json
+from xaibook.book.claims import rederive_bands
+
+
+def main(old_path: str, new_path: str) -> None:
+    old, new = json.loads(open(old_path).read()), json.loads(open(new_path).read())
+    order = [(r["seed"], r["kernel"]) for r in old["runs"]]
+    if order != [(r["seed"], r["kernel"]) for r in new["runs"]]:
+        raise SystemExit("the two derivations ran different seeds or kernel paths")
+    avx2 = [i for i, (_, k) in enumerate(order) if k == "avx2"]
+    merged, moved = json.loads(json.dumps(old)), []
+    for section, key in (("numbers", "values"), ("claims", "margins")):
+        if set(old[section]) != set(new[section]):
+            raise SystemExit(f"the derivations gate different {section}: re-derive on a machine with both paths")
+        for name, entry in new[section].items():
+            if [entry[key][i] for i in avx2] != [old[section][name][key][i] for i in avx2]:
+                merged[section][name] = entry
+                moved.append(name)
+    merged = rederive_bands(merged)
+    merged["derivation_wall_time_s"] = new.get("derivation_wall_time_s")
+    merged["kernel_coverage"] = {
+        "sentence": (f"Re-derived on a machine whose native path is AVX2 (the same kernels as the avx2 path). "
+                     f"{', '.join(moved)} changed with the code and come from that derivation (commit "
+                     f"{new['runs'][0].get('commit')}); every other quantity was bit-identical on the avx2 path and "
+                     f"keeps the earlier derivation (commit {old['runs'][0].get('commit')}), whose native path was "
+                     f"AVX-512."),
+        "from_new_derivation": moved, "new_runs": new["runs"]}
+    atomic_write_json(new_path, merged)
+    print(merged["kernel_coverage"]["sentence"])
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:3])
