@@ -231,4 +231,12 @@ MUTANTS = [
                                          draws=cfg.sanity_draws))""",
      """    return summarise(model_randomisation(maps_of, clf.model, list(clf.spec.randomise), seed, batchnorm="keep"))""",
      "Chapter 05's sanity check ignores sanity_draws: its claims read one random classifier, not the mean over sixteen."),
+    ("twins_features_untrained", "core", "src/xaibook/training.py",
+     """            features = linear_head_features(build(arch, num_classes, pretrained=True), train[0], cfg)""",
+     """            features = linear_head_features(build(arch, num_classes, pretrained=False), train[0], cfg)""",
+     "The shuffled-label twins share features from a randomly initialised trunk instead of the pretrained one."),
+    ("lime_hides_with_own_pixel", "core", "src/xaibook/saliency/lime.py",
+     """                if np.array_equal(fudged, image):""",
+     """                if False and np.array_equal(fudged, image):""",
+     "LIME accepts superpixels whose hiding changes nothing and returns all-zero maps without a word."),
 ]
