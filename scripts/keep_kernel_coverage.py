@@ -11,20 +11,22 @@ file records which quantities came from which derivation.
 
 Usage: python scripts/keep_kernel_coverage.py OLD.json NEW.json   (writes NEW.json in place)
 """
+import copy
 import json
 import sys
+from pathlib import Path
 
 from xaibook._utils.io import atomic_write_json
 from xaibook.book.claims import rederive_bands
 
 
 def main(old_path: str, new_path: str) -> None:
-    old, new = json.loads(open(old_path).read()), json.loads(open(new_path).read())
+    old, new = json.loads(Path(old_path).read_text()), json.loads(Path(new_path).read_text())
     order = [(r["seed"], r["kernel"]) for r in old["runs"]]
     if order != [(r["seed"], r["kernel"]) for r in new["runs"]]:
         raise SystemExit("the two derivations ran different seeds or kernel paths")
     avx2 = [i for i, (_, k) in enumerate(order) if k == "avx2"]
-    merged, moved = json.loads(json.dumps(old)), []
+    merged, moved = copy.deepcopy(old), []
     for section, key in (("numbers", "values"), ("claims", "margins")):
         if set(old[section]) != set(new[section]):
             raise SystemExit(f"the derivations gate different {section}: re-derive on a machine with both paths")

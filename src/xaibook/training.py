@@ -364,19 +364,16 @@ def fit_linear_head(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
 
     from .models import split
 
-    stage = _head_stage(model)
     model.to(cfg.device).eval()
-    trunk, head = split(model, stage)
+    _, head = split(model, _head_stage(model))
     t0 = time.perf_counter()
     x_train, y_train = train
     view_list = views(cfg)
-    if features is None:
-        feats = frozen_features(trunk, x_train, cfg, view_list).flatten(2).double().cpu()    # (V, N, F)
-    elif features.shape[:2] != (len(view_list), len(x_train)) or features.dtype != torch.float64:
+    if features is not None and (features.shape[:2] != (len(view_list), len(x_train))
+                                 or features.dtype != torch.float64):
         raise ValueError(f"fit_linear_head: features of shape {tuple(features.shape)} ({features.dtype}) are not "
                          f"linear_head_features of these {len(x_train)} images in {len(view_list)} views")
-    else:
-        feats = features
+    feats = linear_head_features(model, x_train, cfg) if features is None else features    # (V, N, F)
     y = y_train.numpy()
     w = np.ones(len(y))
     if cfg.class_weights is not None:
