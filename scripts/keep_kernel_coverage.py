@@ -9,6 +9,11 @@ the quantities the change moved take the new derivation's values (on this machin
 The merged runs are gated again by the suite's rule (:func:`xaibook.book.claims.rederive_bands`), and the
 file records which quantities came from which derivation.
 
+A derivation run here on the ``avx2`` path alone (``make bands KERNELS=avx2``, half the time) is merged the
+same way: this machine's ``native`` run would repeat its ``avx2`` run bit for bit (02's full derivation on this
+machine, 20 runs: every number and margin identical between the two paths of each seed), so each changed
+quantity's ``native`` values are its ``avx2`` values, which is what a two-path derivation here records.
+
 Usage: python scripts/keep_kernel_coverage.py OLD.json NEW.json   (writes NEW.json in place)
 """
 import copy
@@ -20,9 +25,31 @@ from xaibook._utils.io import atomic_write_json
 from xaibook.book.claims import rederive_bands
 
 
+def _as_both_paths(new: dict, order: list[tuple[int, str]]) -> dict:
+    """A derivation on the avx2 path alone, laid out as the old one's runs: each (seed, path) takes the seed's
+    avx2 run, its numbers and margins; refuses unless the machine's native path is AVX2."""
+    runs = {r["seed"]: r for r in new["runs"]}
+    if any(r["cpu"] is not None and r["capability"] != "AVX2" for r in new["runs"]):
+        raise SystemExit("an avx2-only derivation stands for both paths only on an AVX2-only machine")
+    if sorted(runs) != sorted({s for s, _ in order}):
+        raise SystemExit("the two derivations ran different seeds")
+    index = {s: i for i, s in enumerate(r["seed"] for r in new["runs"])}
+    pick = [index[s] for s, _ in order]
+    out = copy.deepcopy(new)
+    out["runs"] = [{**runs[s], "kernel": k} for s, k in order]
+    for section, key in (("numbers", "values"), ("claims", "margins"), ("claims", "holds")):
+        for entry in out[section].values():
+            if entry.get(key) is not None:
+                entry[key] = [entry[key][i] for i in pick]
+    return out
+
+
 def main(old_path: str, new_path: str) -> None:
     old, new = json.loads(Path(old_path).read_text()), json.loads(Path(new_path).read_text())
     order = [(r["seed"], r["kernel"]) for r in old["runs"]]
+    one_path = {r["kernel"] for r in new["runs"]} == {"avx2"}
+    if one_path:
+        new = _as_both_paths(new, order)
     if order != [(r["seed"], r["kernel"]) for r in new["runs"]]:
         raise SystemExit("the two derivations ran different seeds or kernel paths")
     avx2 = [i for i, (_, k) in enumerate(order) if k == "avx2"]
@@ -37,12 +64,13 @@ def main(old_path: str, new_path: str) -> None:
     merged = rederive_bands(merged)
     merged["derivation_wall_time_s"] = new.get("derivation_wall_time_s")
     merged["kernel_coverage"] = {
-        "sentence": (f"Re-derived on a machine whose native path is AVX2 (the same kernels as the avx2 path). "
+        "sentence": (f"Re-derived on a machine whose native path is AVX2 (the same kernels as the avx2 path)"
+                     + (", on the avx2 path alone, each run standing for both paths. " if one_path else ". ") +
                      f"{', '.join(moved)} changed with the code and come from that derivation (commit "
                      f"{new['runs'][0].get('commit')}); every other quantity was bit-identical on the avx2 path and "
                      f"keeps the earlier derivation (commit {old['runs'][0].get('commit')}), whose native path was "
                      f"AVX-512."),
-        "from_new_derivation": moved, "new_runs": new["runs"]}
+        "from_new_derivation": moved, "one_path": one_path, "new_runs": new["runs"]}
     atomic_write_json(new_path, merged)
     print(merged["kernel_coverage"]["sentence"])
 
