@@ -413,11 +413,17 @@ fig = energy_over_time(
 # scales kept as trained), and compares each method's maps with the trained network's on
 # {glue:text}`sanity_patches` of the patches above: rank correlation of the map and of its
 # absolute value, SSIM over the video volume, HOG per frame. Both maps here are absolute
-# gradients, so the two rank correlations coincide. Their second test trains the same network
-# again, from the same initial weights, on shuffled labels ({glue:md}`tag`).
+# gradients, so the two rank correlations coincide. One random network is one draw, and its
+# similarity scatters from draw to draw: the fully randomised network is drawn
+# {glue:text}`sanity_draws` times and the last step is their mean (the earlier steps are one draw
+# each). Their second test trains the same network again, from the same initial weights, on
+# shuffled labels ({glue:text}`label_shuffles` permutations, the comparison averaged over them;
+# {glue:md}`tag`).
 
 # %% mystnb={"figure": {"caption": "Similarity of each method's maps to the trained network's as its layers are randomised from fc down (Adebayo et al.'s Fig. 2 layout).", "name": "fig-03-randomisation"}, "image": {"alt": "Two line plots, rank correlation and SSIM against randomisation depth, one line per method."}}
 glue("sanity_patches", min(cfg.sanity_patches, len(study.index)))
+glue("sanity_draws", cfg.sanity_draws)
+glue("label_shuffles", cfg.label_shuffles)
 sanity = sanity_check(best_cfg, study, cfg, seed)
 display(by_step(sanity))
 display(by_step(sanity, "SSIM"))
@@ -426,7 +432,7 @@ fig = randomisation_curves(sanity, title=f"Model randomisation, ResNet3D-18 on a
 # %%
 shuffled, shuffled_run = label_check(best_cfg, sets["all_30x30"], study, cfg, seed, device=device)
 display(shuffled)
-print(f"trained on shuffled labels: test accuracy {100 * shuffled_run.metrics['accuracy']:.1f}% "
+print(f"trained on the first permutation of the labels: test accuracy {100 * shuffled_run.metrics['accuracy']:.1f}% "
       f"(the true labels: {100 * best_cfg.metrics['accuracy']:.1f}%), {shuffled_run.seconds:.0f} s")
 sanity_claims = randomisation_claims(sanity, "the network") + label_claims(shuffled, "the network")
 glue("sanity_sentence", sanity_sentence(sanity, shuffled))

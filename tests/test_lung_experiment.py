@@ -409,3 +409,72 @@ def test_run_config_trains_the_stated_steps_and_reproduces_per_seed():
     assert a.history.steps == 1 and a.history.best_epoch == 0 and len(a.p_test) == 3
     np.testing.assert_array_equal(a.p_test, b.p_test)
     assert set(a.metrics) >= {"accuracy", "sensitivity", "specificity", "F1", "balanced accuracy"}
+
+
+def _toy_study():
+    """A width-2 ResNet3D-18 trained one step on 12 random 8-frame 8x8 patches, and a study of its first two test patches."""
+    from xaibook.lung.experiment import SaliencyStudy, run_config, to_input
+
+    rng = np.random.default_rng(0)
+    s = PatchSet("toy", rng.integers(0, 256, (12, 8, 8, 8), dtype=np.uint8), np.array([0, 1] * 6),
+                 np.array(["p"] * 12, dtype=object), np.arange(12), np.zeros(12, int))
+    split = Split(train=np.arange(6), val=np.arange(6, 9), test=np.arange(9, 12))
+    cfg = dataclasses.replace(FAST, width=2, epochs=1, max_steps=1, batch_size=4, frame_stride=1,
+                              smoothgrad_samples=2, sanity_patches=2)
+    r = run_config(18, "toy", s, split, cfg, seed=3)
+    x = to_input(s.patches[[9, 10]], cfg)
+    study = SaliencyStudy(np.array([9, 10]), x, x[:, 0], x[:, 0], {})
+    return s, split, cfg, r, study
+
+
+def test_label_check_averages_over_its_permutations_the_first_seeded_by_the_seed():
+    """Known answer: with 3 permutations the table is the mean over (permutation, patch) pairs of the comparisons
+    with the networks trained on each permutation, the k-th permuted by ``draw_seed(seed, k)`` (the first by
+    ``seed`` itself, as with one permutation), and the returned run is the first permutation's."""
+    from xaibook.lung.experiment import label_check, run_config, study_maps
+    from xaibook.saliency.sanity import MEASURES, draw_seed, similarity
+
+    s, split, cfg, r, study = _toy_study()
+    one, first = label_check(r, s, study, dataclasses.replace(cfg, label_shuffles=1), seed=3)
+    three, first3 = label_check(r, s, study, dataclasses.replace(cfg, label_shuffles=3), seed=3)
+    np.testing.assert_array_equal(first.p_test, first3.p_test)
+    seen = np.concatenate([split.train, split.val])
+    ref_maps = study_maps(r.model, study.inputs, cfg)
+    by_hand = {m: [] for m in ref_maps}
+    for k in range(3):
+        y = s.y.copy()
+        y[seen] = s.y[seen][np.random.default_rng(draw_seed(3, k)).permutation(len(seen))]
+        twin = run_config(18, "toy", dataclasses.replace(s, y=y), split, cfg, 3)
+        for m, maps in study_maps(twin.model, study.inputs, cfg).items():
+            by_hand[m].append(similarity(ref_maps[m], maps))
+    for m, frames in by_hand.items():
+        expected = pd.concat(frames, ignore_index=True)[list(MEASURES)].mean()
+        np.testing.assert_allclose(three.loc[m, list(MEASURES)].to_numpy(float), expected.to_numpy(float), atol=1e-12)
+        first_only = frames[0][list(MEASURES)].mean()
+        np.testing.assert_allclose(one.loc[m, list(MEASURES)].to_numpy(float), first_only.to_numpy(float), atol=1e-12)
+    with pytest.raises(ValueError, match="label_shuffles"):
+        label_check(r, s, study, dataclasses.replace(cfg, label_shuffles=0), seed=3)
+
+
+def test_sanity_check_reads_the_last_step_from_the_mean_over_its_draws():
+    """The fully randomised network is drawn ``sanity_draws`` times: the last step is the mean over the draws
+    (draw 0 the cascade's own, then ``draw_seed``), the earlier steps are the one-draw table's."""
+    from xaibook.lung.experiment import sanity_check, study_maps
+    from xaibook.models import randomisation_cascade
+    from xaibook.saliency.sanity import draw_seed, randomised, similarity
+
+    s, split, cfg, r, study = _toy_study()
+    one = sanity_check(r, study, dataclasses.replace(cfg, sanity_draws=1), seed=3)
+    four = sanity_check(r, study, dataclasses.replace(cfg, sanity_draws=4), seed=3)
+    last = one["randomised down to"].iloc[-1]
+    earlier = one["randomised down to"] != last
+    pd.testing.assert_frame_equal(one[earlier].reset_index(drop=True), four[earlier].reset_index(drop=True))
+    layers = randomisation_cascade(r.model)
+    ref_maps = study_maps(r.model, study.inputs, cfg)
+    vals = [one.loc[~earlier & (one["map"] == "vanilla"), "Spearman |map|"].item()]
+    for d in range(1, 4):
+        maps = study_maps(randomised(r.model, layers, draw_seed(3, d)), study.inputs, cfg)
+        vals.append(similarity(ref_maps["vanilla"], maps["vanilla"])["Spearman |map|"].mean())
+    got = four.loc[(four["randomised down to"] == last) & (four["map"] == "vanilla"), "Spearman |map|"].item()
+    assert got == pytest.approx(np.mean(vals), abs=1e-12)
+    assert abs(got - vals[0]) > 1e-6                          # the draws differ: the mean is not draw 0's
