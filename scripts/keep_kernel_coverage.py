@@ -14,6 +14,12 @@ same way: this machine's ``native`` run would repeat its ``avx2`` run bit for bi
 machine, 20 runs: every number and margin identical between the two paths of each seed), so each changed
 quantity's ``native`` values are its ``avx2`` values, which is what a two-path derivation here records.
 
+The premise is that the avx2 path gives the same numbers on both machines. It held for 02 (a convex fit on
+frozen features) and does not for 03 (2026-12-04: 3D ResNets trained with Adam; every number differed on the avx2
+path between the AVX-512 machine and an AVX2-only one, with no change to the training code). When every quantity
+that varies between seeds differs, the script refuses: the merge would drop the earlier path without
+saying so.
+
 Usage: python scripts/keep_kernel_coverage.py OLD.json NEW.json   (writes NEW.json in place)
 """
 import copy
@@ -61,6 +67,12 @@ def main(old_path: str, new_path: str) -> None:
             if [entry[key][i] for i in avx2] != [old[section][name][key][i] for i in avx2]:
                 merged[section][name] = entry
                 moved.append(name)
+    varying = [name for section, key in (("numbers", "values"), ("claims", "margins"))
+               for name, e in old[section].items() if len({repr(e[key][i]) for i in avx2}) > 1]
+    if varying and set(varying) <= set(moved):      # everything training moves changed: the avx2 path differs
+        raise SystemExit("every quantity differs on the avx2 path: that path is not the same on the two machines "
+                         "(or everything changed), so nothing of the earlier derivation can be kept; re-derive on "
+                         "a machine with both kernel paths")
     merged = rederive_bands(merged)
     merged["derivation_wall_time_s"] = new.get("derivation_wall_time_s")
     merged["kernel_coverage"] = {
