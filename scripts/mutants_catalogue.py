@@ -239,4 +239,12 @@ MUTANTS = [
      """                if np.array_equal(fudged, image):""",
      """                if False and np.array_equal(fudged, image):""",
      "LIME accepts superpixels whose hiding changes nothing and returns all-zero maps without a word."),
+    ("lung_label_permutations_one_seed", "03_lung_sliding", "src/xaibook/lung/experiment.py",
+     """        y[seen] = s.y[seen][np.random.default_rng(draw_seed(seed, k)).permutation(len(seen))]""",
+     """        y[seen] = s.y[seen][np.random.default_rng(seed).permutation(len(seen))]""",
+     "Chapter 03's label permutations all use the run's seed: the 'three' retrainings are one permutation trained three times."),
+    ("lung_sanity_draws_ignored", "03_lung_sliding", "src/xaibook/lung/experiment.py",
+     """                                         seed, draws=cfg.sanity_draws))""",
+     """                                         seed))""",
+     "Chapter 03's sanity check ignores sanity_draws: the paper profile's claims read one random network, not the mean over eight."),
 ]
