@@ -223,3 +223,8 @@ def test_sanity_checks_take_one_variant_per_table3_method():
     names = [v.name for v in sanity_variants(FAST)]
     assert names == ["VanillaGrad", "SmoothGrad 10", "DeepLift zero", "DeepLift blur", "GradCAM", "GradCAM++",
                      "ScoreCAM b=50"]
+    from xaibook.steel.experiment import settings      # the smoke run leaves ScoreCAM out, and only it
+
+    assert [v.name for v in sanity_variants(settings("paper"))][-1] == "ScoreCAM b=50"
+    assert [v.name for v in sanity_variants(settings("paper", smoke=True))] == [
+        "VanillaGrad", "SmoothGrad 2", "DeepLift zero", "DeepLift blur", "GradCAM", "GradCAM++"]
