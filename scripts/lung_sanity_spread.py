@@ -11,7 +11,7 @@ Prints, per method, the sd between seeds of the claim's quantity read the chapte
 explained patches) or the draw dominates.
 
 Usage: python scripts/lung_sanity_spread.py DRAWS PERMS SEED [SEED ...]
-(2026-12-04, `8 3 0 1 2 3`: about 40 s per seed on 2 cores. Vanilla: the model test's sd 0.052 with 1 draw x 4
+(2026-12-04, `8 3 0 1 2 3`, measured with draw 0 drawn like the others rather than as the cascade's own: about 40 s per seed. Vanilla: the model test's sd 0.052 with 1 draw x 4
 patches, 0.054 with 8 draws x 4, 0.029 with 8 draws x 12; the label test's 0.076 with 1 permutation x 4, 0.022 with
 3 x 12. SmoothGrad: 0.13 -> 0.10 and 0.10 -> 0.07, the trained network's seed dominating.)
 """
@@ -23,10 +23,10 @@ import torch
 
 from xaibook import paths
 from xaibook.lung import ensure_standin, load_clips
-from xaibook.lung.experiment import (DATA_SETS, paper_sets, run_config, saliency_study, settings, split_cohort,
+from xaibook.lung.experiment import (paper_sets, run_config, saliency_study, settings, shuffled_runs, split_cohort,
                                      split_set, study_maps)
 from xaibook.models import randomisation_cascade
-from xaibook.saliency.sanity import draw_seed, randomised, similarity
+from xaibook.saliency.sanity import model_randomisation, similarity
 
 torch.set_num_threads(2)
 draws, perms, seeds = int(sys.argv[1]), int(sys.argv[2]), [int(s) for s in sys.argv[3:]]
@@ -44,19 +44,14 @@ for seed in seeds:
     study = saliency_study(r, s, clips, cfg)
     x = study.inputs
     ref = study_maps(r.model, x, cfg)
-    last = randomisation_cascade(r.model)
-    rho_draw = {m: [] for m in ref}
-    for d in range(draws):
-        maps = study_maps(randomised(r.model, last, draw_seed(seed, d)), x, cfg)
-        for m in ref:
-            rho_draw[m].append(similarity(ref[m], maps[m])["Spearman |map|"].to_numpy())
-    seen = np.concatenate([split.train, split.val])
+    table = model_randomisation(lambda m: study_maps(m, x, cfg), r.model, randomisation_cascade(r.model), seed,
+                                draws=draws)
+    last = table[table["step"] == table["step"].max()]
+    rho_draw = {m: [g.sort_values("input")["Spearman |map|"].to_numpy() for _, g in last[last["map"] == m].groupby("draw")]
+                for m in ref}
+    twins = shuffled_runs(r, s, dataclasses.replace(cfg, label_shuffles=perms), seed)
     rho_perm = {m: [] for m in ref}
-    for p in range(perms):
-        y = s.y.copy()
-        y[seen] = s.y[seen][np.random.default_rng(draw_seed(seed, p)).permutation(len(seen))]
-        with torch.random.fork_rng(devices=[]):
-            twin = run_config(18, "all_30x30", dataclasses.replace(s, y=y), split, cfg, seed)
+    for twin in twins:
         maps = study_maps(twin.model, x, cfg)
         for m in ref:
             rho_perm[m].append(similarity(ref[m], maps[m])["Spearman |map|"].to_numpy())

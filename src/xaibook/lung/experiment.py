@@ -663,9 +663,20 @@ def label_check(r: ConfigResult, s: PatchSet, study: "SaliencyStudy", cfg: LungS
     Returns the table and the first shuffled run (its test metrics should sit at chance). Each permutation is
     one more training run of a small 3D network: seconds in the fast profile, one fifteenth of the paper
     profile's training."""
+    from ..saliency.sanity import data_randomisation
+
+    runs = shuffled_runs(r, s, cfg, seed, device)
+    x = study.inputs[: cfg.sanity_patches]
+    return data_randomisation(lambda m: study_maps(m, x, cfg), r.model, [run.model for run in runs]), runs[0]
+
+
+def shuffled_runs(r: ConfigResult, s: PatchSet, cfg: LungSettings, seed: int, device: str = "cpu") -> list[ConfigResult]:
+    """:func:`label_check`'s retrainings: ``r``'s configuration from the same initial weights on its training and
+    validation labels permuted at random, one run per permutation (the k-th drawn by ``draw_seed(seed, k)``,
+    the first by ``seed`` itself); the caller's torch random state is left alone."""
     import dataclasses
 
-    from ..saliency.sanity import data_randomisation, draw_seed
+    from ..saliency.sanity import draw_seed
 
     if cfg.label_shuffles < 1:
         raise ValueError(f"label_shuffles must be at least 1, got {cfg.label_shuffles}")
@@ -676,8 +687,7 @@ def label_check(r: ConfigResult, s: PatchSet, study: "SaliencyStudy", cfg: LungS
         y[seen] = s.y[seen][np.random.default_rng(draw_seed(seed, k)).permutation(len(seen))]
         with torch.random.fork_rng(devices=[]):      # run_config seeds torch: leave the chapter's state alone
             runs.append(run_config(r.depth, r.data_set, dataclasses.replace(s, y=y), r.split, cfg, seed, device))
-    x = study.inputs[: cfg.sanity_patches]
-    return data_randomisation(lambda m: study_maps(m, x, cfg), r.model, [run.model for run in runs]), runs[0]
+    return runs
 
 
 def saliency_study(r: ConfigResult, s: PatchSet, clips, cfg: LungSettings, truth=None,
