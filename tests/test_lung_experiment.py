@@ -173,6 +173,32 @@ def test_fit_binary_learns_and_keeps_the_best_validation_epoch():
     assert acc > 0.9
 
 
+@pytest.mark.parametrize("precise", [False, True])
+def test_fit_binary_precise_bn_evaluates_with_the_training_sets_statistics(precise):
+    """With ``precise_bn`` the kept network's batch norm holds the mean over the training set's batches of 128 of
+    its input's batch mean and (unbiased) variance under the final weights; without it, the running averages
+    that lag the weights (momentum 0.1), which differ from those."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(300, 3, generator=g) * 2 + 1
+    y = (x[:, 0] > 1).long()
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.ReLU(), nn.Linear(4, 1))
+    hist = fit_binary(model, (x[:256], y[:256]), (x[256:], y[256:]), epochs=3, batch_size=32, lr=0.05, l2=0.0,
+                      generator=torch.Generator().manual_seed(1), precise_bn=precise)
+    assert not model.training and hist.steps == 3 * 8
+    with torch.no_grad():
+        h = model[0](x[:256])
+    batches = [h[i:i + 128] for i in (0, 128)]
+    mean = torch.stack([b.mean(0) for b in batches]).mean(0)
+    var = torch.stack([b.var(0, unbiased=True) for b in batches]).mean(0)
+    bn = model[1]
+    if precise:
+        torch.testing.assert_close(bn.running_mean, mean, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(bn.running_var, var, rtol=1e-5, atol=1e-6)
+        assert bn.momentum == 0.1                       # the training momentum is restored
+    else:
+        assert (bn.running_mean - mean).abs().max() > 1e-3
+
+
 def _table(acc: dict[tuple[int, str], float], sens=0.9, spec=0.5) -> pd.DataFrame:
     return pd.DataFrame([{"model": f"ResNet3D-{d}", "data set": n, "accuracy": acc.get((d, n), 0.6),
                           "sensitivity": sens, "specificity": spec, "F1": 0.8} for d, n in CONFIGS])

@@ -1,0 +1,166 @@
+"""Where the spread of chapter 03's configuration claims comes from (a developer's measurement, not part of any test).
+
+For each training seed, the 15 configurations and the M-mode baseline are trained as the fast profile trains them
+(the stand-in of data seed 0, its patient split), with test predictions kept after every epoch. The run is saved
+to OUT.npz; ``--report`` then reads any number of such files and prints, over the seeds, the sd of each
+configuration's accuracy and of each ranking claim's margin read with three checkpoint rules (the chapter's lowest
+validation loss, the last epoch, the lowest validation loss of the mean of k seeds' probabilities) and with k
+seeds' probabilities averaged per configuration (k = 1, 2, 3), so that the cost of each route can be set against
+what it buys before the chapter changes.
+
+Usage:
+    python scripts/lung_config_spread.py OUT.npz SEED [SEED ...] [key=value ...]   (LungSettings overrides)
+    python scripts/lung_config_spread.py --report OUT.npz [OUT.npz ...]
+"""
+import dataclasses
+import itertools
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from xaibook import paths
+from xaibook.lung import ensure_standin, load_clips
+from xaibook.lung.experiment import (CONFIGS, DATA_SETS, _bce, binary_metrics, m_mode_images, mmode_model, paper_claims,
+                                     paper_sets, predict, settings, split_cohort, split_set, to_input)
+from xaibook.models.resnet3d import ResNet3D, l2_param_groups
+
+
+PRECISE_BN = False      # --precise-bn: recompute batch norm's statistics on the training patches before every evaluation
+
+
+def fit_recording(model: nn.Module, x, y, xv, yv, xt, cfg, gen) -> tuple[np.ndarray, np.ndarray]:
+    """fit_binary's loop, keeping the validation loss and the test probabilities after every epoch."""
+    from torch.optim.swa_utils import update_bn
+
+    opt = torch.optim.Adam(l2_param_groups(model, cfg.l2), lr=cfg.lr)
+    val_loss, p_test = [], []
+    for _ in range(cfg.epochs):
+        model.train()
+        order = torch.randperm(len(x), generator=gen)
+        for i in range(0, len(x), cfg.batch_size):
+            j = order[i:i + cfg.batch_size]
+            if len(j) < 2:
+                continue
+            opt.zero_grad(set_to_none=True)
+            F.binary_cross_entropy_with_logits(model(x[j])[:, 0], y[j].float()).backward()
+            opt.step()
+        if PRECISE_BN:
+            with torch.no_grad():
+                update_bn([x[i:i + 128] for i in range(0, len(x), 128)], model)
+        val_loss.append(_bce(model, xv, yv.float()))
+        p_test.append(predict(model, xt))
+    return np.array(val_loss), np.array(p_test)
+
+
+def measure(out: str, seeds: list[int], overrides: dict) -> None:
+    torch.set_num_threads(2)
+    cfg = dataclasses.replace(settings("fast"), **overrides)
+    data_dir = paths.chapter_data_dir("03_lung_sliding", "synthetic", "fast", 0)
+    ensure_standin(data_dir, cfg.standin_spec(), 0)
+    table, clips = load_clips(data_dir, size=cfg.size, min_patch=min(cfg.patches))
+    sets = paper_sets(clips, cfg)
+    cohort = split_cohort(table, cfg, 0)
+    splits = {n: split_set(sets[n], cohort.side, cohort.val_patients, cfg, 0) for n in DATA_SETS}
+    mx, my, clip_id = m_mode_images(clips, cfg)
+    patient = np.array(clips.patients)[clip_id]
+    side = np.array([cohort.side[p] for p in patient])
+    is_val = np.isin(patient, list(cohort.val_patients))
+    mxt = ((torch.from_numpy(mx) - 0.5) / 0.25)[:, None]
+    mparts = [(side == "train") & ~is_val, (side == "train") & is_val, side == "test"]
+    saved = {"y_mmode": my[mparts[2]]}
+    for n in DATA_SETS:
+        saved[f"y_{n}"] = sets[n].y[splits[n].test]
+    for seed in seeds:
+        start = time.perf_counter()
+        for depth, name in CONFIGS:
+            s, sp = sets[name], splits[name]
+            torch.manual_seed(seed * 1000 + depth)
+            gen = torch.Generator().manual_seed(seed * 1000 + depth)
+            model = ResNet3D(depth, 1, 1, cfg.width)
+            for m in model.modules():
+                if isinstance(m, nn.BatchNorm3d):
+                    m.momentum = cfg.bn_momentum
+            v, p = fit_recording(model, to_input(s.patches[sp.train], cfg), torch.from_numpy(s.y[sp.train]),
+                                 to_input(s.patches[sp.val], cfg), torch.from_numpy(s.y[sp.val]),
+                                 to_input(s.patches[sp.test], cfg), cfg, gen)
+            saved[f"val_{seed}_{depth}_{name}"], saved[f"p_{seed}_{depth}_{name}"] = v, p
+        torch.manual_seed(seed * 1000 + 2)
+        gen = torch.Generator().manual_seed(seed * 1000 + 2)
+        mcfg = dataclasses.replace(cfg, epochs=cfg.mmode_epochs)
+        v, p = fit_recording(mmode_model(cfg.mmode_width), mxt[mparts[0]], torch.from_numpy(my[mparts[0]]),
+                             mxt[mparts[1]], torch.from_numpy(my[mparts[1]]), mxt[mparts[2]], mcfg, gen)
+        saved[f"val_{seed}_mmode"], saved[f"p_{seed}_mmode"] = v, p
+        np.savez(out, seeds=np.array(sorted({int(k.split("_")[1]) for k in saved if k.startswith("val_")})), **saved)
+        print(f"seed {seed}: {time.perf_counter() - start:.0f} s", flush=True)
+
+
+def table_from(probs: dict, ys: dict) -> tuple[pd.DataFrame, dict]:
+    rows = [{"model": f"ResNet3D-{d}", "data set": n, **binary_metrics(ys[n], probs[(d, n)])} for d, n in CONFIGS]
+    return pd.DataFrame(rows), binary_metrics(ys["mmode"], probs["mmode"])
+
+
+def margins(probs: dict, ys: dict) -> dict[str, float]:
+    table, mm = table_from(probs, ys)
+    return {c.key: c.margin for c in paper_claims(table, mm, 0.0, 1.0, 0.0, 0.0)[:11]}, \
+        dict(zip([f"{d}/{n}" for d, n in CONFIGS], table["accuracy"]))
+
+
+def pick(val: np.ndarray, p: np.ndarray, rule: str) -> np.ndarray:
+    return p[-1] if rule == "last" else p[int(np.argmin(val))]
+
+
+def report(files: list[str]) -> None:
+    data = [dict(np.load(f)) for f in files]
+    ys = {n: data[0][f"y_{n}"] for n in DATA_SETS} | {"mmode": data[0]["y_mmode"]}
+    runs = [(d, int(s)) for d in data for s in d["seeds"]]
+    keys = [*CONFIGS, "mmode"]
+    name = lambda k: k if k == "mmode" else f"{k[0]}_{k[1]}"      # noqa: E731
+    out = {}
+    for rule in ("best", "last"):
+        for k in (1, 2, 3):
+            groups = [runs[i:i + k] for i in range(0, len(runs) - k + 1, k)]
+            if len(groups) < 2:
+                continue
+            for how in ("probabilities", "metrics") if k > 1 else ("metrics",):
+                ms, accs = [], []
+                for g in groups:
+                    if how == "probabilities":      # an ensemble: the k models' probabilities averaged
+                        probs = {key: np.mean([pick(d[f"val_{s}_{name(key)}"], d[f"p_{s}_{name(key)}"], rule)
+                                               for d, s in g], axis=0) for key in keys}
+                        m, a = margins(probs, ys)
+                    else:                            # the k models' metrics averaged (the configuration's mean)
+                        tables = [table_from({key: pick(d[f"val_{s}_{name(key)}"], d[f"p_{s}_{name(key)}"], rule)
+                                              for key in keys}, ys) for d, s in g]
+                        t = tables[0][0].copy()
+                        num = ["accuracy", "sensitivity", "specificity", "F1"]
+                        t[num] = np.mean([tb[0][num].to_numpy() for tb in tables], axis=0)
+                        mm = {c: float(np.mean([tb[1][c] for tb in tables])) for c in tables[0][1]}
+                        m = {c.key: c.margin for c in paper_claims(t, mm, 0.0, 1.0, 0.0, 0.0)[:11]}
+                        a = dict(zip([f"{d}/{n}" for d, n in CONFIGS], t["accuracy"]))
+                    ms.append(m)
+                    accs.append(a)
+                ms, accs = pd.DataFrame(ms), pd.DataFrame(accs)
+                out[(rule, k, how)] = ms
+                print(f"\n== checkpoint {rule}, {k} seed(s) per configuration ({how} averaged), {len(groups)} groups")
+                print("accuracy mean/sd per configuration: " + ", ".join(
+                    f"{c} {accs[c].mean():.3f}/{accs[c].std(ddof=1):.3f}" for c in accs))
+                print(pd.DataFrame({"mean": ms.mean(), "sd": ms.std(ddof=1),
+                                    "mean/sd": ms.mean() / ms.std(ddof=1)}).round(3).to_string())
+    best_epochs = [int(np.argmin(d[f"val_{s}_{name(key)}"])) + 1 for d, s in runs for key in CONFIGS]
+    print("\nbest epoch (checkpoint) counts over runs x configurations:", np.bincount(best_epochs)[1:].tolist())
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "--report":
+        report(sys.argv[2:])
+    else:
+        args = [a for a in sys.argv[2:] if a != "--precise-bn"]
+        PRECISE_BN = "--precise-bn" in sys.argv
+        seeds = [int(a) for a in args if "=" not in a]
+        over = {k: type(getattr(settings("fast"), k))(v) for k, v in (a.split("=") for a in args if "=" in a)}
+        measure(sys.argv[1], seeds, over)
