@@ -13,7 +13,6 @@ Usage:
     python scripts/lung_config_spread.py --report OUT.npz [OUT.npz ...]
 """
 import dataclasses
-import itertools
 import sys
 import time
 
@@ -25,9 +24,9 @@ from torch import nn
 
 from xaibook import paths
 from xaibook.lung import ensure_standin, load_clips
-from xaibook.lung.experiment import (CONFIGS, DATA_SETS, _bce, binary_metrics, m_mode_images, mmode_model, paper_claims,
-                                     paper_sets, predict, settings, split_cohort, split_set, to_input)
-from xaibook.models.resnet3d import ResNet3D, l2_param_groups
+from xaibook.lung.experiment import (CONFIGS, DATA_SETS, _bce, binary_metrics, config_model, m_mode_images, mmode_model,
+                                     paper_claims, paper_sets, predict, settings, split_cohort, split_set, to_input)
+from xaibook.models.resnet3d import l2_param_groups
 
 
 PRECISE_BN = False      # --precise-bn: recompute batch norm's statistics on the training patches before every evaluation
@@ -79,12 +78,7 @@ def measure(out: str, seeds: list[int], overrides: dict) -> None:
         start = time.perf_counter()
         for depth, name in CONFIGS:
             s, sp = sets[name], splits[name]
-            torch.manual_seed(seed * 1000 + depth)
-            gen = torch.Generator().manual_seed(seed * 1000 + depth)
-            model = ResNet3D(depth, 1, 1, cfg.width)
-            for m in model.modules():
-                if isinstance(m, nn.BatchNorm3d):
-                    m.momentum = cfg.bn_momentum
+            model, gen = config_model(depth, cfg, seed)
             v, p = fit_recording(model, to_input(s.patches[sp.train], cfg), torch.from_numpy(s.y[sp.train]),
                                  to_input(s.patches[sp.val], cfg), torch.from_numpy(s.y[sp.val]),
                                  to_input(s.patches[sp.test], cfg), cfg, gen)

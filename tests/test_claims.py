@@ -212,6 +212,27 @@ def test_kernel_effect_compares_paths_of_one_seed_with_the_spread_between_seeds(
     assert "1 of 2 numbers" in b["kernel_effect"]["sentence"]
 
 
+def test_merged_derivations_over_disjoint_seeds_equal_one_derivation_over_all():
+    """Seeds 0-9 and 10-19 derived apart and merged give what one derivation over seeds 0-19 gives: the same
+    bands, t (19 degrees of freedom), verdicts and per-run records; shared runs are refused; with one kernel
+    path the sentence says the kernel effect was not measured."""
+    rng = np.random.default_rng(0)
+    vals, margins = list(rng.normal(80, 2, 20)), list(rng.normal(0.1, 0.01, 20))
+    runs = _runs({"acc": vals}, {"acc": "%"}, {"up": margins}, kernels=("avx2",), resolution={"up": 0.02})
+    whole = derive_bands(runs)
+    a, b = derive_bands(runs[:10]), derive_bands(runs[10:])
+    a["derivation_wall_time_s"], b["derivation_wall_time_s"] = 100.0, 110.0
+    merged = claims.merge_bands([a, b])
+    assert merged["runs_summary"]["seeds"] == list(range(20)) and merged["t_one_sided"] == whole["t_one_sided"]
+    assert merged["numbers"]["acc"]["band"] == whole["numbers"]["acc"]["band"]
+    assert merged["numbers"]["acc"]["values"] == vals and merged["claims"]["up"]["margins"] == margins
+    assert merged["claims"]["up"]["interval"] == whole["claims"]["up"]["interval"]
+    assert merged["claims"]["up"]["verdict"] == "holds" and merged["derivation_wall_time_s"] == 210.0
+    assert whole["kernel_effect"]["pairs"] == 0 and "was not measured" in whole["kernel_effect"]["sentence"]
+    with pytest.raises(ValueError, match="share runs"):
+        claims.merge_bands([a, a])
+
+
 def test_verdicts_compare_the_paper_with_our_distribution():
     from xaibook.book.claims import Spread, verdict
 

@@ -691,11 +691,46 @@ def kernel_effect(runs: list[dict[str, Any]], numbers: dict[str, Any]) -> dict[s
     changed = [k for k, v in per_number.items() if v["changed_seeds"]]
     rel = sorted(v["relative_to_sd"] for k, v in per_number.items() if k in changed)
     median = rel[len(rel) // 2] if rel else 0.0
-    sentence = (f"CPU kernels change this chapter's numbers: the same seed on two kernel paths gives a different "
-                f"value for {len(changed)} of {len(per_number)} numbers, by {median:.1f} times the spread between "
-                f"runs (median over those numbers)." if changed else
-                "The same seed gives the same numbers on both kernel paths.")
+    if not pairs:
+        sentence = ("No seed ran on two kernel paths, so the kernel path's own effect was not measured; the spread "
+                    "between seeds covers it where a change of kernels acts like a new seed.")
+    elif changed:
+        sentence = (f"CPU kernels change this chapter's numbers: the same seed on two kernel paths gives a different "
+                    f"value for {len(changed)} of {len(per_number)} numbers, by {median:.1f} times the spread between "
+                    f"runs (median over those numbers).")
+    else:
+        sentence = "The same seed gives the same numbers on both kernel paths."
     return {"per_number": per_number, "sentence": sentence, "pairs": len(pairs)}
+
+
+def merge_bands(parts: list[dict[str, Any]], **options: Any) -> dict[str, Any]:
+    """One chapter's derivations over disjoint seeds (e.g. seeds 0-9, then 10-19) gated as one: their runs,
+    every number's values and every claim's outcomes and margins joined in order, then :func:`gate_bands`;
+    the wall time is the sum. Refuses derivations that share a (seed, kernel) run or record different
+    quantities."""
+    seen = [(r["seed"], r["kernel"]) for p in parts for r in p["runs"]]
+    if len(set(seen)) < len(seen):
+        raise ValueError(f"the derivations share runs: {sorted({x for x in seen if seen.count(x) > 1})}")
+    for section in ("numbers", "claims"):
+        keys = [set(p[section]) for p in parts]
+        if any(k != keys[0] for k in keys):
+            raise ValueError(f"the derivations record different {section}: {sorted(set.union(*keys) - set.intersection(*keys))}")
+    first = parts[0]
+    numbers = {key: {**{k: e[k] for k in ("label", "unit", "chapter_gated", "chapter_reason")},
+                     "values": [v for p in parts for v in p["numbers"][key]["values"]]}
+               for key, e in first["numbers"].items()}
+    claims = {}
+    for key, c in first["claims"].items():
+        claims[key] = {k: c.get(k) for k in ("chapter_gated", "chapter_reason", "resolution")}
+        for field in ("holds", "margins"):
+            vals = [p["claims"][key].get(field) for p in parts]
+            claims[key][field] = None if any(v is None for v in vals) else [x for v in vals for x in v]
+        if claims[key]["holds"] is None:
+            claims[key]["held"] = first["claims"][key].get("held")
+    summary = {"runs": [r for p in parts for r in p["runs"]], "numbers": numbers, "claims": claims}
+    if all("derivation_wall_time_s" in p for p in parts):
+        summary["derivation_wall_time_s"] = round(sum(p["derivation_wall_time_s"] for p in parts), 1)
+    return gate_bands(summary, **options)
 
 
 def claims_held(card: Scorecard, at_least: float) -> list[str]:

@@ -332,18 +332,25 @@ class ConfigResult:
     seconds: float
 
 
-def run_config(depth: int, name: str, s: PatchSet, split: Split, cfg: LungSettings, seed: int,
-               device: str = "cpu") -> ConfigResult:
-    """Train one of the 15 configurations from scratch and evaluate it on its test patches."""
-    import time
-
-    start = time.perf_counter()
+def config_model(depth: int, cfg: LungSettings, seed: int) -> tuple[ResNet3D, torch.Generator]:
+    """A configuration's untrained network (initialised from ``seed`` and the depth, batch norm's momentum set)
+    and the generator of its training order."""
     torch.manual_seed(seed * 1000 + depth)
     gen = torch.Generator().manual_seed(seed * 1000 + depth)
     model = ResNet3D(depth, 1, 1, cfg.width)
     for m in model.modules():
         if isinstance(m, nn.BatchNorm3d):
             m.momentum = cfg.bn_momentum
+    return model, gen
+
+
+def run_config(depth: int, name: str, s: PatchSet, split: Split, cfg: LungSettings, seed: int,
+               device: str = "cpu") -> ConfigResult:
+    """Train one of the 15 configurations from scratch and evaluate it on its test patches."""
+    import time
+
+    start = time.perf_counter()
+    model, gen = config_model(depth, cfg, seed)
     hist = fit_binary(model, (to_input(s.patches[split.train], cfg), torch.from_numpy(s.y[split.train])),
                       (to_input(s.patches[split.val], cfg), torch.from_numpy(s.y[split.val])),
                       epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, l2=cfg.l2, generator=gen, device=device,
