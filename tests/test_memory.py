@@ -108,3 +108,22 @@ def test_cuda_measurement_agrees_with_the_estimate_in_size():
     for a, b in ((measured.training, estimated.training), (measured.saliency, estimated.saliency)):
         assert 0.33 < a / b < 3
     assert all(p.grad is None for p in net.parameters())
+
+
+def test_every_torch_cuda_function_the_code_calls_exists():
+    """The CUDA paths run only on a GPU, so a misspelt torch.cuda name passes every CPU test: on 2026-12-04
+    torch.cuda's ``reset_peak_stats`` (torch has ``reset_peak_memory_stats``) crashed every chapter's paper
+    profile at its first cell on an H200. This reads every ``torch.cuda.<name>`` in the package, the
+    benchmarks and the tests, and checks that torch has it."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    used: dict[str, set[str]] = {}
+    for folder in ("src", "benchmarks", "scripts", "tests"):
+        for path in (root / folder).rglob("*.py"):
+            for name in re.findall(r"\btorch\.cuda\.([A-Za-z_][A-Za-z0-9_]*)", path.read_text()):
+                used.setdefault(name, set()).add(str(path.relative_to(root)))
+    assert {"synchronize", "memory_allocated", "max_memory_allocated"} <= set(used)   # the scan reads the code
+    missing = {n: sorted(p) for n, p in used.items() if not hasattr(torch.cuda, n)}
+    assert not missing, f"torch {torch.__version__} has no torch.cuda.{', '.join(missing)}: {missing}"

@@ -418,6 +418,18 @@ def test_class_selection_is_one_hot_for_the_predicted_class():
     torch.testing.assert_close(class_selection(predicted_class, logits), torch.tensor([[0.0, 1, 0], [1, 0, 0]]))
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_class_selection_accepts_low_precision_logits_with_float32_scores(dtype):
+    # CUDA autocast runs sum() in float32 but keeps gather()'s float16: the linearity check then compared a
+    # float16 tensor with a float32 one and raised "Half did not match Float" (seen on an H200, 2026-12-04)
+    logits = torch.tensor([[0.1, 2.0, -1.0], [3.0, 0.0, 1.0]], dtype=dtype)
+    got = class_selection(lambda z: z[:, 1].float(), logits)
+    assert got.dtype == dtype
+    torch.testing.assert_close(got.float(), torch.tensor([[0.0, 1, 0], [0, 1, 0]]))
+    with pytest.raises(ValueError, match="nonlinear target"):       # the check itself still bites
+        class_selection(lambda z: z.float().softmax(1)[:, 1], logits)
+
+
 # --- GradCAM before the ReLU --------------------------------------------------------------------
 
 def test_gradcam_relu_false_keeps_negative_evidence():

@@ -146,7 +146,7 @@ def _measured_extra(model: nn.Module, example: torch.Tensor, batch: int, trainin
     x = example[:1].detach().to(device).expand(batch, *example.shape[1:]).clone()
     params = [p for p in model.parameters() if p.requires_grad]
     torch.cuda.synchronize(device)
-    torch.cuda.reset_peak_stats(device)
+    torch.cuda.reset_peak_memory_stats(device)
     base = torch.cuda.memory_allocated(device)
     with eval_mode(model), torch.enable_grad():
         if training:

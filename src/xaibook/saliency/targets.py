@@ -71,7 +71,9 @@ def class_selection(target: Target, logits: torch.Tensor) -> torch.Tensor:
         scores = target_scores(target, z, z.shape[0])
         (g,) = torch.autograd.grad(scores.sum(), z, allow_unused=True)
     g = torch.zeros_like(z) if g is None else g
-    if not torch.allclose(scores.detach(), (g * z.detach()).sum(1), rtol=1e-4, atol=1e-6):
+    # compared in float64: under autocast the logits may be float16/bfloat16 and the target's scores float32
+    rtol = max(1e-4, 4 * torch.finfo(z.dtype).eps)
+    if not torch.allclose(scores.detach().double(), (g.double() * z.detach().double()).sum(1), rtol=rtol, atol=1e-6):
         raise ValueError("this method needs a target that selects (a linear combination of) logits, such as "
                          "class_score or predicted_class; got a nonlinear target")
     return g.detach()
