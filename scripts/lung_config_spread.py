@@ -19,41 +19,24 @@ import time
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from xaibook import paths
 from xaibook.lung import ensure_standin, load_clips
-from xaibook.lung.experiment import (CONFIGS, DATA_SETS, _bce, binary_metrics, config_model, m_mode_images, mmode_model,
-                                     paper_claims, paper_sets, predict, settings, split_cohort, split_set, to_input)
-from xaibook.models.resnet3d import l2_param_groups
+from xaibook.lung.experiment import (CONFIGS, DATA_SETS, binary_metrics, config_model, fit_binary, m_mode_images,
+                                     mmode_model, paper_claims, paper_sets, predict, settings, split_cohort,
+                                     split_set, to_input)
 
 
 PRECISE_BN = False      # --precise-bn: recompute batch norm's statistics on the training patches before every evaluation
 
 
 def fit_recording(model: nn.Module, x, y, xv, yv, xt, cfg, gen) -> tuple[np.ndarray, np.ndarray]:
-    """fit_binary's loop, keeping the validation loss and the test probabilities after every epoch."""
-    from torch.optim.swa_utils import update_bn
-
-    opt = torch.optim.Adam(l2_param_groups(model, cfg.l2), lr=cfg.lr)
-    val_loss, p_test = [], []
-    for _ in range(cfg.epochs):
-        model.train()
-        order = torch.randperm(len(x), generator=gen)
-        for i in range(0, len(x), cfg.batch_size):
-            j = order[i:i + cfg.batch_size]
-            if len(j) < 2:
-                continue
-            opt.zero_grad(set_to_none=True)
-            F.binary_cross_entropy_with_logits(model(x[j])[:, 0], y[j].float()).backward()
-            opt.step()
-        if PRECISE_BN:
-            with torch.no_grad():
-                update_bn([x[i:i + 128] for i in range(0, len(x), 128)], model)
-        val_loss.append(_bce(model, xv, yv.float()))
-        p_test.append(predict(model, xt))
-    return np.array(val_loss), np.array(p_test)
+    """fit_binary as the chapter trains, keeping the validation loss and the test probabilities after every epoch."""
+    p_test: list[np.ndarray] = []
+    hist = fit_binary(model, (x, y), (xv, yv), epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, l2=cfg.l2,
+                      generator=gen, precise_bn=PRECISE_BN, on_epoch=lambda epoch, m: p_test.append(predict(m, xt)))
+    return np.array(hist.val_loss), np.array(p_test)
 
 
 def measure(out: str, seeds: list[int], overrides: dict) -> None:

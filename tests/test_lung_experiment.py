@@ -12,7 +12,7 @@ from torch import nn
 
 from xaibook.lung import FAST, LungStandinSpec, PatchSet, binary_metrics, draw_patients, patient_verdicts
 from xaibook.lung import paper as ref
-from xaibook.lung.experiment import (CONFIGS, ConfigResult, History, Split, band_energy, clip_starts, fit_binary,
+from xaibook.lung.experiment import (CONFIGS, ConfigResult, History, Split, _bce, band_energy, clip_starts, fit_binary,
                                      motion_ablation, paper_claims, pleura_band_mask, roughness, split_set,
                                      verdict_accuracy)
 from xaibook.lung.standin import Scene, pleura_depth_px
@@ -197,6 +197,30 @@ def test_fit_binary_precise_bn_evaluates_with_the_training_sets_statistics(preci
         assert bn.momentum == 0.1                       # the training momentum is restored
     else:
         assert (bn.running_mean - mean).abs().max() > 1e-3
+
+
+def test_fit_binary_on_epoch_sees_each_epochs_measured_network_and_changes_nothing():
+    """``on_epoch(epoch, model)`` runs once per epoch on the network whose validation loss was just recorded
+    (eval mode, statistics recomputed), and a run with it keeps the same weights as a run without it."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(300, 3, generator=g) * 2 + 1
+    y = (x[:, 0] > 1).long()
+
+    def run(on_epoch=None):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.ReLU(), nn.Linear(4, 1))
+        hist = fit_binary(model, (x[:256], y[:256]), (x[256:], y[256:]), epochs=3, batch_size=32, lr=0.05, l2=0.0,
+                          generator=torch.Generator().manual_seed(1), precise_bn=True, on_epoch=on_epoch)
+        return model, hist
+
+    seen = []
+    model, hist = run(lambda epoch, m: seen.append((epoch, m.training, _bce(m, x[256:], y[256:].float()))))
+    assert [(epoch, training) for epoch, training, _ in seen] == [(0, False), (1, False), (2, False)]
+    assert [loss for *_, loss in seen] == hist.val_loss
+    plain, plain_hist = run()
+    assert plain_hist.val_loss == hist.val_loss and plain_hist.best_epoch == hist.best_epoch
+    for key, value in plain.state_dict().items():
+        assert torch.equal(value, model.state_dict()[key]), key
 
 
 def _table(acc: dict[tuple[int, str], float], sens=0.9, spec=0.5) -> pd.DataFrame:

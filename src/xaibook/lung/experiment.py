@@ -10,6 +10,7 @@ loss on them, so that no test patient chooses the model.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -243,15 +244,18 @@ def _bce(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 128) -
 
 def fit_binary(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torch.Tensor],
                *, epochs: int, batch_size: int, lr: float, l2: float, generator: torch.Generator,
-               device: str = "cpu", max_steps: int | None = None, precise_bn: bool = False) -> History:
+               device: str = "cpu", max_steps: int | None = None, precise_bn: bool = False,
+               on_epoch: Callable[[int, nn.Module], None] | None = None) -> History:
     """Binary cross-entropy on one logit, Adam with Keras' L2 as weight decay; loads the lowest-validation-loss epoch.
 
     ``max_steps``: optimiser steps per epoch at most (a smoke run: 1). ``precise_bn``: after every
     epoch, batch norm's running statistics are recomputed over the whole training set with the
     epoch's final weights (``torch.optim.swa_utils.update_bn``, an equal-weight average over its
     batches) before the validation loss is measured, so that the evaluated network is the trained
-    one and not one whose normalisation lags a few steps behind it. A NaN or infinite loss stops
-    training with :class:`xaibook.training.NonFiniteLoss`.
+    one and not one whose normalisation lags a few steps behind it. ``on_epoch(epoch, model)``: called
+    after each epoch's validation loss, with the model in eval mode as it was measured (e.g. to record
+    test predictions per epoch, ``scripts/lung_config_spread.py``); it must not train the model. A NaN
+    or infinite loss stops training with :class:`xaibook.training.NonFiniteLoss`.
     """
     from torch.optim.swa_utils import update_bn
 
@@ -285,6 +289,8 @@ def fit_binary(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor], val: 
                 update_bn((x[i:i + 128].to(device) for i in range(0, len(x), 128)), model)
         hist.val_loss.append(_bce(model, xv, yv))
         check_loss(torch.tensor(hist.val_loss[-1]), epoch, None)
+        if on_epoch is not None:
+            on_epoch(epoch, model)
         if hist.val_loss[-1] < best:
             best, hist.best_epoch = hist.val_loss[-1], epoch
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
