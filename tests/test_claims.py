@@ -179,6 +179,38 @@ def test_claim_verdicts_come_from_the_margin_interval():
     assert c["safe"]["interval"] == pytest.approx([m.mean() - half, m.mean() + half], abs=1e-5)
 
 
+def test_every_claim_is_judged_at_the_alpha_the_rule_states():
+    """G is the smallest count at which at most G quantities qualify, and every candidate is judged at
+    a = 0.002 / G. The rule before 2026-12-04 dropped 'border' while eight undecided claims still
+    counted (G = 10, t = 5.46) and never judged it again at the final G, so the bands file called it
+    undecided although its interval at the stated a lies above zero."""
+    from scipy import stats
+
+    noise = {f"noise{j}": list(np.random.default_rng(j).normal(0, 1, 20)) for j in range(8)}
+    margins = {"safe": [5.0 + 0.1 * (i % 4) for i in range(20)],
+               "border": [1.15 + 0.2 * ((i % 4) - 1.5) for i in range(20)], **noise}
+    b = derive_bands(_claim_runs(margins))
+    c = b["claims"]
+    alpha = 0.002 / 2                                                          # 'safe' and 'border'
+    assert b["alpha_per_quantity"] == pytest.approx(alpha) and b["runs_summary"]["gated_claims"] == 2
+    k1 = stats.t.ppf(1 - alpha, 9)
+    for key in ("border", *noise):                                             # one t for every candidate
+        m = np.array(margins[key])
+        half = k1 * m.std(ddof=1) * np.sqrt(1 + 1 / 20)
+        assert c[key]["interval"][0] == pytest.approx(min(m.mean() - half, m.min()), abs=1e-5)
+    assert c["border"]["verdict"] == "holds" and c["border"]["must_hold"] == ["fast"]
+    assert all(c[k]["verdict"] == "undecided" and c[k]["must_hold"] == [] for k in noise)
+    m = np.array(margins["border"])            # at the old rule's G = 10 the same margins were undecided
+    assert m.mean() - stats.t.ppf(1 - 0.002 / 10, 9) * m.std(ddof=1) * np.sqrt(1.05) < 0
+
+
+def _claim_runs(margins: dict[str, list[float]]) -> list[dict]:
+    """Runs (10 seeds x 2 kernels) that record only claims."""
+    return [{"seed": i // 2, "kernel": ("native", "avx2")[i % 2], "numbers": {},
+             "claims": {k: {"holds": m[i] > 0, "margin": m[i], "resolution": None} for k, m in margins.items()}}
+            for i in range(20)]
+
+
 def test_a_gated_claim_verdict_fails_the_build_in_both_directions(tmp_path, monkeypatch):
     bands = {"numbers": {}, "claims": {"up": {"must_hold": ["fast"], "verdict": "holds", "interval": [0.1, 0.3]},
                                        "down": {"must_fail": ["fast"], "verdict": "fails", "interval": [-0.3, -0.1]}}}
@@ -348,6 +380,8 @@ def test_a_bands_file_can_be_gated_again_from_its_recorded_runs():
     assert again["numbers"]["f1"]["band"] == b["numbers"]["f1"]["band"]
     assert again["claims"]["c"]["must_hold"] == b["claims"]["c"]["must_hold"] == ["fast"]
     assert rederive_bands(b, suite_alpha=1e-12)["claims"]["c"]["must_hold"] == []   # a stricter rule gates less
+    b["single_path_reason"] = "why the runs took one kernel path"                # what the file says beyond gating
+    assert rederive_bands(b)["single_path_reason"] == b["single_path_reason"]
 
 
 def test_claims_without_recorded_runs_are_shown_not_gated():

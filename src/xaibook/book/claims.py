@@ -531,7 +531,7 @@ def gate_bands(summary: dict[str, Any], *, suite_alpha: float = SUITE_ALPHA,
 
     **Coverage.** A correct build may fail anywhere in the suite with probability at most
     ``suite_alpha`` (1%), split equally over ``suite_chapters`` chapters and, within a chapter,
-    over its G gated quantities (Bonferroni): :math:`\alpha = 0.01 / (5 G)` each.
+    over at most G gated quantities (Bonferroni): :math:`\alpha = 0.01 / (5 G)` each.
 
     **Number band.** A normal prediction interval for one new run,
     :math:`\bar x \pm t_{1-\alpha/2,\,s-1}\; \mathrm{sd}\, \sqrt{1 + 1/n}` with n runs and s seeds
@@ -546,9 +546,12 @@ def gate_bands(summary: dict[str, Any], *, suite_alpha: float = SUITE_ALPHA,
     **Gated numbers** are those the chapter offers for gating, recorded in every run, and whose
     band is informative: at most half the natural
     range for percentages and fractions, a certain sign for signed differences (``pp``), at most
-    the mean's magnitude wide otherwise. G and the bands are found together: start from every
-    candidate, drop the uninformative ones, recompute with the smaller G, until none is dropped
-    (a dropped quantity is not taken back, so the iteration always ends).
+    the mean's magnitude wide otherwise. G and the bands are found together: G is the smallest
+    count at which at most G quantities (informative numbers and decided claims) qualify at
+    :math:`\alpha = 0.01 / (5 G)`, and every candidate is judged at that one alpha. (Until
+    2026-12-04 the quantities dropped on the way to G kept the verdict of the larger G they were
+    dropped at, so a claim could be called undecided whose interval at the stated alpha lay above
+    zero.)
 
     **Claims.** A claim's margin (its quantity minus its threshold) gets the interval of the same
     form with the one-sided t on each side, reaching at least half the claim's resolution beyond
@@ -599,20 +602,20 @@ def gate_bands(summary: dict[str, Any], *, suite_alpha: float = SUITE_ALPHA,
             claims[key]["margin_mean"], claims[key]["margin_sd"] = _mean_sd(margins)
             claim_candidates.append(key)
 
-    gated_nums, gated_claims = list(candidates), list(claim_candidates)
-    while True:
-        g = max(len(gated_nums) + len(gated_claims), 1)
+    def gate_at(g: int) -> tuple[list[str], list[str], float, float, float]:
+        """Every candidate's band and verdict at a = alpha_chapter / g; the informative numbers and the
+        decided claims."""
         alpha = alpha_chapter / g
         k2, k1 = _t_quantile(1 - alpha / 2, df), _t_quantile(1 - alpha, df)
         keep_nums, keep_claims = [], []
-        for key in gated_nums:          # only ever drop: a shrinking set always settles
+        for key in candidates:
             e = numbers[key]
             lo, hi = _band(e["values"], e["unit"], k2)
             ok, why = _informative(lo, hi, e["mean"], e["unit"])
             e.update(band=[round(lo, 6), round(hi, 6)] if ok else None, reason=why)
             if ok:
                 keep_nums.append(key)
-        for key in gated_claims:        # a claim dropped here keeps the verdict of the (wider) k it was dropped at
+        for key in claim_candidates:
             c = claims[key]
             # one-sided on each side: a claim that holds fails the build only if a new margin falls below zero
             # (and one that fails, only if it rises above), so each verdict needs its own bound at a
@@ -626,16 +629,25 @@ def gate_bands(summary: dict[str, Any], *, suite_alpha: float = SUITE_ALPHA,
                            + (" (gated both ways)" if c["verdict"] in ("holds", "fails") else ""))
             if c["verdict"] in ("holds", "fails"):
                 keep_claims.append(key)
-        if keep_nums == gated_nums and keep_claims == gated_claims:
+        return keep_nums, keep_claims, alpha, k2, k1
+
+    # G, the Bonferroni count: the smallest G at which at most G quantities are informative or decided. A
+    # larger G widens every interval, so fewer quantities qualify; at the smallest such G the gated ones (at
+    # most G, each missed with probability a) keep the chapter's share of the suite's false-alarm rate, and
+    # every candidate, gated or not, is judged at that one a (what the rule says). The count of candidates
+    # always qualifies, so the scan ends.
+    for g in range(1, max(len(candidates) + len(claim_candidates), 1) + 1):
+        gated_nums, gated_claims, alpha, k2, k1 = gate_at(g)
+        if len(gated_nums) + len(gated_claims) <= g:
             break
-        gated_nums, gated_claims = keep_nums, keep_claims
 
     return {
         "profile": "fast",
         "rule": (f"band = mean ± t(1 - a/2, seeds - 1) x sd x sqrt(1 + 1/n), widened to every run and "
                  f"to a machine floor beyond them (1 point of a percentage, 0.01 of a fraction, 1 of a count, 1% of the mean "
-                 f"otherwise), clipped to the natural range; a = {suite_alpha} / ({suite_chapters} chapters x {g} gated quantities) = "
-                 f"{alpha:.2e}; gated when the band is informative; a claim's margin gets the interval with the one-sided "
+                 f"otherwise), clipped to the natural range; a = {suite_alpha} / ({suite_chapters} chapters x G = {g}) = "
+                 f"{alpha:.2e}, G the smallest count at which at most G quantities are informative or decided "
+                 f"({len(gated_nums) + len(gated_claims)} here); gated when the band is informative; a claim's margin gets the interval with the one-sided "
                  f"t(1 - a, seeds - 1) on each side, at least half its resolution beyond the runs: holds above zero, fails below it, no effect inside its "
                  f"resolution, undecided otherwise; holds and fails are gated both ways"),
         "alpha_per_quantity": alpha, "t_two_sided": k2, "t_one_sided": k1,
@@ -665,8 +677,10 @@ def derive_bands(runs: list[dict[str, Any]], **options: Any) -> dict[str, Any]:
 
 
 def rederive_bands(bands: dict[str, Any], **options: Any) -> dict[str, Any]:
-    """Gate a committed bands file again from the runs it records (after a change of the rule, not of the chapter)."""
-    return gate_bands(bands, **options)
+    """Gate a committed bands file again from the runs it records (after a change of the rule, not of the
+    chapter). What the file says beyond the gating (e.g. ``single_path_reason``, ``kernel_coverage``) is kept."""
+    derived = gate_bands(bands, **options)
+    return {**derived, **{k: v for k, v in bands.items() if k not in derived}}
 
 
 def kernel_effect(runs: list[dict[str, Any]], numbers: dict[str, Any]) -> dict[str, Any]:
