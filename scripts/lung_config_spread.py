@@ -3,8 +3,8 @@
 For each training seed, the 15 configurations and the M-mode baseline are trained as the fast profile trains them
 (the stand-in of data seed 0, its patient split), with test predictions kept after every epoch. The run is saved
 to OUT.npz; ``--report`` then reads any number of such files and prints, over the seeds, the sd of each
-configuration's accuracy and of each ranking claim's margin read with three checkpoint rules (the chapter's lowest
-validation loss, the last epoch, the lowest validation loss of the mean of k seeds' probabilities) and with k
+configuration's accuracy and of each ranking claim's margin read with five checkpoint rules (the chapter's lowest
+validation loss, the last epoch, the mean of the last 2, 3 or 4 epochs' probabilities) and with k
 seeds' probabilities averaged per configuration (k = 1, 2, 3), so that the cost of each route can be set against
 what it buys before the chapter changes.
 
@@ -88,6 +88,11 @@ def margins(probs: dict, ys: dict) -> dict[str, float]:
 
 
 def pick(val: np.ndarray, p: np.ndarray, rule: str) -> np.ndarray:
+    """One run's test probabilities under a checkpoint rule: "best" (lowest validation loss, the chapter's),
+    "last" (the last epoch), "tailK" (the mean of the last K epochs' probabilities: a temporal ensemble that
+    costs no extra training)."""
+    if rule.startswith("tail"):
+        return p[-int(rule[4:]):].mean(axis=0)
     return p[-1] if rule == "last" else p[int(np.argmin(val))]
 
 
@@ -98,7 +103,7 @@ def report(files: list[str]) -> None:
     keys = [*CONFIGS, "mmode"]
     name = lambda k: k if k == "mmode" else f"{k[0]}_{k[1]}"      # noqa: E731
     out = {}
-    for rule in ("best", "last"):
+    for rule in ("best", "last", "tail2", "tail3", "tail4"):
         for k in (1, 2, 3):
             groups = [runs[i:i + k] for i in range(0, len(runs) - k + 1, k)]
             if len(groups) < 2:
