@@ -81,8 +81,8 @@ def test_bad_profile_or_data_is_refused(tmp_path):
 
 def _runs(values: dict[str, list[float]], units: dict[str, str], claims: dict[str, list] | None = None,
           kernels=("native", "avx2"), resolution: dict[str, float] | None = None) -> list[dict]:
-    """Runs over seeds x kernel paths: values listed seed by seed, each seed's kernels in turn."""
-    n = len(next(iter(values.values())))
+    """Runs over seeds x kernel paths: values listed seed by seed, each seed's kernels in turn (numbers, claims)."""
+    n = len(next(iter((values or claims).values())))
     out = []
     for i in range(n):
         seed, kernel = i // len(kernels), kernels[i % len(kernels)]
@@ -189,7 +189,7 @@ def test_every_claim_is_judged_at_the_alpha_the_rule_states():
     noise = {f"noise{j}": list(np.random.default_rng(j).normal(0, 1, 20)) for j in range(8)}
     margins = {"safe": [5.0 + 0.1 * (i % 4) for i in range(20)],
                "border": [1.15 + 0.2 * ((i % 4) - 1.5) for i in range(20)], **noise}
-    b = derive_bands(_claim_runs(margins))
+    b = derive_bands(_runs({}, {}, margins))
     c = b["claims"]
     alpha = 0.002 / 2                                                          # 'safe' and 'border'
     assert b["alpha_per_quantity"] == pytest.approx(alpha) and b["runs_summary"]["gated_claims"] == 2
@@ -202,13 +202,6 @@ def test_every_claim_is_judged_at_the_alpha_the_rule_states():
     assert all(c[k]["verdict"] == "undecided" and c[k]["must_hold"] == [] for k in noise)
     m = np.array(margins["border"])            # at the old rule's G = 10 the same margins were undecided
     assert m.mean() - stats.t.ppf(1 - 0.002 / 10, 9) * m.std(ddof=1) * np.sqrt(1.05) < 0
-
-
-def _claim_runs(margins: dict[str, list[float]]) -> list[dict]:
-    """Runs (10 seeds x 2 kernels) that record only claims."""
-    return [{"seed": i // 2, "kernel": ("native", "avx2")[i % 2], "numbers": {},
-             "claims": {k: {"holds": m[i] > 0, "margin": m[i], "resolution": None} for k, m in margins.items()}}
-            for i in range(20)]
 
 
 def test_a_gated_claim_verdict_fails_the_build_in_both_directions(tmp_path, monkeypatch):
