@@ -9,10 +9,14 @@ seeds' probabilities averaged per configuration (k = 1, 2, 3), so that the cost 
 what it buys before the chapter changes.
 
 Usage:
-    python scripts/lung_config_spread.py OUT.npz SEED [SEED ...] [key=value ...]   (LungSettings overrides)
-    python scripts/lung_config_spread.py --report OUT.npz [OUT.npz ...]
+    python scripts/lung_config_spread.py OUT.npz SEED [SEED ...] [key=value ...] [--precise-bn] [--cuda]
+        (key=value: LungSettings overrides; --precise-bn as the fast profile trains; --cuda: on a GPU)
+    python scripts/lung_config_spread.py --report OUT.npz [OUT.npz ...] [--t=T]
+        (--t: the chapter's one-sided t, e.g. 4.72 from 03's bands file; a margin whose prediction interval over
+        the groups, mean +- t sd sqrt(1 + 1/groups), excludes zero is marked "decides")
 """
 import dataclasses
+import os
 import sys
 import time
 
@@ -29,13 +33,15 @@ from xaibook.lung.experiment import (CONFIGS, DATA_SETS, binary_metrics, config_
 
 
 PRECISE_BN = False      # --precise-bn: recompute batch norm's statistics on the training patches before every evaluation
+DEVICE = "cpu"          # --cuda: train on the GPU (a design measurement only: CUDA kernels are not the chapter's CPU path)
 
 
 def fit_recording(model: nn.Module, x, y, xv, yv, xt, cfg, gen) -> tuple[np.ndarray, np.ndarray]:
     """fit_binary as the chapter trains, keeping the validation loss and the test probabilities after every epoch."""
     p_test: list[np.ndarray] = []
     hist = fit_binary(model, (x, y), (xv, yv), epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, l2=cfg.l2,
-                      generator=gen, precise_bn=PRECISE_BN, on_epoch=lambda epoch, m: p_test.append(predict(m, xt)))
+                      generator=gen, precise_bn=PRECISE_BN, device=DEVICE,
+                      on_epoch=lambda epoch, m: p_test.append(predict(m, xt, device=DEVICE)))
     return np.array(hist.val_loss), np.array(p_test)
 
 
@@ -72,7 +78,9 @@ def measure(out: str, seeds: list[int], overrides: dict) -> None:
         v, p = fit_recording(mmode_model(cfg.mmode_width), mxt[mparts[0]], torch.from_numpy(my[mparts[0]]),
                              mxt[mparts[1]], torch.from_numpy(my[mparts[1]]), mxt[mparts[2]], mcfg, gen)
         saved[f"val_{seed}_mmode"], saved[f"p_{seed}_mmode"] = v, p
-        np.savez(out, seeds=np.array(sorted({int(k.split("_")[1]) for k in saved if k.startswith("val_")})), **saved)
+        part = out.removesuffix(".npz") + ".part.npz"      # written whole, then renamed: a kill keeps the last file
+        np.savez(part, seeds=np.array(sorted({int(k.split("_")[1]) for k in saved if k.startswith("val_")})), **saved)
+        os.replace(part, out)
         print(f"seed {seed}: {time.perf_counter() - start:.0f} s", flush=True)
 
 
@@ -96,7 +104,7 @@ def pick(val: np.ndarray, p: np.ndarray, rule: str) -> np.ndarray:
     return p[-1] if rule == "last" else p[int(np.argmin(val))]
 
 
-def report(files: list[str]) -> None:
+def report(files: list[str], t_one: float | None = None) -> None:
     data = [dict(np.load(f)) for f in files]
     ys = {n: data[0][f"y_{n}"] for n in DATA_SETS} | {"mmode": data[0]["y_mmode"]}
     runs = [(d, int(s)) for d in data for s in d["seeds"]]
@@ -131,18 +139,23 @@ def report(files: list[str]) -> None:
                 print(f"\n== checkpoint {rule}, {k} seed(s) per configuration ({how} averaged), {len(groups)} groups")
                 print("accuracy mean/sd per configuration: " + ", ".join(
                     f"{c} {accs[c].mean():.3f}/{accs[c].std(ddof=1):.3f}" for c in accs))
-                print(pd.DataFrame({"mean": ms.mean(), "sd": ms.std(ddof=1),
-                                    "mean/sd": ms.mean() / ms.std(ddof=1)}).round(3).to_string())
+                frame = pd.DataFrame({"mean": ms.mean(), "sd": ms.std(ddof=1), "mean/sd": ms.mean() / ms.std(ddof=1)})
+                if t_one is not None:
+                    need = t_one * np.sqrt(1 + 1 / len(groups))
+                    frame[f"decides (|mean/sd| > {need:.2f})"] = frame["mean/sd"].abs() > need
+                print(frame.round(3).to_string())
     best_epochs = [int(np.argmin(d[f"val_{s}_{name(key)}"])) + 1 for d, s in runs for key in CONFIGS]
     print("\nbest epoch (checkpoint) counts over runs x configurations:", np.bincount(best_epochs)[1:].tolist())
 
 
 if __name__ == "__main__":
     if sys.argv[1] == "--report":
-        report(sys.argv[2:])
+        ts = [float(a.removeprefix("--t=")) for a in sys.argv[2:] if a.startswith("--t=")]
+        report([a for a in sys.argv[2:] if not a.startswith("--t=")], ts[0] if ts else None)
     else:
-        args = [a for a in sys.argv[2:] if a != "--precise-bn"]
+        args = [a for a in sys.argv[2:] if a not in ("--precise-bn", "--cuda")]
         PRECISE_BN = "--precise-bn" in sys.argv
+        DEVICE = "cuda" if "--cuda" in sys.argv else "cpu"
         seeds = [int(a) for a in args if "=" not in a]
         over = {k: type(getattr(settings("fast"), k))(v) for k, v in (a.split("=") for a in args if "=" in a)}
         measure(sys.argv[1], seeds, over)
