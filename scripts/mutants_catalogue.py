@@ -251,4 +251,157 @@ MUTANTS = [
      """                                         seed, draws=cfg.sanity_draws))""",
      """                                         seed))""",
      "Chapter 03's sanity check ignores sanity_draws: the paper profile's claims read one random network, not the mean over eight."),
+
+    # --- added 2026-12-04: the glue between tested functions (run_classifier, tables, splits, band placement,
+    # claim margins, timing), found by reading where no unit test held a known answer; each has one now ---
+    # --- 04_steel_defects ------------------------------------------------------------------------
+    ("steel_fps_is_seconds_per_map", "04_steel_defects", "src/xaibook/steel/experiment.py",
+     """                     "maps/s": 1.0 / float(np.median(times))})""",
+     """                     "maps/s": float(np.median(times))})""",
+     "Throughput is reported as the median seconds per map instead of maps per second, so Fig. 5a and the "
+     "'batching speeds up SmoothGrad and ScoreCAM' claim are inverted (slower variants look faster)."),
+    ("steel_cap_claim_gradient_methods_only", "04_steel_defects", "src/xaibook/steel/experiment.py",
+     """              for m in table.index}""",
+     """              for m in grads}""",
+     "The 'cap at the maximum scores at least as well as the 99th percentile' claim is checked on the gradient "
+     "methods only, silently dropping GradCAM, GradCAM++ and ScoreCAM from a claim about every method of Table 3."),
+    # --- 05_feature_cam --------------------------------------------------------------------------
+    ("fcam_mul_worst_compares_worst_mul", "05_feature_cam", "src/xaibook/featurecam/experiment.py",
+     """    mul_margin = {m: float(v.drop(index=mul).min() - v[mul].max()) for m, v in score.items()}""",
+     """    mul_margin = {m: float(v.drop(index=mul).min() - v[mul].min()) for m, v in score.items()}""",
+     "'Multiplication is the worst fusion' compares the worst other combination with multiplication's WORST "
+     "combination instead of its best, so the claim holds while a multiplication ranks above additions."),
+    ("fcam_confidence_of_explained_top1", "05_feature_cam", "src/xaibook/featurecam/experiment.py",
+     """            run.confidence[key] = explained.gather(1, original[:, None])[:, 0].numpy()""",
+     """            run.confidence[key] = explained.max(1).values.numpy()""",
+     "Table 3's confidence is the explanation map's top-1 probability, whatever class that is, instead of the "
+     "probability of the original image's class: confidence rises exactly where the explanation map fails."),
+    ("fcam_cams_on_unit_images", "05_feature_cam", "src/xaibook/featurecam/experiment.py",
+     """        cams.update(cam_maps(clf, x, probs.argmax(1), cfg, seed, {name: key}))""",
+     """        cams.update(cam_maps(clf, images01, probs.argmax(1), cfg, seed, {name: key}))""",
+     "The CAMs are computed on [0, 1] images instead of the classifier's normalised input, so every CAM, every "
+     "Feature CAM fused from it and Tables 2-3 explain a network fed the wrong input scale."),
+    ("fcam_cam_seconds_not_per_image", "05_feature_cam", "src/xaibook/featurecam/experiment.py",
+     """        seconds[name] = (time.perf_counter() - t0) / len(crops)""",
+     """        seconds[name] = time.perf_counter() - t0""",
+     "Each CAM's time is the total over all images while HED's is per image, so the closing text's 'HED costs "
+     "N times the map' ratio is off by the number of images."),
+    ("fcam_sensitivity_percentile_is_kept_share", "05_feature_cam", "src/xaibook/featurecam/experiment.py",
+     """                explained = softmax(clf, explanation_maps(images01, run.maps(cam, variant), q))""",
+     """                explained = softmax(clf, explanation_maps(images01, run.maps(cam, variant), 100 - q))""",
+     "The percentile-sensitivity table passes the share to keep as the percentile: the row labelled 'top 20%' "
+     "keeps the top 80% and vice versa, so right_top80 and right_top20 of the closing text are swapped."),
+    ("fcam_deletion_least_relevant_first", "05_feature_cam", "src/xaibook/featurecam/experiment.py",
+     """        order = run.maps(cam, v).flatten(1).argsort(dim=1, descending=True)""",
+     """        order = run.maps(cam, v).flatten(1).argsort(dim=1, descending=False)""",
+     "Deletion and insertion remove/reveal the LEAST relevant pixels first, so the deletion and insertion AUCs "
+     "rank the maps backwards (Petsiuk et al. delete the most relevant first)."),
+    ("fcam_discrimination_fused_from_top1_cam", "05_feature_cam", "src/xaibook/featurecam/experiment.py",
+     """        fused_other = all_combinations(other[cam], inputs, cfg.k)""",
+     """        fused_other = all_combinations(run.cams[cam], inputs, cfg.k)""",
+     "The runner-up class's Feature CAMs are fused from the top-1 class's CAM, so every Feature CAM row of the "
+     "class-discrimination table is Spearman 1 and 'Feature CAM is no more class-discriminative' holds by construction."),
+    ("fcam_summary_sanity_reads_last_step", "05_feature_cam", "src/xaibook/featurecam/experiment.py",
+     """    first = sanity[sanity["randomised down to"] == sanity["randomised down to"].iloc[0]].set_index("map")["Spearman"]""",
+     """    first = sanity[sanity["randomised down to"] == sanity["randomised down to"].iloc[-1]].set_index("map")["Spearman"]""",
+     "The closing text quotes the fully randomised step's Spearman as 'with the classifier layer's weights "
+     "randomised', so sanity_gradcampp/sanity_fcam and the sentence built on them describe another step."),
+    ("vgg16_cam_layer_before_relu", "05_feature_cam", "src/xaibook/models/imagenet.py",
+     """    arch="vgg16", source="torchvision", resolution=224, resize=256, cam_layer="features.29",""",
+     """    arch="vgg16", source="torchvision", resolution=224, resize=256, cam_layer="features.28",""",
+     "The paper profile's VGG16 CAMs read conv5_3 before its ReLU (signed activations, same 14x14 grid) instead "
+     "of the rectified conv5_3 of the Grad-CAM paper, changing every VGG16 CAM and Feature CAM."),
+    ("inception_transform_input_off", "05_feature_cam", "src/xaibook/models/imagenet.py",
+     """{"aux_logits": True, "transform_input": True, "init_weights": False}""",
+     """{"aux_logits": True, "transform_input": False, "init_weights": False}""",
+     "InceptionV3's IMAGENET1K_V1 weights expect torchvision's transform_input (ImageNet-normalised input mapped "
+     "to the Google [-1, 1] scale); without it the paper profile's heavier classifier sees the wrong input scale."),
+    # --- core / models -----------------------------------------------------------------------------
+    ("core_lbfgs_ignores_class_repeats", "core", "src/xaibook/training.py",
+     """    if cfg.class_repeats is not None:
+        w = w * np.asarray(cfg.class_repeats, dtype=float)[y]""",
+     """    # class_repeats only changes how often Adam sees a class (epoch_order); the solver weighs every sample once""",
+     "The linear-head solver drops the per-class repeats, so chapter 02's fast profile no longer weighs "
+     "not-ready images 1.5x as the paper's augmentation does: its classifier, maps and reliabilities change."),
+    ("resnet3d_bottleneck_stride_on_3x3", "03_lung_sliding", "src/xaibook/models/resnet3d.py",
+     """        self.conv1 = SameConv3d(in_channels, filters, 1, stride)
+        self.pre2 = bn_relu(filters)
+        self.conv2 = SameConv3d(filters, filters, 3)""",
+     """        self.conv1 = SameConv3d(in_channels, filters, 1)
+        self.pre2 = bn_relu(filters)
+        self.conv2 = SameConv3d(filters, filters, 3, stride)""",
+     "ResNet3D-50's bottleneck strides in its 3x3x3 convolution (torchvision's 'v1.5' habit) instead of the first "
+     "1x1x1 as keras-resnet3d does: same shapes and parameter count, a different network for the depth comparison."),
+    # --- 01_foam -------------------------------------------------------------------------------
+    ("foam_moving_average_leading_window", "01_foam", "src/xaibook/foam/experiment.py",
+     """        avg = np.convolve(p_foam, kernel)[: len(p_foam)] / np.convolve(np.ones_like(p_foam), kernel)[: len(p_foam)]""",
+     """        avg = np.convolve(p_foam, kernel)[k - 1:] / np.convolve(np.ones_like(p_foam), kernel)[k - 1:]""",
+     "The 'trailing' average is cut from the wrong end of the full convolution: each frame averages itself and the "
+     "NEXT k-1 frames, so the online sensor peeks into the future and the temporal-averaging F1 claim is judged on a "
+     "non-causal filter."),
+    ("foam_examples_least_confident", "01_foam", "src/xaibook/foam/experiment.py",
+     """    order = np.argsort(-confidence, kind="stable")""",
+     """    order = np.argsort(confidence, kind="stable")""",
+     "The sign of the sort is lost: Fig. 4's 'most confident' correct and incorrect examples are the least "
+     "confident ones, so the figure shows borderline frames instead of what the model is sure of."),
+    ("foam_sanity_frames_from_whole_set", "01_foam", "src/xaibook/foam/experiment.py",
+     """        x, classes = images[t["test"][pick]], np.asarray(preds[name])[pick]""",
+     """        x, classes = images[pick], np.asarray(preds[name])[pick]""",
+     "Positions within the test set are used as manifest rows: the model-randomisation check explains the first "
+     "(training) frames of the manifest with the predicted classes of other (test) frames."),
+    ("foam_confusions_ranked_by_count", "01_foam", "src/xaibook/foam/experiment.py",
+     """        ["rate", "count"], ascending=False).set_index("confusion")""",
+     """        ["count", "rate"], ascending=False).set_index("confusion")""",
+     "Confusions are ranked by raw count instead of row-normalised rate, so on a test set enriched in high foam "
+     "the Fig. 3B 'top two' claims rank class sizes, not error rates (rank_margin still reads rates)."),
+    # --- 02_cauliflower --------------------------------------------------------------------------
+    ("cauli_adjustment_before_from_validation", "02_cauliflower", "src/xaibook/cauliflower/experiment.py",
+     """                         "overall before": before[s].overall, "overall after": after.overall,""",
+     """                         "overall before": mod.validation.before.overall, "overall after": after.overall,""",
+     "The 'before' accuracy of every row is read from the reliability model, i.e. the VALIDATION set: the test row "
+     "compares test-after with validation-before, and the 'adjustment raises test accuracy' claim measures the "
+     "val/test gap instead of the adjustment."),
+    ("cauli_calibration_observed_from_validation", "02_cauliflower", "src/xaibook/cauliflower/experiment.py",
+     """                                   "observed": 1 - tab_t["r_q"][keep], "n": tab_t["n"][keep]}))""",
+     """                                   "observed": 1 - tab_v["r_q"][keep], "n": tab_t["n"][keep]}))""",
+     "The reliability diagram's observed accuracy is the validation cluster table again, so every cluster sits on "
+     "the diagonal and the reliability scores look perfectly calibrated on test whatever they do."),
+    ("cauli_farmer_table_unadjusted_answers", "02_cauliflower", "src/xaibook/cauliflower/experiment.py",
+     """    right = pd.Series(result.adjusted == np.asarray(y_true))""",
+     """    right = pd.Series(result.pred == np.asarray(y_true))""",
+     "The farmer table scores the ORIGINAL predictions against bands of the reliability of the ADJUSTED ones: in a "
+     "swapped cluster a 'reliable' band is filled with answers the farmer never sees."),
+    ("rel_sweep_test_gain_from_validation", "02_cauliflower", "src/xaibook/cauliflower/reliability.py",
+     """                             "test_gain_pp": test_after.overall - test_before.overall,""",
+     """                             "test_gain_pp": val_after.overall - val_before.overall,""",
+     "A copy-paste slip reports the validation gain (flips chosen on those very labels, never negative) as the "
+     "test gain, so the robustness sweep and its verdict say the adjustment helps on unseen images."),
+    # --- 03_lung_sliding -------------------------------------------------------------------------
+    ("lung_band_depth_ignores_clip_start", "03_lung_sliding", "src/xaibook/lung/experiment.py",
+     """            depth = pleura_depth_px(p, spec, 30.0, starts[c] + CLIP_FRAMES)[starts[c]:starts[c] + CLIP_FRAMES]""",
+     """            depth = pleura_depth_px(p, spec, 30.0, CLIP_FRAMES)""",
+     "The pleura's depth is taken from the first 2 s of the video for every clip: the band mask of a later clip "
+     "follows another breathing phase (chest wall, hand drift, pulse), so the band energy is measured at the wrong "
+     "time."),
+    ("lung_mmode_trains_on_validation_patients", "03_lung_sliding", "src/xaibook/lung/experiment.py",
+     """    train = (side == "train") & ~np.isin(patient, list(val_patients))""",
+     """    train = (side == "train")""",
+     "The M-mode baseline trains on the patients that choose its checkpoint: its validation loss is a training "
+     "loss, the checkpoint is picked on seen patients, and the 3D-vs-M-mode comparison is no longer like for like."),
+    ("lung_per_frame_energy_over_rows", "03_lung_sliding", "src/xaibook/lung/experiment.py",
+     """        return (a.sum(dim=(2, 3)) / a.sum(dim=(1, 2, 3))[:, None]).mean(0).numpy()""",
+     """        return (a.sum(dim=(1, 3)) / a.sum(dim=(1, 2, 3))[:, None]).mean(0).numpy()""",
+     "The 'energy per frame' sums over time and columns instead of rows and columns: the curve plotted through "
+     "the clip is a depth profile (one value per patch row), not the saliency through time."),
+    # --- core ------------------------------------------------------------------------------------
+    ("core_verdict_mixed_ignores_lower_tolerance", "core", "src/xaibook/book/claims.py",
+     """    if spread.lo - tolerance <= paper <= spread.hi + tolerance:""",
+     """    if spread.lo <= paper <= spread.hi + tolerance:""",
+     "The 'mixed' window loses its tolerance below our spread: a paper value just under our lowest run (within "
+     "the tolerance) is reported as 'differs' while the same distance above is 'mixed'."),
+    ("core_spread_min_max_swapped", "core", "src/xaibook/book/claims.py",
+     """        return Spread(entry["mean"], entry["min"], entry["max"], entry["n"])""",
+     """        return Spread(entry["mean"], entry["max"], entry["min"], entry["n"])""",
+     "Our spread is read from the bands file with min and max swapped: lo > hi, so the 'mixed' verdict's window "
+     "shrinks by the whole spread (paper values inside our runs' range become 'differs') and tables print [max, min]."),
 ]

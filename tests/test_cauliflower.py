@@ -155,3 +155,66 @@ def test_closing_sentences_turn_with_the_numbers_and_the_data():
     assert class_purity(res) == pytest.approx(80.0)
     assert "do not simply split" in purity_text(80.0) and "split the images by the class predicted" in purity_text(95)
     assert "simulated causes" in error_causes_text("synthetic") and "simulated" not in error_causes_text("real")
+
+
+def test_adjustment_table_compares_each_set_before_and_after_on_that_same_set():
+    """Each row's 'before' is the classifier's accuracy on the row's own set: validation before and
+    after swapping on validation, test before and after on test. Here validation goes 70 -> 90 and
+    test 80 -> 75 (the swap hurts on test). Catches a 'before' read from the reliability model's
+    validation result on every row, which would make the test row 70 -> 75 and the adjustment look
+    helpful on unseen images (with equal validation and test accuracies, as in a naive fixture, the
+    bug is invisible)."""
+    from types import SimpleNamespace
+
+    from xaibook.cauliflower.experiment import adjustment_table
+    from xaibook.cauliflower.reliability import Accuracy
+
+    before = {"val": Accuracy(70.0, 65.0), "test": Accuracy(80.0, 78.0)}
+    models = {"GradCAM": SimpleNamespace(flip=np.array([1, 3]), validation=SimpleNamespace(
+        before=Accuracy(70.0, 65.0), after=Accuracy(90.0, 88.0)))}
+    results = {"GradCAM": SimpleNamespace(after=Accuracy(75.0, 74.0))}
+    table = adjustment_table(before, models, results)
+    assert list(table.index) == [("GradCAM", "val"), ("GradCAM", "test")]
+    assert table["clusters swapped"].tolist() == ["2, 4", "2, 4"]           # numbered from 1
+    assert table.loc[("GradCAM", "test"), ["overall before", "overall after"]].tolist() == [80.0, 75.0]
+    assert table.loc[("GradCAM", "test"), ["class avg before", "class avg after"]].tolist() == [78.0, 74.0]
+    assert table.loc[("GradCAM", "val"), ["overall before", "overall after"]].tolist() == [70.0, 90.0]
+
+
+def test_cluster_calibration_sets_validation_prediction_against_test_observation():
+    """The reliability diagram: per cluster with test images, the reliability predicted from the
+    VALIDATION table (1 - r_q) against the share right observed on TEST. Clusters without test images
+    are left out. Catches the observed share read from the validation table again (every cluster on the
+    diagonal whatever the test set says)."""
+    from types import SimpleNamespace
+
+    from xaibook.cauliflower.experiment import cluster_calibration
+
+    idx = pd.RangeIndex(3, name="cluster")
+    val = pd.DataFrame({"n": [20, 8, 12], "r_q": [0.1, 1.0, 0.25]}, index=idx)
+    test = pd.DataFrame({"n": [10, 0, 4], "r_q": [0.3, np.nan, 0.5]}, index=idx)
+    got = cluster_calibration({"GradCAM": SimpleNamespace(table=val)}, {"GradCAM": SimpleNamespace(table=test)})
+    assert list(got.index) == [0, 2]                                        # cluster 1 has no test image
+    np.testing.assert_allclose(got["predicted"], [0.9, 0.75])
+    np.testing.assert_allclose(got["observed"], [0.7, 0.5])
+    assert got["n"].tolist() == [10, 4] and (got["method"] == "GradCAM").all()
+
+
+def test_farmer_table_scores_the_adjusted_answers_the_farmer_sees():
+    """The farmer sees the ADJUSTED prediction and its reliability: in a swapped cluster whose original
+    answers were all wrong, the swapped answers are all right and shown as reliable. Three clusters:
+    A (3 images, 2 right, reliability 2/3), B (4 images all wrong before the swap, all right after,
+    reliability 1), C (4 images all right, reliability 1). Band (0.9, 1]: 8 images, all right. Catches
+    the original predictions scored in those bands (B's 4 wrong answers: 4 of 8 right)."""
+    from types import SimpleNamespace
+
+    from xaibook.cauliflower.experiment import farmer_table
+
+    y_true = np.array([1, 0, 0, 0, 1, 1, 0, 1, 1, 0, 0])
+    pred = np.array([1, 0, 1, 1, 0, 0, 1, 1, 1, 0, 0])
+    adjusted = np.array([1, 0, 1, 0, 1, 1, 0, 1, 1, 0, 0])                # cluster B (images 3-6) swapped
+    result = SimpleNamespace(pred=pred, adjusted=adjusted, reliability_adjusted=np.r_[np.full(3, 2 / 3), np.ones(8)])
+    table = farmer_table(result, y_true)
+    assert [str(b) for b in table.index] == ["(0.5, 0.75]", "(0.9, 1.0]"]
+    assert table["test images"].tolist() == [3, 8]
+    np.testing.assert_allclose(table["share right"], [2 / 3, 1.0])

@@ -269,6 +269,25 @@ def test_verdicts_compare_the_paper_with_our_distribution():
     assert verdict(None, 5.0, 95.0, s) == "no paper value" and verdict(90.0, None, 95.0, s) == "not comparable"
 
 
+def test_the_mixed_window_reaches_the_tolerance_on_both_sides_of_our_runs():
+    """'mixed' is symmetric: a paper value 3 points outside our runs' range (tolerance 5) is mixed whether it
+    lies above our highest run or below our lowest; 6 points outside is 'differs' on either side."""
+    from xaibook.book.claims import Spread, verdict
+
+    s = Spread(mean=80.0, lo=70.0, hi=90.0, n=20)
+    assert [verdict(p, 5.0, 80.0, s) for p in (64.0, 67.0, 93.0, 96.0)] == ["differs", "mixed", "mixed", "differs"]
+
+
+def test_our_spread_is_read_from_a_bands_entry_with_its_lowest_and_highest_run():
+    """A bands entry's min and max are our lowest and highest run (lo <= mean <= hi), in the new and the old
+    (5-seed, ``observed``) format alike."""
+    from xaibook.book.claims import Spread, spread_of
+
+    assert spread_of({"mean": 80.0, "min": 70.0, "max": 90.0, "n": 20}) == Spread(80.0, 70.0, 90.0, 20)
+    assert spread_of({"observed": [72.0, 90.0, 78.0]}) == Spread(80.0, 72.0, 90.0, 3)
+    assert spread_of({"observed": []}) is None
+
+
 def test_a_margin_that_contradicts_the_claim_is_refused(card):
     with pytest.raises(ValueError, match="contradicts"):
         card.claim("better", "A beats B", True, margin=-0.5)

@@ -347,10 +347,9 @@ def test_the_runner_up_is_the_second_most_probable_class():
     assert runner_up(probs).tolist() == [2, 2, 0]
 
 
-def test_closing_summary_of_a_paper_profile_run_names_its_own_classifiers_and_images():
-    """Fabricated paper-profile tables (VGG16, NASNet Mobile, InceptionV3 on 150 images): the closing
-    section's numbers and sentences name those classifiers and that count, and no fast-profile constant
-    (EfficientNet-Lite, ten photographs) appears."""
+def _paper_summary(sanity: pd.DataFrame) -> dict:
+    """chapter_summary of fabricated paper-profile tables (VGG16, NASNet Mobile, InceptionV3 on 150 images)
+    and the given randomisation table."""
     from xaibook.featurecam.experiment import CAMS, PAPER, ClassifierRun, chapter_summary
 
     n = 150
@@ -365,9 +364,19 @@ def test_closing_summary_of_a_paper_profile_run_names_its_own_classifiers_and_im
                                 "right %": [90.0, 80.0]})
     discrimination = pd.DataFrame([{"CAM": cam, "variant": v, "Spearman, top-1 vs top-2 class": 0.3}
                                    for cam in CAMS for v in ("CAM", f"{OURS[0]} ({TOP5[0].name})")])
+    return chapter_summary(runs, t2, {"right": combos}, sensitivity, discrimination, sanity, PAPER)
+
+
+def test_closing_summary_of_a_paper_profile_run_names_its_own_classifiers_and_images():
+    """Fabricated paper-profile tables (VGG16, NASNet Mobile, InceptionV3 on 150 images): the closing
+    section's numbers and sentences name those classifiers and that count, and no fast-profile constant
+    (EfficientNet-Lite, ten photographs) appears."""
+    from xaibook.featurecam.experiment import CAMS
+
     sanity = pd.DataFrame([{"randomised down to": "fc", "map": m, "Spearman": 0.1}
                            for m in (*CAMS, f"{OURS[0]} (Grad-CAM++)")])
-    out = chapter_summary(runs, t2, {"right": combos}, sensitivity, discrimination, sanity, PAPER)
+    out = _paper_summary(sanity)
+    n = 150
     text = " ".join(str(v) for v in out.values())
     assert "lite" not in text.lower() and "ten " not in text and "efficientnet" not in text.lower()
     assert out["light_name"] == "vgg16" and out["n_images"] == n and out["one_image_points"] == pytest.approx(100 / 450)
@@ -433,3 +442,203 @@ def test_sanity_check_reads_the_mean_over_the_draws_of_the_fully_randomised_clas
     assert last(table) != pytest.approx(last(one), abs=1e-3)        # the draws differ: the mean is not draw 0
     top = lambda t: t[t["randomised down to"] == "fc"].set_index("map")["Spearman |map|"]  # noqa: E731
     pd.testing.assert_series_equal(top(table), top(one))
+
+
+# --- run_classifier and the beyond-the-paper metrics, on classifiers whose every output is known --------------
+
+class _LinearCamNet(nn.Module):
+    """x -> A = W x (``features``: a 1x1 convolution, the CAM layer) -> mean over space -> V mean(A) + b.
+
+    The class score's gradient at A is V_ck / Z everywhere (Z = H W), so Grad-CAM for class c is
+    ReLU(sum_k V_ck (W x)_k) min-max scaled, and the logits are an affine function of the mean input."""
+
+    def __init__(self, w, v, b) -> None:
+        super().__init__()
+        w, v = torch.tensor(w), torch.tensor(v)
+        self.features = nn.Conv2d(3, w.shape[0], 1, bias=False)
+        self.head = nn.Linear(w.shape[0], v.shape[0])
+        with torch.no_grad():
+            self.features.weight.copy_(w.reshape(*w.shape, 1, 1))
+            self.head.weight.copy_(v)
+            self.head.bias.copy_(torch.tensor(b))
+
+    def forward(self, x):
+        return self.head(self.features(x).mean((2, 3)))
+
+
+class _NoEdges(nn.Module):
+    """A HED stand-in: no edges anywhere, (N, 1, H, W) zeros (a parameter, so that it has a device)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unused = nn.Parameter(torch.zeros(1))
+
+    def forward(self, frames):
+        return torch.zeros(frames.shape[0], 1, *frames.shape[2:])
+
+
+def _classifier(model, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0)):
+    """The attributes of a :class:`xaibook.models.imagenet.Classifier` that chapter 05's experiment reads;
+    ``prepare`` takes the photograph as its own crop."""
+    import types
+
+    spec = types.SimpleNamespace(mean=mean, std=std, cam_layer="features")
+    return types.SimpleNamespace(name="linear", model=model.eval(), spec=spec, prepare=lambda image: (None, image))
+
+
+def _run(clf, photos, **settings):
+    from xaibook.featurecam.experiment import run_classifier
+
+    return run_classifier(clf, photos, _NoEdges(), dataclasses.replace(FAST, smooth_samples=2, **settings), seed=0)
+
+
+def test_run_classifier_confidence_is_the_original_class_probability():
+    """A white photograph is class 0 (logits 2b and -2b of its mean input b = 1: p = sigmoid(4)). Its maps
+    are constant, so every explanation map keeps nothing and shows black (b = -1): class 1 wins, and the
+    confidence is the ORIGINAL class's probability, sigmoid(-4) = 0.018, not the top-1's 0.982."""
+    from xaibook.featurecam.experiment import CAMS
+
+    clf = _classifier(_LinearCamNet([[1 / 3, 1 / 3, 1 / 3]], [[2.0], [-2.0]], [0.0, 0.0]), (0.5,) * 3, (0.5,) * 3)
+    run = _run(clf, {"white": np.full((8, 8, 3), 255, np.uint8)})
+    assert run.classes.tolist() == [0] and float(run.probs[0, 0]) == pytest.approx(torch.sigmoid(torch.tensor(4.0)).item())
+    assert set(run.confidence) == {(cam, v) for cam in CAMS for v in ("CAM", *(c.name for c in COMBINATIONS))}
+    for key, conf in run.confidence.items():
+        assert not run.right[key][0], key
+        assert conf[0] == pytest.approx(torch.sigmoid(torch.tensor(-4.0)).item(), rel=1e-5), key
+
+
+def test_run_classifier_cams_explain_the_normalised_input():
+    """Grey columns u = 0, 0.2, ..., 1; the network sees (u - 0.5) / 0.25, so Grad-CAM and Grad-CAM++ of
+    class 0 are ReLU(u - 0.5) min-max scaled: 0, 0, 0, 0.2, 0.6, 1. On [0, 1] input (u itself, never
+    clipped) they would be the plain ramp 0, 0.2, ..., 1."""
+    ramp = np.tile(np.arange(0, 256, 51, dtype=np.uint8)[None, :, None], (6, 1, 3))
+    clf = _classifier(_LinearCamNet([[1.0, 1.0, 1.0]], [[1.0], [-1.0]], [0.5, -0.5]), (0.5,) * 3, (0.25,) * 3)
+    run = _run(clf, {"ramp": ramp})
+    assert run.classes.tolist() == [0]
+    expected = torch.tensor([0, 0, 0, 0.2, 0.6, 1]).expand(6, 6)
+    for cam in ("Grad-CAM", "Grad-CAM++"):
+        torch.testing.assert_close(run.cams[cam][0], expected, atol=1e-5, rtol=0)
+
+
+def test_run_classifier_times_each_map_per_image(monkeypatch):
+    """A fake clock: HED takes 0.6 s and the three CAMs 0.3, 0.9 and 1.5 s on three photographs, so the run
+    records 0.2, 0.1, 0.3 and 0.5 s per image; a CAM's total time would make 'HED costs N maps' N times off."""
+    import types
+
+    from xaibook.featurecam import experiment
+
+    ticks = iter([0.0, 0.6, 1.0, 1.3, 2.0, 2.9, 3.0, 4.5])
+    monkeypatch.setattr(experiment, "time", types.SimpleNamespace(perf_counter=lambda: next(ticks)))
+    clf = _classifier(_LinearCamNet([[1 / 3, 1 / 3, 1 / 3]], [[2.0], [-2.0]], [0.0, 0.0]))
+    run = _run(clf, {f"p{i}": np.full((8, 8, 3), 60 * i, np.uint8) for i in range(3)})
+    assert next(ticks, None) is None
+    assert run.seconds == pytest.approx({"HED": 0.2, "Grad-CAM": 0.1, "Grad-CAM++": 0.3, "SMGrad-CAM++": 0.5})
+
+
+def _brightness():
+    """Class 1's logit is 10 b - 4 against 0 for class 0, b the mean of the [0, 1] input."""
+    return _classifier(_LinearCamNet([[1 / 3, 1 / 3, 1 / 3]], [[0.0], [10.0]], [0.0, -4.0]))
+
+
+def _fixed_run(crops, maps, probs):
+    """A ClassifierRun whose every CAM and Ours 1 (add · input 2) is ``maps``; class from ``probs``."""
+    from xaibook.featurecam.experiment import CAMS, ClassifierRun
+
+    n = len(crops)
+    return ClassifierRun("bright", [f"p{i}" for i in range(n)], crops, probs, torch.zeros(n, *crops.shape[1:3]),
+                         {cam: maps for cam in CAMS}, {(cam, TOP5[0]): maps for cam in CAMS})
+
+
+def test_percentile_sensitivity_keeps_the_named_share_by_hand():
+    """A white photograph of class 1 and the map 0, 1/99, ..., 1: the 80th percentile keeps the top 20% of
+    the pixels (b = 0.2: class 1 at sigmoid(-2) = 11.9%, wrong), the 50th half (sigmoid(1) = 73.1%), the
+    20th the top 80% (sigmoid(4) = 98.2%). The row labelled 'top 20%' must keep 20%, not 80%."""
+    from xaibook.featurecam.experiment import percentile_sensitivity
+
+    run = _fixed_run(np.full((1, 10, 10, 3), 255, np.uint8), torch.arange(100.0).view(1, 10, 10) / 99,
+                     torch.tensor([[0.1, 0.9]]))
+    table = percentile_sensitivity(_brightness(), run)
+    assert len(table) == 3 * 3 * 2
+    p = lambda z: 100 * torch.sigmoid(torch.tensor(z)).item()      # noqa: E731
+    for kept, conf, right in (("top 20%", p(-2.0), 0.0), ("top 50%", p(1.0), 100.0), ("top 80%", p(4.0), 100.0)):
+        rows = table[table["kept"] == kept]
+        assert np.allclose(rows["confidence %"], conf, atol=1e-4) and (rows["right %"] == right).all(), kept
+
+
+def test_deletion_removes_the_most_relevant_pixels_first():
+    """A photograph white on its left half, black on its right; the map marks the left half. Deleting the
+    most relevant half first blackens the image at once: with two steps the curve is p(1/2), p(0), p(0) and
+    its AUC p(1/2) / 4 + 3 p(0) / 4, with p(b) = sigmoid(10 b - 4) the class's probability at mean b.
+    Least relevant first would delete the black half (AUC 3 p(1/2) / 4 + p(0) / 4). Insertion reveals the
+    white half on the blurred copy first (its blur: torchvision's, as the function uses)."""
+    from torchvision.transforms.functional import gaussian_blur
+
+    from xaibook.featurecam.experiment import deletion_insertion
+
+    crops = np.zeros((1, 32, 32, 3), np.uint8)
+    crops[:, :, :16] = 255
+    maps = torch.zeros(1, 32, 32)
+    maps[:, :, :16] = 1.0
+    table = deletion_insertion(_brightness(), _fixed_run(crops, maps, torch.tensor([[0.1, 0.9]])),
+                               [("Grad-CAM", "CAM")], steps=2)
+    p = lambda b: torch.sigmoid(torch.tensor(10 * float(b) - 4)).item()      # noqa: E731
+    assert table.loc[0, "deletion AUC"] == pytest.approx(p(0.5) / 4 + 3 * p(0.0) / 4, rel=1e-5)
+    blurred = gaussian_blur(torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 255, kernel_size=31, sigma=10.0)
+    half = 0.5 + blurred[..., 16:].mean() / 2                   # white half revealed, black half still blurred
+    curve = [p(blurred.mean()), p(half), p(0.5)]
+    assert table.loc[0, "insertion AUC"] == pytest.approx((curve[0] + 2 * curve[1] + curve[2]) / 4, rel=1e-5)
+
+
+def test_class_discrimination_fuses_the_runner_ups_own_cam():
+    """Red rises along the columns and green down the rows; class 0 reads red, class 1 green. Grad-CAM and
+    Grad-CAM++ of the two classes are the two ramps, whose Spearman over the grid is 0. With no edges, input 1
+    is zero and its Feature CAMs (add and cmul) are the CAMs themselves: their rows must equal the CAM's.
+    Fusing the runner-up's Feature CAMs from the top-1 class's CAM would make every one of them 1."""
+    from xaibook.featurecam.experiment import CAMS, cam_maps, class_discrimination
+    from xaibook.featurecam.method import all_combinations
+
+    crops = np.zeros((1, 8, 8, 3), np.uint8)
+    crops[0, :, :, 0] = 30 * np.arange(8)[None, :]
+    crops[0, :, :, 1] = 30 * np.arange(8)[:, None]
+    clf = _classifier(_LinearCamNet([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], [[1.0, 0.0], [0.0, 1.0]], [0.0, 0.0]))
+    cfg = dataclasses.replace(FAST, smooth_samples=2)
+    run = _fixed_run(crops, torch.zeros(1, 8, 8), torch.tensor([[0.7, 0.3]]))
+    x = torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 255
+    run.cams = cam_maps(clf, x, torch.tensor([0]), cfg, 0)
+    inputs = feature_inputs(x, run.edges)
+    run.fused = {(cam, c): m for cam in CAMS for c, m in all_combinations(run.cams[cam], inputs, cfg.k).items()}
+    table = class_discrimination(clf, run, cfg, 0).set_index(["CAM", "variant"])["Spearman, top-1 vs top-2 class"]
+    for cam in ("Grad-CAM", "Grad-CAM++"):
+        assert table[(cam, "CAM")] == pytest.approx(0.0, abs=1e-6)
+    for cam in CAMS:
+        for i, c in enumerate(TOP5):
+            if c.input == 1:
+                assert table[(cam, f"{OURS[i]} ({c.name})")] == pytest.approx(table[(cam, "CAM")], abs=1e-6), (cam, c)
+            assert table[(cam, f"{OURS[i]} ({c.name})")] < 0.9, (cam, c)
+
+
+def test_closing_summary_quotes_the_first_randomisation_step():
+    """Randomising the classifier layer alone leaves Grad-CAM++'s maps at Spearman 0.9 with the trained
+    model's (Grad-CAM 0.8, Feature CAM 0.7); the fully randomised model takes them to 0.1. The closing text's
+    'with the classifier layer's weights randomised' numbers are the first step's, and so is its reading."""
+    from xaibook.featurecam.experiment import CAMS
+
+    maps = (*CAMS, f"{OURS[0]} (Grad-CAM++)")
+    first = {"Grad-CAM": 0.8, "Grad-CAM++": 0.9, "SMGrad-CAM++": 0.85, maps[-1]: 0.7}
+    sanity = pd.DataFrame([{"randomised down to": step, "map": m, "Spearman": first[m] if step == "fc" else 0.1}
+                           for step in ("fc", "Mixed_7c", "Mixed_7a") for m in maps])
+    out = _paper_summary(sanity)
+    assert (out["sanity_gradcampp"], out["sanity_gradcam"], out["sanity_fcam"]) == pytest.approx((0.9, 0.8, 0.7))
+    assert out["sanity_text"] == "at this layer Grad-CAM++ reflects the activations more than what the classifier learned"
+
+
+def test_mul_worst_fails_when_one_multiplication_beats_an_addition():
+    """Multiplication with input 1 at 60% against every other combination's 50% or more: the worst other
+    combination (50) minus multiplication's BEST (60) is -10, so 'multiplication is the worst fusion' fails,
+    although multiplication's worst (20) is still below everything else."""
+    t2, t3, combos = _tables(11.1, -2.0)
+    mul1 = next(c.name for c in COMBINATIONS if c.fusion == "mul" and c.input == 1)
+    combos.loc[mul1] = 60.0
+    assert combos.shape == (9, 9)
+    claim = {c.key: c for c in paper_claims(t2, t3, combos, FAST)}["mul_worst"]
+    assert not claim.holds and claim.margin == pytest.approx(-10.0)

@@ -183,6 +183,23 @@ def test_linear_head_class_weights_shift_the_decision():
     assert bool((probs[1] > probs[0])[y == 0].all())
 
 
+def test_linear_head_class_repeats_weigh_the_samples_as_class_weights_do():
+    """The solver enumerates views instead of drawing epochs, so drawing class 1 ten times as often
+    (``class_repeats``, chapter 02's augmentation of the rarer class) must weigh its samples ten times:
+    the same head as ``class_weights=(1, 10)`` to solver precision, and not the unweighted head."""
+    x, y = _probe_data(2)
+    heads = {}
+    for name, over in {"none": {}, "weights": {"class_weights": (1.0, 10.0)},
+                       "repeats": {"class_repeats": (1.0, 10.0)}}.items():
+        torch.manual_seed(0)
+        model = build("efficientnet_lite0", 2, pretrained=True)
+        fit(model, (x, y), (x[:6], y[:6]), TrainConfig(epochs=1, batch_size=8, lr=0.0, solver="lbfgs", **over),
+            torch.Generator())
+        heads[name] = torch.cat([model.net.classifier.weight.detach().flatten(), model.net.classifier.bias.detach()])
+    torch.testing.assert_close(heads["repeats"], heads["weights"], atol=1e-5, rtol=0)
+    assert float((heads["repeats"] - heads["none"]).abs().max()) > 1e-2
+
+
 def test_linear_head_refuses_a_class_without_samples_and_an_unknown_solver():
     x, y = _probe_data(2)
     model = build("efficientnet_lite0", 3, pretrained=True)

@@ -287,3 +287,92 @@ def test_closing_sentences_on_confusions_and_tasks_follow_the_run_and_the_data()
     assert confusion_sentence(80).endswith("as the paper reports")
     assert "unlike in the paper" in confusion_sentence(40)
     assert "stand-in" in task_sentence("synthetic") and "stand-in" not in task_sentence("real")
+
+
+def test_moving_average_is_trailing_so_a_step_is_seen_late_never_early():
+    """The online sensor averages the frame and the k - 1 BEFORE it (fewer at the start): a perfect
+    detector's rising step is then seen one frame late (one missed foam frame, no false alarm).
+    Catches a window cut from the wrong end of the full convolution (the frame and the k - 1 AFTER it),
+    which sees the step one frame early (a false alarm at frame 3, F1 8/9 instead of 6/7): a sensor that
+    peeks into the future. The isolated-spike input of test_moving_average_by_hand is symmetric and
+    cannot tell the two apart."""
+    y = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    t = moving_average_f1(y.astype(float), y, (1, 3))
+    assert t.loc[1, "F1 (%)"] == pytest.approx(100.0) and t.loc[1, "errors"] == 0
+    # k = 3: frame 4 averages (0, 0, 1) = 1/3 < 0.5 -> missed; frame 5 (0, 1, 1) = 2/3 -> foam
+    # TP = 3, FN = 1, FP = 0: F1 = 2 * 3 / (2 * 3 + 1) = 6/7
+    assert t.loc[3, "errors"] == 1
+    assert t.loc[3, "F1 (%)"] == pytest.approx(100 * 6 / 7)
+    # the first frame is averaged with nothing before it: a lone first-frame detection survives
+    first = moving_average_f1(np.array([0.9, 0, 0, 0, 1, 1]), np.array([1, 0, 0, 0, 1, 1]), (3,))
+    assert first.loc[3, "errors"] == 1                  # frame 4: (0, 0, 1) = 1/3 -> missed; frame 0 kept
+
+
+def test_ranked_confusions_rank_by_row_normalised_rate_not_by_count():
+    """Fig. 3B's confusions are ranked by the share of each TRUE class's frames that goes wrong, so a
+    big class does not win by size. Here high foam has 100 frames (10 taken for medium: rate 0.1) and
+    medium 20 (5 taken for low: rate 0.25): medium -> low comes first although it has half the count.
+    Catches a ranking by raw count (the existing confusion tests use matrices where both orders agree)."""
+    from xaibook.foam import confusion_claims
+
+    cm = np.array([[10, 0, 0, 0], [0, 10, 0, 0], [0, 5, 15, 0], [0, 0, 10, 90]])
+    ranked = ranked_confusions(cm)
+    assert list(ranked.index) == ["medium -> low", "high -> medium"]
+    np.testing.assert_allclose(ranked["rate"], [0.25, 0.1])
+    assert ranked["count"].tolist() == [5, 10]
+    checks = {k.key: k for k in confusion_claims(cm)}
+    assert not checks["high_to_medium_top"].holds                 # second by rate, first only by count
+    assert checks["high_to_medium_top"].margin == pytest.approx(0.1 - 0.25)
+    assert checks["medium_to_low_second"].holds
+
+
+def test_pick_examples_takes_the_most_confident_of_each_kind():
+    """Fig. 4 shows the k MOST confident correct and incorrect predictions, most confident first.
+    Catches a sort that lost its sign (the least confident, borderline frames instead)."""
+    from xaibook.foam import pick_examples
+
+    confidence = np.array([0.9, 0.6, 0.99, 0.7, 0.55, 0.8])
+    correct = np.array([True, True, False, False, True, False])
+    right, wrong = pick_examples(correct, confidence, 2)
+    assert right.tolist() == [0, 1]           # correct: 0 (0.9), 1 (0.6), 4 (0.55)
+    assert wrong.tolist() == [2, 5]           # incorrect: 2 (0.99), 5 (0.8), 3 (0.7)
+    right, wrong = pick_examples(correct, confidence, 5)
+    assert right.tolist() == [0, 1, 4] and wrong.tolist() == [2, 5, 3]
+
+
+def test_sanity_check_explains_the_tasks_test_frames_with_their_predicted_classes(monkeypatch):
+    """The randomisation check explains frames spread over each task's TEST set (positions
+    spread_sample picks within it, mapped to manifest rows through tasks[name]["test"]), each with the
+    class the trained model predicted for that very frame. Every image here is filled with its own
+    row number, and GradCAM++ is replaced by a recorder, so the frames and classes each map is asked
+    for can be read back (the cascade is cut to the classifier alone: only the frames matter here).
+    Catches positions within the test set used as manifest rows (the first frames of the manifest
+    explained with the classes of other frames)."""
+    import dataclasses
+
+    from torch import nn
+
+    import xaibook.foam.experiment as fx
+
+    seen = []
+
+    def recorder(model, x, classes, layer, **kwargs):
+        seen.append((tuple(x[:, 0, 0, 0].tolist()), tuple(np.asarray(classes).tolist())))
+        return x.float().mean(1) + torch.arange(64.0).reshape(8, 8)       # maps that differ within a frame
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(3, 2)
+
+    monkeypatch.setattr(fx, "gradcampp_maps", recorder)
+    monkeypatch.setattr("xaibook.models.randomisation_cascade", lambda model: ["fc"])
+    images = torch.arange(12, dtype=torch.uint8)[:, None, None, None].expand(12, 3, 8, 8).contiguous()
+    tasks = {"binary": {"test": np.array([5, 7, 9, 11])}, "fine": {"test": np.array([2, 4, 6])}}
+    preds = {"binary": np.array([1, 0, 1, 0]), "fine": np.array([3, 1, 2])}
+    cfg = dataclasses.replace(fx.FAST, sanity_frames=2, sanity_draws=1)
+    table = fx.sanity_check({"binary": Net(), "fine": Net()}, images, preds, tasks, "layer4", cfg, seed=0)
+    assert table["map"].tolist() == ["GradCAM++, binary model", "GradCAM++, fine model"]
+    # spread_sample(4, 2) = positions 0 and 3 -> rows 5 and 11; spread_sample(3, 2) = 0 and 2 -> rows 2 and 6;
+    # each task's frames are explained twice (trained model, then its randomised copy)
+    assert seen == [((5, 11), (1, 0))] * 2 + [((2, 6), (3, 2))] * 2

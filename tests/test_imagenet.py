@@ -369,3 +369,33 @@ def test_standin_folder_round_trips_through_the_loader(tmp_path, photos):
     sample = load_image_folder(dest, 30, 5, 0)
     assert sorted(sample.labels.values()) == [281, 967]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["standin"]            # no partial folder left
+
+
+def test_vgg16_cams_read_the_rectified_conv5_3():
+    """The Grad-CAM paper's VGG16 layer is conv5_3 after its ReLU: the module named by the spec must be the
+    ReLU that follows the 13th (last) convolution, just before the last max-pooling. ``features.28``, the
+    convolution itself, has the same 14x14 grid but signed activations. Built on the meta device: no memory."""
+    import torchvision
+    from torch import nn
+
+    with torch.device("meta"):
+        features = torchvision.models.vgg16().features
+    name = CLASSIFIERS.get("vgg16").cam_layer
+    assert name.startswith("features.")
+    i = int(name.split(".")[1])
+    convs = [j for j, m in enumerate(features) if isinstance(m, nn.Conv2d)]
+    assert isinstance(features[i], nn.ReLU) and i - 1 == convs[-1] and len(convs) == 13
+    assert isinstance(features[i + 1], nn.MaxPool2d) and i + 2 == len(features)
+
+
+def test_inception_v3_maps_imagenet_input_to_its_own_scale():
+    """InceptionV3's IMAGENET1K_V1 weights were trained on [-1, 1] inputs; torchvision's ``transform_input``
+    maps our ImageNet-normalised input (u - mean) / std back to 2 u - 1. Pixels 0, 51, 255 of a crop must
+    reach the network as -1, -0.6, 1 in every channel. Built on the meta device: no weights, no memory."""
+    with torch.device("meta"):
+        clf = load_classifier("inception_v3", pretrained=False, device="meta")
+    crop = np.repeat(np.array([[0, 51, 255], [255, 51, 0]], np.uint8)[..., None], 3, axis=2)
+    x = clf.normalise(crop)
+    assert x.device.type == "cpu"
+    expected = torch.from_numpy(crop).permute(2, 0, 1).float().unsqueeze(0) / 255 * 2 - 1
+    torch.testing.assert_close(clf.model._transform_input(x), expected, atol=1e-6, rtol=0)

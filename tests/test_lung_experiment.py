@@ -422,6 +422,85 @@ def test_saliency_study_explains_data_set_patches_picked_through_the_test_split(
     assert not torch.allclose(study.smooth, study.vanilla, atol=1e-6)
 
 
+def test_saliency_study_places_each_band_at_its_own_clips_time_in_the_video(monkeypatch):
+    """The pleura moves through a video (breathing, pulse, the hand); a patch of the video's second clip must
+    get the pleura's depth in frames 60-119, not that of the first two seconds. With a pleura whose depth (px)
+    equals the frame index, the band of a patch from clip 1 of video "a" sits at depths 60, 61, ... and one
+    from clip 0 at 0, 1, ... (unified size = video size; frame_stride 2 keeps every other frame)."""
+    import types
+
+    import xaibook.lung.experiment as ex
+    import xaibook.lung.standin as standin
+    from xaibook.lung.experiment import saliency_study
+
+    frames, side = 60, 8
+    monkeypatch.setattr(standin, "pleura_depth_px", lambda p, spec, fps, n: np.arange(n, dtype=float))
+    seen = []
+
+    def band(depth, top, patch, half):
+        seen.append(np.asarray(depth).copy())
+        mask = np.zeros((len(depth), patch, patch), bool)
+        mask[:, 0] = True
+        return mask
+
+    monkeypatch.setattr(ex, "pleura_band_mask", band)
+    cfg = dataclasses.replace(FAST, frame_stride=2, smoothgrad_samples=2, saliency_patches=10, batch_size=4)
+    spec = types.SimpleNamespace(frame_size=lambda width: cfg.size)
+    patient = types.SimpleNamespace(width=1.0, depth_mm=50.0)
+    clips = types.SimpleNamespace(files=["a.mp4", "a.mp4"], rois=[{"top": 10}, {"top": 10}])
+    rng = np.random.default_rng(0)
+    s = PatchSet("all_8x8", rng.integers(0, 256, (2, frames, side, side), dtype=np.uint8), y=np.array([1, 1]),
+                 patient=np.zeros(2, int), clip=np.array([1, 0]), row=np.array([0, 0]))
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv3d(1, 2, 3, padding=1), nn.Tanh(), nn.AdaptiveAvgPool3d(1), nn.Flatten(),
+                          nn.Linear(2, 1))
+    r = ConfigResult(depth=18, data_set="all_8x8", model=model, history=History(),
+                     split=Split(train=np.array([], int), val=np.array([], int), test=np.array([0, 1])),
+                     p_test=np.array([0.9, 0.9]), metrics={}, seconds=0.0)
+    saliency_study(r, s, clips, cfg, truth=(spec, {"a.mp4": patient}))
+    assert [d.tolist() for d in seen] == [list(range(60, 120, 2)), list(range(0, 60, 2))]
+
+
+def test_energy_per_frame_is_each_frames_share_averaged_over_patches():
+    """Known answer: patch 1 has all its |gradient| in frame 2 of 3, patch 2 splits it 1:3 between frames 0 and
+    1; the curve through the clip is the mean of the shares, [1/8, 3/8, 1/2], one value per FRAME (not per row)."""
+    from xaibook.lung.experiment import SaliencyStudy
+
+    maps = torch.zeros(2, 3, 4, 5)
+    maps[0, 2, 1, 1] = -2.0                       # absolute values: a negative gradient is energy too
+    maps[1, 0, 3, 4], maps[1, 1, 0, 0] = 1.0, 3.0
+    study = SaliencyStudy(np.arange(2), torch.zeros(2, 1, 3, 4, 5), vanilla=maps, smooth=maps.flip(1), roughness={})
+    np.testing.assert_allclose(study.per_frame("vanilla"), [1 / 8, 3 / 8, 1 / 2])
+    np.testing.assert_allclose(study.per_frame("SmoothGrad"), [1 / 2, 3 / 8, 1 / 8])
+
+
+def test_mmode_baseline_trains_validates_and_tests_on_the_3d_models_patients(monkeypatch):
+    """The M-mode network keeps the 3D models' patient split: it trains on the training side minus the
+    validation patients, picks its checkpoint on those patients alone and is tested on the test side. Four
+    patients, one M-mode image each per clip; image k's pixels all equal k so each set can be read back."""
+    import types
+
+    import xaibook.lung.experiment as ex
+
+    clip_id = np.array([0, 1, 2, 3, 4, 5])               # patients: P0 P0 P1 P2 P3 P3
+    x = np.broadcast_to(np.arange(6, dtype=np.float32)[:, None, None], (6, 4, 4)).copy()
+    monkeypatch.setattr(ex, "m_mode_images", lambda clips, cfg: (x, np.array([1, 0, 1, 0, 1, 0]), clip_id))
+    seen = {}
+
+    def fake_fit(model, train, val, **kw):
+        seen["train"], seen["val"] = train[0][:, 0, 0, 0], val[0][:, 0, 0, 0]
+        return History()
+
+    monkeypatch.setattr(ex, "fit_binary", fake_fit)
+    monkeypatch.setattr(ex, "predict", lambda model, xt, device="cpu": np.full(len(xt), 0.7))
+    clips = types.SimpleNamespace(patients=["P0", "P0", "P1", "P2", "P3", "P3"])
+    side = {"P0": "train", "P1": "train", "P2": "test", "P3": "train"}
+    result = ex.run_mmode(clips, side, {"P1"}, FAST, seed=0)
+    read = lambda t: (t * 0.25 + 0.5).round().int().tolist()       # noqa: E731  (undo the (x - 0.5) / 0.25 input)
+    assert read(seen["train"]) == [0, 1, 4, 5] and read(seen["val"]) == [2]
+    assert result.test_clips.tolist() == [3] and result.y_test.tolist() == [0]
+
+
 def test_verdict_table_averages_each_patients_test_patches_and_clips():
     """Three Table-5 configurations on one toy set of 6 patches from 3 patients (a, b present; c absent):
     patch probabilities chosen so that the per-patient means call a right, b wrong and c right (2 of 3);

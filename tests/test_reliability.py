@@ -299,3 +299,19 @@ def test_sweep_is_tidy_and_agrees_with_the_pipeline():
     row = df.query("n_components == 5 and q == 2 and t == 0.75 and k == 5").iloc[0]
     assert row.flipped == "1" and row.test_gain_pp == pytest.approx(25.0) and row.val_gain_pp == pytest.approx(25.0)
     assert row.recoverable == pytest.approx(20 / 26)  # the centre cluster's 6 errors stay
+
+
+def test_sweep_reports_the_test_gain_from_the_test_set():
+    """The sweep's test gain is measured on TEST labels, and can be negative where the validation gain is
+    not: here the test set's corner maps (the cluster flipped on validation) are all RIGHT, so flipping
+    them costs 10 of 40 test answers (92.5% -> 67.5%) while validation still gains 25 points. Catches the
+    validation gain reported as the test gain (the existing sweep test draws test like validation, so the
+    two gains are equal and the copy-paste is invisible)."""
+    val = synthetic(60, 20, 0)
+    maps, y, pred = synthetic(30, 10, 1)
+    pred = np.r_[pred[:30], y[30:]]                       # the corner images now predicted right
+    df = R.sweep(*val, maps, y, pred, n_components=(5,), q=(2,), t=(0.75,), k=(5,))
+    row = df.iloc[0]
+    assert row.flipped == "1" and row.val_gain_pp == pytest.approx(25.0)
+    assert row.test_overall_before == pytest.approx(92.5) and row.test_overall_after == pytest.approx(67.5)
+    assert row.test_gain_pp == pytest.approx(-25.0)

@@ -90,6 +90,21 @@ def test_parameter_count_matches_the_keras_source(depth):
     assert sum(p.numel() for p in model.parameters()) == expected_parameters(depth)
 
 
+@pytest.mark.parametrize("depth", [18, 34, 50])
+def test_the_convolutions_that_stride_are_keras_resnet3ds(depth):
+    """keras-resnet3d strides in the stem's 7x7x7 convolution and in the FIRST convolution of each stage's
+    first block (``init_strides`` goes to the block's first ``_bn_relu_conv3d``): the 3x3x3 one of a basic
+    block, the 1x1x1 one of a bottleneck (not the 3x3x3, as torchvision's 'v1.5' does). Shapes and the
+    parameter count cannot tell the two apart; this list by hand can."""
+    with torch.device("meta"):
+        model = build(f"resnet3d_{depth}", 1)
+    strided = {name: (tuple(m.kernel_size), tuple(m.stride)) for name, m in model.named_modules()
+               if isinstance(m, SameConv3d) and max(m.stride) > 1}
+    first = (1, 1, 1) if depth == 50 else (3, 3, 3)
+    assert strided == {"stem.0": ((7, 7, 7), (2, 2, 2)),
+                       **{f"layer{k}.0.conv1": (first, (2, 2, 2)) for k in (2, 3, 4)}}
+
+
 def test_keras_batch_norm_first_block_and_initialisation(resnet18):
     model = resnet18
     bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm3d)]
