@@ -404,4 +404,155 @@ MUTANTS = [
      """        return Spread(entry["mean"], entry["max"], entry["min"], entry["n"])""",
      "Our spread is read from the bands file with min and max swapped: lo > hi, so the 'mixed' verdict's window "
      "shrinks by the whole spread (paper values inside our runs' range become 'differs') and tables print [max, min]."),
+
+    # --- added 2026-12-04, second pass: saliency core, sanity checks, training, pointing, loaders, simulators,
+    # fusions and the band machinery (6 of these 24 were already caught, one only through a crash, now also by a
+    # known-answer test; 18 have a new test) ---
+    # new: tests/test_saliency.py::test_gradcam_upsampling_by_hand_half_pixel_centres, tests/test_saliency_methods.py::test_scorecam_with_upsampling_matches_the_authors_code
+    ("core_cam_upsample_align_corners", "core", "src/xaibook/saliency/_core.py",
+     """    return F.interpolate(cam[:, None], size=size, mode=mode, align_corners=False)[:, 0]""",
+     """    return F.interpolate(cam[:, None], size=size, mode=mode, align_corners=True)[:, 0]""",
+     "Low-resolution CAMs (and Score-CAM's masks) are upsampled with align_corners=True, pytorch-grad-cam's "
+     "convention, not the authors' and captum's False: every upsampled map shifts by half a cell towards the corners."),
+    # new: tests/test_saliency_methods.py::test_scorecam_with_upsampling_matches_the_authors_code
+    ("core_scorecam_masks_minmax_before_upsample", "core", "src/xaibook/saliency/scorecam.py",
+     """    return _core.minmax(_core.upsample(activations.to(at_least_float32(activations.dtype)), size))""",
+     """    return _core.upsample(_core.minmax(activations.to(at_least_float32(activations.dtype))), size)""",
+     "Score-CAM's masks are min-max scaled before upsampling instead of after (Wang et al. Sect. 3, the authors' "
+     "code): bilinear smoothing lowers the peak below 1, so every masked input, channel weight and map changes."),
+    # new: tests/test_saliency_methods.py::test_scorecam_a_dead_channel_changes_no_weight
+    ("core_scorecam_channel_softmax_counts_constant_channels", "core", "src/xaibook/saliency/scorecam.py",
+     """    weights = scores.masked_fill(~valid, float("-inf")).softmax(1)""",
+     """    weights = scores.softmax(1)""",
+     "The pytorch-grad-cam variant's softmax over channels includes the constant (dead) channels with a score of 0, "
+     "so every live channel's weight shrinks by a factor that depends on how many channels are dead."),
+    # new: tests/test_training.py::test_the_kept_checkpoint_is_the_lowest_validation_loss_not_the_last_epoch
+    ("core_fit_checkpoint_by_train_loss", "core", "src/xaibook/training.py",
+     """        if result.val_loss[-1] < best:""",
+     """        if result.train_loss[-1] < best:""",
+     "The checkpoint is chosen by the lowest training loss instead of the lowest validation loss, so the kept "
+     "weights are (almost always) the last, overfitted epoch's and best_epoch is reported wrong."),
+    # new: tests/test_training.py::test_class_weights_move_a_constant_classifier_to_the_weighted_class_share
+    ("core_fit_ignores_class_weights", "core", "src/xaibook/training.py",
+     """    return F.cross_entropy(model(x), y, weight=weight)""",
+     """    return F.cross_entropy(model(x), y)""",
+     "The training loss drops cfg.class_weights (e.g. 0.4 on foam in Austerjost et al.) while the validation loss "
+     "keeps them, so the classifier is trained unweighted and checkpointed on a weighted loss."),
+    # new: tests/test_sanity.py::test_spearman_of_absolute_values_ignores_a_sign_flip
+    ("core_sanity_abs_spearman_signed", "core", "src/xaibook/saliency/sanity.py",
+     """        rows.append({"Spearman": _spearman(x, y), "Spearman |map|": _spearman(np.abs(x), np.abs(y)),""",
+     """        rows.append({"Spearman": _spearman(x, y), "Spearman |map|": _spearman(x, y),""",
+     "The 'Spearman |map|' measure (Adebayo et al.'s rank correlation of absolute values, the one depends_on_model "
+     "reads) is computed on the signed maps, so a randomised network that flips a signed map's sign looks unrelated."),
+    # new: tests/test_sanity.py::test_randomised_weights_keep_each_tensors_own_scale
+    ("core_randomised_unit_std", "core", "src/xaibook/saliency/sanity.py",
+     """                    m.weight.copy_(torch.randn(m.weight.shape, generator=gen).to(m.weight) * (std or 1.0))""",
+     """                    m.weight.copy_(torch.randn(m.weight.shape, generator=gen).to(m.weight))""",
+     "Randomised layers get standard-normal weights instead of weights with the trained tensor's own standard "
+     "deviation, so activations explode or saturate through the cascade and the sanity curves change."),
+    # new: tests/test_sanity.py::test_depends_on_model_reads_the_last_step_and_all_its_draws
+    ("core_depends_on_model_reads_first_step", "core", "src/xaibook/saliency/sanity.py",
+     """    last = table[table["step"] == table["step"].max()]""",
+     """    last = table[table["step"] == table["step"].min()]""",
+     "The model-randomisation verdict reads the first cascade step (top layer only) instead of the last "
+     "(everything randomised), and ignores the extra draws of the last step."),
+    # caught_by (existing): tests/test_saliency_variants.py::test_smooth_gradcampp_averages_gradient_powers_then_forms_one_map
+    ("core_smoothgrad_noise_max_not_range", "core", "src/xaibook/saliency/cam.py",
+     """    return (noise * (flat.amax(1) - flat.amin(1))).reshape(b, *([1] * (x.ndim - 1)))""",
+     """    return (noise * flat.abs().amax(1)).reshape(b, *([1] * (x.ndim - 1)))""",
+     "SmoothGrad's and Smooth Grad-CAM++'s sigma is noise x max|x| instead of noise x (max x - min x) "
+     "(Smilkov et al. Sect. 3): for inputs in [0, 1] with a dark pixel they agree, for ImageNet-normalised inputs not."),
+    # new: tests/test_pointing.py::test_both_games_clip_negative_saliency_the_same_way
+    ("core_energy_game_abs_not_relu", "core", "src/xaibook/metrics/pointing.py",
+     """    score = energy_inside(maps.detach(), masks)""",
+     """    score = energy_inside(maps.detach().abs(), masks)""",
+     "The energy pointing game counts negative saliency as mass (|s| instead of ReLU(s)), unlike the distance game "
+     "it is compared with, so signed maps (All-normalised gradients, DeepLift) score differently in the two games."),
+    # new: tests/test_training.py::test_an_epoch_with_class_repeats_is_shuffled_across_classes
+    ("core_epoch_order_repeats_unshuffled", "core", "src/xaibook/training.py",
+     """    return order[torch.randperm(len(order), generator=generator)]""",
+     """    return order""",
+     "With class_repeats the epoch is not shuffled: batches hold one class each (all class 0 first, then the "
+     "repeated class 1), so batch-norm statistics and Adam's steps see single-class batches."),
+    # new: tests/test_sanity.py::test_ssim_and_hog_are_taken_on_maps_scaled_to_unit_range (also test_spearman_of_absolute_values_ignores_a_sign_flip)
+    ("core_ssim_on_raw_maps", "core", "src/xaibook/saliency/sanity.py",
+     """                     "SSIM": float(structural_similarity(_unit(x), _unit(y), data_range=1.0)), "HOG": hog})""",
+     """                     "SSIM": float(structural_similarity(x, y, data_range=1.0)), "HOG": hog})""",
+     "SSIM is computed on the raw maps with data_range=1 instead of on maps scaled to [0, 1]: raw gradients and "
+     "unnormalised CAMs are tiny against the SSIM constants, so any two such maps look alike (SSIM near 1)."),
+    # --- 01_foam -------------------------------------------------------------------------------
+    ("foam_box_edges_truncated", "01_foam", "src/xaibook/foam/dataset.py",
+     """        masks[i, int(np.floor(t * scale)):int(np.ceil(b * scale)), int(np.floor(l * scale)):int(np.ceil(r * scale))] = True""",
+     """        masks[i, int(t * scale):int(b * scale), int(l * scale):int(r * scale)] = True""",
+     "The box is rescaled by truncation instead of floor/ceil, so the exclusive bottom and right edges lose the "
+     "partly covered row and column: at a non-integer scale (250 px stored -> the fast profile's size) the "
+     "interface box shrinks and the GradCAM++ interface energy is measured on a smaller region."),
+    ("foam_box_drift_sign_flipped", "01_foam", "src/xaibook/foam/standin.py",
+     """    lo = int(np.clip(np.floor((left - offset[0]) * size), 0, size - 1))
+    hi = int(np.clip(np.ceil((right - offset[0]) * size), lo + 1, size))""",
+     """    lo = int(np.clip(np.floor((left + offset[0]) * size), 0, size - 1))
+    hi = int(np.clip(np.ceil((right + offset[0]) * size), lo + 1, size))""",
+     "The camera's mount drift is applied to the box with the wrong sign: the vessel is drawn shifted one way and "
+     "its ground-truth box the other, so every drifted run's interface box misses the walls by twice the drift."),
+    ("foam_images_transposed", "01_foam", "src/xaibook/foam/dataset.py",
+     """        out[i] = torch.from_numpy(arr.copy()).permute(2, 0, 1)""",
+     """        out[i] = torch.from_numpy(arr.copy()).permute(2, 1, 0)""",
+     "The (H, W, C) image is permuted to (C, W, H): square crops load without an error but transposed (the vessel "
+     "lies on its side), while the interface boxes are not, so the models learn from sideways vessels and the "
+     "GradCAM++ interface energy is measured in a box that no longer overlies the interface."),
+    # --- 02_cauliflower --------------------------------------------------------------------------
+    ("cauli_labels_from_selected_dates_only", "02_cauliflower", "src/xaibook/cauliflower/dataset.py",
+     """        labelled = label_readiness(in_field)
+        selected = labelled[labelled["date"].isin(wanted)]""",
+     """        labelled = label_readiness(in_field[in_field["date"].isin(wanted)])
+        selected = labelled""",
+     "The flights are filtered to the paper's dates before labelling, so a harvest date that only a later "
+     "flight's in_situ_harvested flag reveals is lost: on the real mirror (no harvest_date field) plants cut "
+     "between flights are labelled 'not ready' and the positive class shrinks; the stand-in (which writes "
+     "harvest_date) hides it."),
+    ("cauli_harvest_from_last_flag", "02_cauliflower", "src/xaibook/cauliflower/dataset.py",
+     """    first = flagged.groupby("plant_id")["date"].min()""",
+     """    first = flagged.groupby("plant_id")["date"].max()""",
+     "The harvest date is the LAST flight marked harvested instead of the first, so plants cut early look "
+     "harvested weeks later and their images are labelled 'not ready'."),
+    # --- 03_lung_sliding -------------------------------------------------------------------------
+    ("lung_pulse_on_sliding_patients", "03_lung_sliding", "src/xaibook/lung/standin.py",
+     """            lung_pulse_mm=float(rng.uniform(0.1, 0.4)) if (not sliding and rng.random() < spec.lung_pulse_share) else 0.0,""",
+     """            lung_pulse_mm=float(rng.uniform(0.1, 0.4)) if (sliding and rng.random() < spec.lung_pulse_share) else 0.0,""",
+     "The lung pulse (a cardiac-rate motion of the pleura) is given to patients WITH sliding instead of those without: "
+     "the absent class loses its realistic motion confounder, so 'motion below the pleura' separates the classes "
+     "trivially and the motion-ablation and band claims are judged on an easier cohort."),
+    ("lung_pleura_depth_fps_ratio_inverted", "03_lung_sliding", "src/xaibook/lung/standin.py",
+     """    k = np.minimum(np.floor(np.arange(n_frames) * p.fps / fps + 1e-9).astype(int), len(m["chest"]) - 1)""",
+     """    k = np.minimum(np.floor(np.arange(n_frames) * fps / p.fps + 1e-9).astype(int), len(m["chest"]) - 1)""",
+     "Unified 30-fps frames are mapped to source frames with the rate ratio inverted: for the 54-fps videos the "
+     "pleura depth of frame j is read at source frame 0.56 j instead of 1.8 j, so the band mask follows the "
+     "breathing at the wrong time (the test only checks fps = p.fps)."),
+    # --- 05_feature_cam --------------------------------------------------------------------------
+    ("fcam_minmax_min_over_batch", "05_feature_cam", "src/xaibook/featurecam/method.py",
+     """    lo = maps.amin(dim=(1, 2), keepdim=True)""",
+     """    lo = maps.amin(dim=(0, 1, 2), keepdim=True)""",
+     "Each fused map is shifted by the smallest value over the whole batch instead of its own minimum, so a map "
+     "whose floor lies above another image's no longer starts at 0 and its scaling depends on the other images."),
+    # --- core (book/claims.py) -------------------------------------------------------------------
+    ("core_in_band_excludes_edges", "core", "src/xaibook/book/claims.py",
+     """        return bool(lo <= self.ours <= hi)""",
+     """        return bool(lo < self.ours < hi)""",
+     "A number exactly on its band's edge counts as outside: a band clipped to its natural range (e.g. [99, 100] "
+     "for a percentage) fails every run that scores 100%, and a number fixed at its floor fails at the floor."),
+    ("core_prediction_interval_without_sqrt", "core", "src/xaibook/book/claims.py",
+     """    half = k * sd * math.sqrt(1 + 1 / len(vals))""",
+     """    half = k * sd""",
+     "The band drops the sqrt(1 + 1/n) of a prediction interval for one new run (the uncertainty of the mean), "
+     "so every band and claim interval is too narrow."),
+    ("core_claim_floor_full_resolution", "core", "src/xaibook/book/claims.py",
+     """            lo, hi = _band(c["margins"], "", k1, floor=(c["resolution"] or 0.0) / 2)""",
+     """            lo, hi = _band(c["margins"], "", k1, floor=c["resolution"] or 0.0)""",
+     "A claim's interval reaches a whole resolution beyond the runs instead of half, so claims whose margins lie "
+     "between half and one resolution above zero are called undecided and never gated."),
+    ("core_df_counts_runs", "core", "src/xaibook/book/claims.py",
+     """    df = max(len(seeds) - 1, 1)""",
+     """    df = max(n - 1, 1)""",
+     "The t quantile's degrees of freedom count runs instead of seeds, treating two kernel paths of one seed as "
+     "independent draws, so every band and claim interval is too narrow."),
 ]

@@ -244,3 +244,17 @@ def test_mechanisms_occur_at_their_rates_and_do_what_they_say(standin, samples):
     assert f.loc[big & ~f["sim_hidden_head"], "sim_head_visible"].mean() > 0.3
     assert f.loc[f["sim_neighbour_dominates"], "sim_neighbour_cover"].min() > \
         f.loc[~f["sim_neighbour_dominates"], "sim_neighbour_cover"].median()
+
+
+def test_a_harvest_date_only_a_later_flight_reveals_labels_the_selected_images(tmp_path, samples):
+    """The real mirror has no ``harvest_date`` field: a plant's harvest is the first flight flagged harvested,
+    which may be a flight the chapter does not select. Labelled first, then selected: a plant seen unharvested
+    on 08-23 and flagged harvested on 08-25 is ready on 08-23 (2 days) even when only 08-23 is asked for."""
+    base = {k: v for k, v in samples[0].items() if k != "harvest_date"}
+    rows = [dict(base, plant_id="P", field="Field2", acquisition_date=day, in_situ_harvested=flag,
+                 filepath=base["filepath"].replace(base["plant_id"], f"P_{day}"))
+            for day, flag in (("2021-08-23", "no"), ("2021-08-25", "yes"))]
+    (tmp_path / "samples.json").write_text(json.dumps({"samples": rows}))
+    out = load_growliflower(tmp_path, field=2, dates=("2021_08_23",))
+    assert [(r.plant_id, f"{r.date:%m-%d}", r.days_to_harvest, r.ready) for r in out.itertuples()] == [
+        ("P", "08-23", 2, True)]

@@ -457,3 +457,16 @@ def test_deviations_say_which_settings_the_paper_does_not_state():
 
     table = deviations(S(50, 3), S(6, 2), {"n": "CPU budget", "k": "fewer"}, unstated=("n",))
     assert table.loc["n", "paper"] == "not stated (paper profile: 50)" and table.loc["k", "paper"] == "3"
+
+
+def test_a_number_on_its_bands_edge_is_inside(card):
+    """Bands are closed: the band [90, 95] holds 90 and 95 (a band clipped to its natural range, e.g.
+    [99, 100] for a percentage, must hold a run that scores 100)."""
+    assert claims.Number("a", "a", None, 95.0, band=[90.0, 95.0]).in_band
+    assert claims.Number("b", "b", None, 90.0, band=[90.0, 95.0]).in_band
+    assert claims.Number("c", "c", None, 100.0, "%", band=[99.0, 100.0]).in_band
+    assert not claims.Number("d", "d", None, 95.001, band=[90.0, 95.0]).in_band
+    card.number("f1", "F1", 95.0)
+    card.claim("better", "A beats B", True)
+    assert card.failures() == []
+

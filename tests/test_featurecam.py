@@ -642,3 +642,15 @@ def test_mul_worst_fails_when_one_multiplication_beats_an_addition():
     assert combos.shape == (9, 9)
     claim = {c.key: c for c in paper_claims(t2, t3, combos, FAST)}["mul_worst"]
     assert not claim.holds and claim.margin == pytest.approx(-10.0)
+
+
+def test_each_fused_map_is_scaled_by_its_own_minimum_and_maximum():
+    """Min-max per map, not per batch: a map on [0.5, 1] scales to [0, 1] beside a map on [0, 1], and
+    fusing a batch gives each map what fusing it alone gives."""
+    cam = torch.tensor([[[0.0, 0.5], [1.0, 0.5]], [[0.5, 0.75], [1.0, 0.75]]])
+    zeros = torch.zeros_like(cam)
+    for fusion in ("add", "cmul"):
+        out = fuse(cam, zeros, fusion)
+        assert out[1].flatten().tolist() == pytest.approx([0.0, 0.5, 1.0, 0.5])
+        assert torch.allclose(out[1], fuse(cam[1:], zeros[1:], fusion)[0])
+

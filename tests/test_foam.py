@@ -376,3 +376,42 @@ def test_sanity_check_explains_the_tasks_test_frames_with_their_predicted_classe
     # spread_sample(4, 2) = positions 0 and 3 -> rows 5 and 11; spread_sample(3, 2) = 0 and 2 -> rows 2 and 6;
     # each task's frames are explained twice (trained model, then its randomised copy)
     assert seen == [((5, 11), (1, 0))] * 2 + [((2, 6), (3, 2))] * 2
+
+
+def test_box_masks_round_outwards_at_a_non_integer_scale():
+    """Stored 32 px -> 16 px: top 5 -> row 2.5, bottom 11 -> 5.5, left 3 -> 1.5, right 9 -> 4.5. The box grows
+    to whole pixels (floor the start, ceil the exclusive end): rows 2-5 and columns 1-4, 16 pixels, not the
+    9 that truncation (int()) would keep."""
+    m = pd.DataFrame({"box_top": [5], "box_bottom": [11], "box_left": [3], "box_right": [9]})
+    mask = box_masks(m, 32, 16)[0]
+    assert torch.nonzero(mask.any(1)).flatten().tolist() == [2, 3, 4, 5]
+    assert torch.nonzero(mask.any(0)).flatten().tolist() == [1, 2, 3, 4]
+    assert int(mask.sum()) == 16
+
+
+def test_the_box_follows_the_camera_drift_to_the_rendered_walls():
+    """The box's left and right edges sit on the vessel walls the renderer drew (the brightest columns above
+    the liquid), whichever way the mount drifted: at a drift of 5% the walls move 5 px, and so must the box."""
+    from xaibook.foam.standin import SMARTPHONE, render_frame
+
+    state = dict(volume_ml=200, dye=False, bench_light=False, led=False, foam_mm=0.0, stirrer_rpm=500.0,
+                 aeration_ml_min=5.0, residue_mm=0.0, phase=0.0, led_glare_mm=50.0, splash=False)
+    for drift in (0.0, 0.05, -0.04):
+        img, (top, bottom, left, right) = render_frame(state, SMARTPHONE, 100, np.random.default_rng(0), (drift, 0.0))
+        profile = img[:20].astype(float).mean(axis=(0, 2))            # rows above the liquid: walls are bright
+        wall_left, wall_right = int(np.argmax(profile[:50])), 50 + int(np.argmax(profile[50:]))
+        assert abs(left - wall_left) <= 1 and abs((right - 1) - wall_right) <= 1, (drift, left, right,
+                                                                                 wall_left, wall_right)
+
+
+def test_load_images_keeps_rows_as_rows(tmp_path):
+    """One red pixel at row 0, column 3 of a 4x4 image stays at [channel 0, row 0, column 3] (no transpose)."""
+    from PIL import Image
+
+    arr = np.zeros((4, 4, 3), np.uint8)
+    arr[0, 3, 0] = 255
+    Image.fromarray(arr).save(tmp_path / "a.png")
+    out = load_images(tmp_path, pd.DataFrame({"image": ["a.png"]}), 4)
+    assert out.shape == (1, 3, 4, 4) and int(out[0, 0, 0, 3]) == 255 and int(out[0, 0, 3, 0]) == 0
+    assert int(out.sum()) == 255
+

@@ -155,3 +155,30 @@ def test_bad_videos_and_regions_name_the_file_row_and_fix(standin, tmp_path):
     with pytest.raises(LungDataError, match=first.split("/")[-1]):
         load_clips(bad, size=(120, 160), min_patch=8)
     assert sorted(p.name for p in bad.iterdir()) == ["roi.csv", "truth.json", "videos", "videos.csv"]   # nothing added
+
+
+def test_pleura_depth_at_30_fps_reads_the_54_fps_video_at_the_same_instants():
+    """Unified frame j (30 fps) is source frame floor(1.8 j) of a 54-fps video, as unify() picks it: frames
+    0, 1, 3, 5, 7, 9, 10, 12, 14, 16 for j = 0..9, and frame 54 (one second) for j = 30."""
+    import dataclasses
+
+    from xaibook.lung import pleura_depth_px
+
+    spec = LungStandinSpec(n_present=1, n_absent=0, scale=0.25, chest_wall_mm=(0.8, 0.8), hand_drift_mm=0.0)
+    p = dataclasses.replace(draw_patients(spec, seed=3)[0], fps=54, seconds=2.0)
+    native = pleura_depth_px(p, spec, 54, 108)
+    unified = pleura_depth_px(p, spec, 30.0, 60)
+    assert len(np.unique(native.round(6))) > 50                      # the pleura moves: the instants matter
+    np.testing.assert_array_equal(unified[:10], native[[0, 1, 3, 5, 7, 9, 10, 12, 14, 16]])
+    assert unified[30] == native[54] and unified[59] == native[106]
+
+
+def test_only_patients_without_sliding_get_the_lung_pulse():
+    """The lung pulse is the confounder of the absent class (a pleura that moves without sliding): with a share
+    of 1 every patient without sliding has one of 0.1-0.4 mm and no patient with sliding has any."""
+    cohort = draw_patients(LungStandinSpec(n_present=6, n_absent=6, lung_pulse_share=1.0), seed=0)
+    assert all(p.lung_pulse_mm == 0.0 for p in cohort if p.sliding)
+    assert all(0.1 <= p.lung_pulse_mm <= 0.4 for p in cohort if not p.sliding)
+    none = draw_patients(LungStandinSpec(n_present=6, n_absent=6, lung_pulse_share=0.0), seed=0)
+    assert all(p.lung_pulse_mm == 0.0 for p in none)
+

@@ -190,3 +190,18 @@ def test_precomputed_distances_are_the_scaled_euclidean_distances():
     assert float(distance_pointing_game(sal, mask)[0]) == pytest.approx(want, rel=1e-6)
     assert float(distance_pointing_game(sal, mask, d[None])[0]) == pytest.approx(want, rel=1e-6)
 
+
+
+def test_both_games_clip_negative_saliency_the_same_way():
+    """Negative values are clipped to zero in both games (the ReLU of Eq. 1), not counted by magnitude: a map
+    of 1 on the defect and -3 far from it scores 1 in both; with +3 there the energy game gives 1/4 and the
+    distance game 1 / (1 + 3 * 3/5) = 5/14 (distance 3 on a 3 x 4 grid, diagonal 5)."""
+    masks = pixel_mask((3, 4), (0, 0))
+    s = torch.zeros(1, 3, 4)
+    s[0, 0, 0] = 1.0
+    s[0, 0, 3] = -3.0
+    assert score(energy_pointing_game, s, masks) == pytest.approx(1.0)
+    assert score(distance_pointing_game, s, masks) == pytest.approx(1.0)
+    s[0, 0, 3] = 3.0
+    assert score(energy_pointing_game, s, masks) == pytest.approx(1 / 4)
+    assert score(distance_pointing_game, s, masks) == pytest.approx(5 / 14)

@@ -272,3 +272,28 @@ def test_every_method_states_what_its_model_sees_and_where(name):
     method = METHODS.get(name)(net, net[3], **SMALL_INPUT_OPTIONS.get(name, {}))
     assert method.preprocess is None or callable(method.preprocess)
     assert method.device is None or torch.device(method.device).type in ("cpu", "cuda", "mps")
+
+
+def test_gradcam_upsampling_by_hand_half_pixel_centres():
+    """A stride-2 2x2 conv with weights w_k / 4 is w_k times 2x2 average pooling: on x = P repeated 2x2 the
+    layer holds w_k P with P = [[0, 1], [2, 3]], i.e. P(i, j) = 2i + j, and Grad-CAM = (sum_k v_k w_k / 4) P
+    = 5/4 P. Bilinear upsampling to 4x4 with half-pixel centres (align_corners=False: the authors', captum's
+    and torch-cam's convention) samples a linear P at u = (0, 1/4, 3/4, 1) along each axis (the outer samples
+    clamp to the edge); align_corners=True (pytorch-grad-cam) would sample at (0, 1/3, 2/3, 1)."""
+    from captum.attr import LayerAttribution
+
+    net = nn.Sequential(nn.Conv2d(1, 2, 2, stride=2, bias=False), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                        nn.Linear(2, 1, bias=False))
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor([1.0, 2.0]).reshape(2, 1, 1, 1).expand(2, 1, 2, 2) / 4)
+        net[3].weight.copy_(torch.tensor([[3.0, 1.0]]))
+    p = torch.tensor([[0.0, 1.0], [2.0, 3.0]])
+    x = p.repeat_interleave(2, 0).repeat_interleave(2, 1)[None, None]
+    low = GradCAM(net, net[0]).attribute(x, class_score(0), normalize=False, upsample=False)
+    torch.testing.assert_close(low[0], 1.25 * p)
+    u = torch.tensor([0.0, 0.25, 0.75, 1.0])
+    up = GradCAM(net, net[0]).attribute(x, class_score(0), normalize=False)
+    torch.testing.assert_close(up[0], 1.25 * (2 * u[:, None] + u[None, :]))
+    torch.testing.assert_close(up, LayerAttribution.interpolate(low[:, None], (4, 4), "bilinear")[:, 0])
+    shown = GradCAM(net, net[0]).attribute(x, class_score(0))          # min-max after upsampling
+    torch.testing.assert_close(shown[0], (2 * u[:, None] + u[None, :]) / 3)

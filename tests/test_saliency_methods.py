@@ -352,15 +352,20 @@ def test_scorecam_matches_pytorch_grad_cam():
     np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
-def authors_scorecam(net: nn.Module, layer: nn.Module, x: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+def authors_scorecam(net: nn.Module, layer: nn.Module, x: torch.Tensor, classes: torch.Tensor,
+                     upsample: bool = False) -> torch.Tensor:
     """haofanwang/Score-CAM ``scorecam_batch.py``: a loop over channels, softmax probability of the class
-    as weight, zero weight for a constant channel, ReLU of the weighted sum, min-max."""
+    as weight, zero weight for a constant channel, ReLU of the weighted sum, min-max. ``upsample``: as its
+    ``scorecam.py`` does, each channel is first upsampled to the input size (bilinear, align_corners=False)
+    and THEN min-max scaled to a mask, and the upsampled channel is what the probability weighs."""
     store = {}
     handle = layer.register_forward_hook(lambda _m, _i, out: store.update(a=out))
     with torch.no_grad():
         net(x)
         handle.remove()
         acts = store["a"]
+        if upsample:
+            acts = F.interpolate(acts, size=x.shape[2:], mode="bilinear", align_corners=False)
         cam = torch.zeros(x.shape[0], *x.shape[2:])
         for k in range(acts.shape[1]):
             a = acts[:, k]
@@ -587,3 +592,47 @@ def test_smoothgrad_fixes_the_class_on_the_wrapped_methods_device():
         img.shape[:2]) // 8, device="cuda")
     maps = SmoothGrad(lime, n_samples=2, noise=0.0).attribute(torch.rand(1, 3, 4, 4), predicted_class)
     assert maps.shape == (1, 4, 4)
+
+
+# --- Score-CAM: upsampled masks and constant channels ---------------------------------------------
+
+def test_scorecam_with_upsampling_matches_the_authors_code():
+    """The target layer follows a ReLU and a 2x max-pool (8x8 -> 4x4): its channels are non-negative and the
+    weights are probabilities, so the ReLU of the low-resolution sum is a no-op and bilinear upsampling
+    commutes with the weighted sum: our map (ReLU, then upsample) equals the authors' (upsample, then ReLU)
+    exactly. The masks must be min-max scaled AFTER upsampling, as the authors' code and Wang et al. do."""
+    torch.manual_seed(7)
+    net = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 4, 3, padding=1),
+                        nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
+    with torch.no_grad():
+        net[-1].weight.mul_(30.0)       # probabilities far from uniform, so the channel weights differ
+    x = torch.randn(3, 3, 8, 8, generator=gen(20))
+    classes = torch.tensor([0, 2, 1])
+    got = ScoreCAM(net, net[2]).attribute(x, class_score(classes))
+    torch.testing.assert_close(got, authors_scorecam(net, net[2], x, classes, upsample=True), rtol=1e-5, atol=1e-6)
+
+
+class ThreeChannel(TwoChannel):
+    """TwoChannel with a third, dead channel: A = (x, -x, 0); logits = (mean A_1, mean A_2) as before."""
+
+    def __init__(self) -> None:
+        nn.Module.__init__(self)
+        self.features = nn.Conv2d(1, 3, 1, bias=False)
+        with torch.no_grad():
+            self.features.weight.copy_(torch.tensor([1.0, -1.0, 0.0]).reshape(3, 1, 1, 1))
+
+    def forward(self, x):
+        return self.features(x).flatten(2).mean(2)[:, :2]
+
+
+@pytest.mark.parametrize("variant", ["wang2020", "pytorch-grad-cam"])
+@pytest.mark.parametrize("k", [0, 1])
+def test_scorecam_a_dead_channel_changes_no_weight(variant, k):
+    """A constant channel (a dead ReLU channel is common) is left out: weight 0, and in the
+    pytorch-grad-cam form it takes no share of the softmax over channels, so the two live channels get
+    exactly TwoChannel's hand-computed weights (counted with a score of 0, it would add e^0 = 1 to the
+    softmax's denominator and shrink both)."""
+    x = torch.rand(1, 1, 2, 3, generator=gen(21), dtype=torch.float64) + 0.5
+    net = ThreeChannel().double()
+    cam = ScoreCAM(net, net.features, variant=variant).attribute(x, class_score(k), normalize=False, relu=False)
+    torch.testing.assert_close(cam[0], expected_scorecam(x, k, variant))

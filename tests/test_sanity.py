@@ -211,3 +211,55 @@ def test_data_randomisation_over_several_permutations_averages_their_pairs():
     pd.testing.assert_frame_equal(data_randomisation(gradcam, net(), [a]), one)
     with pytest.raises(ValueError, match="at least one model"):
         data_randomisation(gradcam, net(), [])
+
+
+def test_spearman_of_absolute_values_ignores_a_sign_flip():
+    """Adebayo et al. rank |map| as well as the map: a randomised network that flips a signed map (gradients,
+    DeepLift) leaves |map| as it was. For a - 1/2 against 1/2 - a the signed rank correlation is -1, the one
+    of absolute values +1 (the same |map|), and SSIM of the maps scaled to [0, 1] is that of a against 1 - a."""
+    a = torch.rand(2, 16, 16, generator=torch.Generator().manual_seed(0))
+    neg = similarity(a - 0.5, 0.5 - a)
+    assert np.allclose(neg["Spearman"], -1.0) and np.allclose(neg["Spearman |map|"], 1.0)
+    torch.testing.assert_close(torch.tensor(neg["SSIM"].to_numpy()),
+                               torch.tensor(similarity(a, 1 - a)["SSIM"].to_numpy()))
+
+
+def test_ssim_and_hog_are_taken_on_maps_scaled_to_unit_range():
+    """Raw maps (gradients, unnormalised CAMs) can be tiny: SSIM on raw values with data_range=1 would call any
+    two of them alike (its stabilising constants swamp the variances). The measures are computed on each map
+    scaled to [0, 1], so they ignore a positive scale and an offset: two unrelated noise maps stay unrelated."""
+    g = torch.Generator().manual_seed(4)
+    a, b = torch.rand(3, 16, 16, generator=g), torch.rand(3, 16, 16, generator=g)
+    plain = similarity(a, b)
+    tiny = similarity(1e-4 * a, 1e-4 * b - 3e-5)
+    np.testing.assert_allclose(tiny[["SSIM", "HOG"]].to_numpy(), plain[["SSIM", "HOG"]].to_numpy(),
+                               rtol=1e-5, atol=1e-6)
+    assert (tiny["SSIM"].abs() < 0.3).all()
+
+
+def test_randomised_weights_keep_each_tensors_own_scale():
+    """The redrawn weights are N(0, 1) draws of the named layer's generator times the trained tensor's own
+    standard deviation (a layer trained to small weights stays small), biases zeroed."""
+    model = net()
+    with torch.no_grad():
+        model[3].weight.mul_(0.01)
+        model[3].bias.fill_(0.5)
+    std = float(model[3].weight.detach().std())
+    copy_ = randomised(model, ["3"], seed=5)
+    want = torch.randn(model[3].weight.shape, generator=torch.Generator().manual_seed(5)) * std
+    torch.testing.assert_close(copy_[3].weight, want)
+    assert float(copy_[3].weight.std()) == pytest.approx(std, rel=0.1)
+    assert torch.equal(copy_[3].bias, torch.zeros(16))
+
+
+def test_depends_on_model_reads_the_last_step_and_all_its_draws():
+    """A hand-made table: randomising the top layer alone (step 1) keeps the maps alike (0.9); randomising down
+    to the stem (step 2, three draws 0.1, 0.3, 0.5) does not, mean 0.3 < 0.5: the map depends on the model.
+    A method whose maps stay alike at the last step (0.8) does not."""
+    rows = [(1, "fc", 0, "A", 0.9), (2, "conv", 0, "A", 0.1), (2, "conv", 1, "A", 0.3), (2, "conv", 2, "A", 0.5),
+            (1, "fc", 0, "B", 0.2), (2, "conv", 0, "B", 0.8), (2, "conv", 1, "B", 0.8), (2, "conv", 2, "B", 0.8)]
+    table = pd.DataFrame(rows, columns=["step", "layer", "draw", "map", "Spearman |map|"])
+    verdict = depends_on_model(table)
+    assert bool(verdict["A"]) and not bool(verdict["B"])
+    assert bool(depends_on_model(table, threshold=0.35)["A"])
+    assert not bool(depends_on_model(table, threshold=0.25)["A"])

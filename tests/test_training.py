@@ -102,3 +102,54 @@ def test_shuffled_twins_seed_the_first_as_before_and_the_others_by_draw_seed(mon
     twins = training.shuffled_twins("any", 2, None, None, training.TrainConfig(epochs=1, batch_size=8, lr=0.0), 7, 3,
                                      pretrained=False)
     assert twins == seeds == [7, draw_seed(7, 1), draw_seed(7, 2)]
+
+
+def test_the_kept_checkpoint_is_the_lowest_validation_loss_not_the_last_epoch():
+    """Validation labels are the training labels swapped: every epoch that fits the training set better fits
+    the validation set worse, so the validation loss rises from epoch 1 on while the training loss falls.
+    The kept weights are epoch 1's, whose validation loss is the lowest, not the last epoch's."""
+    from xaibook.training import evaluate_loss
+
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 255, (4, 3, 2, 2), dtype=torch.uint8, generator=g)
+    y = torch.tensor([0, 1, 0, 1])
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 2 * 2, 2))
+    cfg = TrainConfig(epochs=6, batch_size=4, lr=0.05, hflip=False)
+    result = fit(model, (images, y), (images, 1 - y), cfg, torch.Generator().manual_seed(0))
+    assert result.train_loss == sorted(result.train_loss, reverse=True)      # training keeps improving
+    assert result.val_loss == sorted(result.val_loss)                        # validation only gets worse
+    assert result.best_epoch == 0 and result.checkpoint == "epoch 1 of 6"
+    assert evaluate_loss(model, images, 1 - y, cfg) == pytest.approx(result.val_loss[0], rel=1e-6)
+
+
+def test_class_weights_move_a_constant_classifier_to_the_weighted_class_share():
+    """All images are black, so the model can only learn a constant output. Weighted cross-entropy with
+    class weights (1, 3) on labels (0, 0, 1, 1) is minimised at p(class 1) = 3 * 2 / (1 * 2 + 3 * 2) = 3/4;
+    unweighted it would be 1/2. The head starts at p = 1/2 (all zeros), where the unweighted gradient is 0,
+    so only the weights can move it (a random start would pass 3/4 on its way, and the validation loss, with
+    the same weights, would keep that epoch)."""
+    from xaibook.training import predict_proba
+
+    images = torch.zeros(4, 3, 2, 2, dtype=torch.uint8)
+    y = torch.tensor([0, 0, 1, 1])
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 2 * 2, 2))
+    with torch.no_grad():
+        model[1].weight.zero_()
+        model[1].bias.zero_()
+    cfg = TrainConfig(epochs=80, batch_size=4, lr=0.1, hflip=False, class_weights=(1.0, 3.0))
+    fit(model, (images, y), (images, y), cfg, torch.Generator().manual_seed(0))
+    p = predict_proba(model, images)[:, 1]
+    assert p == pytest.approx([0.75] * 4, abs=5e-3)
+
+
+def test_an_epoch_with_class_repeats_is_shuffled_across_classes():
+    """Repeats build the epoch class by class; the order must then be shuffled, or every batch holds one
+    class. Of 20 samples, 10 per class, a random order puts both classes in the first half (all class 0
+    first has probability 1 / C(20, 10) = 5e-6), and so does every seed tried here."""
+    labels = torch.tensor([0] * 10 + [1] * 10)
+    for seed in range(5):
+        for repeats in ((1.0, 1.0), (1.0, 1.5)):
+            order = epoch_order(labels, repeats, torch.Generator().manual_seed(seed))
+            first_half = labels[order[:10]]
+            assert 0 < int(first_half.sum()) < 10, (seed, repeats, first_half.tolist())
