@@ -117,7 +117,7 @@ FIRST = {
     "05_feature_cam": ["test_featurecam.py", "test_hed.py", "test_imagenet.py"],
     "core": ["test_saliency.py", "test_saliency_methods.py", "test_saliency_variants.py", "test_sanity.py",
              "test_metrics.py", "test_occlusion.py", "test_lime.py", "test_pointing.py", "test_training.py",
-             "test_finetune.py", "test_claims.py"],
+             "test_finetune.py", "test_claims.py", "test_metric_registry.py", "test_build.py"],
 }
 
 

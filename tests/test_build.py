@@ -102,3 +102,20 @@ def test_strip_outputs_clears_outputs_and_counts_only(tmp_path):
     assert back.cells[1].outputs == [] and back.cells[1].execution_count is None and back.cells[1].source == "1 + 1"
     nbformat.write(back, clean)
     assert strip_outputs([clean]) == []                          # nothing to do: the file is left alone
+
+
+def test_a_changed_verdict_is_counted_in_both_directions():
+    """A claim that failed decisively over the derivation runs (must_fail) and holds in this run changed
+    its verdict, as much as a must-hold claim that fails: the scorecard counts and bolds both. Catches a
+    comparison that looks at must_hold only."""
+    up = {"key": "up", "statement": "A beats B", "holds": False, "must_hold": ["fast"], "must_fail": [],
+          "evidence": "", "verdict": "holds"}
+    down = {"key": "down", "statement": "C beats D", "holds": True, "must_hold": [], "must_fail": ["fast"],
+            "evidence": "", "verdict": "fails"}
+    assert build.claim_changed(up, "fast") and build.claim_changed(down, "fast")
+    assert not build.claim_changed(down, "paper") and not build.claim_changed({**down, "holds": False}, "fast")
+    r = {"profile": "fast", "numbers": [], "claims": [up, down]}
+    sm = build.chapter_summary(r)
+    assert sm["verdicts changed"] == 2 and sm["claims gated"] == 2
+    only_down = build.chapter_summary({**r, "claims": [down]})
+    assert only_down["verdicts changed"] == 1

@@ -218,3 +218,15 @@ def test_farmer_table_scores_the_adjusted_answers_the_farmer_sees():
     assert [str(b) for b in table.index] == ["(0.5, 0.75]", "(0.9, 1.0]"]
     assert table["test images"].tolist() == [3, 8]
     np.testing.assert_allclose(table["share right"], [2 / 3, 1.0])
+
+
+def test_worst_clusters_skip_empty_clusters_and_take_the_second_largest_share():
+    from types import SimpleNamespace
+
+    from xaibook.cauliflower.experiment import worst_clusters
+
+    # validation shares wrong per cluster; cluster 3 is empty (NaN) and must not count as worst or second
+    table = pd.DataFrame({"r_q": [0.2, 0.9, 0.5, np.nan, 0.1]})
+    worst, second = worst_clusters({"Grad-CAM": SimpleNamespace(table=table)})
+    assert worst["Grad-CAM"] == pytest.approx(0.9)
+    assert second["Grad-CAM"] == pytest.approx(0.5)

@@ -654,3 +654,49 @@ def test_each_fused_map_is_scaled_by_its_own_minimum_and_maximum():
         assert out[1].flatten().tolist() == pytest.approx([0.0, 0.5, 1.0, 0.5])
         assert torch.allclose(out[1], fuse(cam[1:], zeros[1:], fusion)[0])
 
+
+
+def _table_run():
+    """A run over 10 images: the CAM's explanation maps right on 5 and at confidence 0.05; the combination at
+    position i of COMBINATIONS right on i + 1 images and at confidence (i + 1) / 100. Top-1 probabilities on
+    the crops: 0.7 on five images, 0.6 on the others (mean 0.65)."""
+    from xaibook.featurecam.experiment import CAMS, ClassifierRun
+
+    probs = torch.tensor([[0.7, 0.2, 0.1]] * 5 + [[0.1, 0.3, 0.6]] * 5)
+    run = ClassifierRun("efficientnet_lite0", [f"p{i}" for i in range(10)], np.zeros((10, 1, 1, 3), np.uint8), probs,
+                        torch.zeros(10, 1, 1), {}, {})
+    for cam in CAMS:
+        run.right[(cam, "CAM")] = np.arange(10) < 5
+        run.confidence[(cam, "CAM")] = np.full(10, 0.05)
+        for i, c in enumerate(COMBINATIONS):
+            run.right[(cam, c.name)] = np.arange(10) < i + 1
+            run.confidence[(cam, c.name)] = np.full(10, (i + 1) / 100)
+    return run
+
+
+def test_tables_2_and_3_take_ours_1_to_5_from_the_papers_picks():
+    """Ours 1-5 are TOP5 (add with inputs 2, 3, 1; cmul with inputs 3, 1), at positions 1, 2, 0, 8, 6 of
+    COMBINATIONS: right 20, 30, 10, 90, 70 % and confidence 2, 3, 1, 9, 7 %. Table 3's 'Original' is the mean
+    of each image's top-1 probability, 65 %. Catches Ours taken in COMBINATIONS' order (10, 20, 30, 40, 50)
+    and an 'Original' reduced over the images instead of the classes ((0.7 + 0.3 + 0.6) / 3 = 53.3 %)."""
+    from xaibook.featurecam.experiment import table2, table3
+
+    run = _table_run()
+    t2, t3 = table2([run]), table3([run])
+    assert list(t2.columns) == ["CAM", *OURS] and list(t3.columns) == ["Original", "CAM", *OURS]
+    row2 = t2.loc[("efficientnet_lite0", "Grad-CAM++")]
+    assert row2.tolist() == pytest.approx([50.0, 20.0, 30.0, 10.0, 90.0, 70.0])
+    row3 = t3.loc[("efficientnet_lite0", "SMGrad-CAM++")]
+    assert row3.tolist() == pytest.approx([65.0, 5.0, 2.0, 3.0, 1.0, 9.0, 7.0])
+
+
+def test_gradcampp_confidence_margin_is_against_the_stronger_of_the_other_cams():
+    """On the lighter classifier the CAMs' confidences are Grad-CAM 60, Grad-CAM++ 70, SMGrad-CAM++ 66: the
+    claim holds by 70 - 66 = 4 points, not by 70 - 60 = 10 (the weaker rival)."""
+    t2, t3, combos = _tables(11.1, -2.0)
+    t3.loc[(FAST.lighter, "SMGrad-CAM++"), "CAM"] = 66.0
+    claim = {c.key: c for c in paper_claims(t2, t3, combos, FAST)}["gradcampp_best_confidence"]
+    assert claim.holds and claim.margin == pytest.approx(4.0)
+    t3.loc[(FAST.lighter, "SMGrad-CAM++"), "CAM"] = 72.0
+    claim = {c.key: c for c in paper_claims(t2, t3, combos, FAST)}["gradcampp_best_confidence"]
+    assert not claim.holds and claim.margin == pytest.approx(-2.0)

@@ -415,3 +415,30 @@ def test_load_images_keeps_rows_as_rows(tmp_path):
     assert out.shape == (1, 3, 4, 4) and int(out[0, 0, 0, 3]) == 255 and int(out[0, 0, 3, 0]) == 0
     assert int(out.sum()) == 255
 
+
+
+def test_factor_effects_take_the_sorted_lower_level_as_a_whatever_row_comes_first():
+    """The manifest lists runs in the paper's run order, so a test set can start at a factor's HIGH level
+    (run 1 is experiment 6: 240 mL, lights on). Level A is still the lower, sorted level: here every
+    factor's high level is right on 1 of 2 rows (50%) and its low level on 2 of 2 (100%), effect -50.
+    Catches levels taken in the order the rows show them (level A = 240 mL, effect +50: the sign flips)."""
+    m = pd.DataFrame({"volume_ml": [240, 240, 200, 200], "dye": [True, False, True, False],
+                      "bench_light": [True, True, False, False]})
+    e = factor_effects(m, np.array([False, True, True, True]))
+    assert e.loc["volume_ml", "level A"] == 200 and e.loc["volume_ml", "level B"] == 240
+    assert e.loc["volume_ml", "accuracy A (%)"] == pytest.approx(100.0)
+    assert e.loc["volume_ml", "effect B - A (pp)"] == pytest.approx(-50.0)
+    assert not e.loc["dye", "level A"] and e.loc["dye", "effect B - A (pp)"] == pytest.approx(-50.0)
+    assert e.loc["bench_light", "effect B - A (pp)"] == pytest.approx(-50.0)
+
+
+def test_fine_test_set_uses_half_the_high_foam_images_at_the_papers_proportions():
+    """Class counts 100 / 300 / 200 / 400 (no, low, medium, high). The paper's proportions 98:218:154:386
+    put 386/856 of the test set in high foam, so half the high-foam images (200) make a test set of
+    round(200 * 856 / 386) = 444: quotas 51, 113, 80, 200, each capped at half its class (no foam: 50).
+    Catches a test set sized as half the high-foam images in total (quotas 23, 51, 36, 90)."""
+    y = np.repeat([0, 1, 2, 3], [100, 300, 200, 400])
+    m = pd.DataFrame({"y": y, "run": np.arange(len(y)) % 8 + 1, "camera": "smartphone"})
+    s = make_splits(m, FAST, seed=0)
+    assert np.bincount(y[s.fine_test], minlength=4).tolist() == [50, 113, 80, 200]
+    assert len(s.fine_val) == round(0.1 * (len(y) - 443))

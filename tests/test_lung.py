@@ -182,3 +182,15 @@ def test_only_patients_without_sliding_get_the_lung_pulse():
     none = draw_patients(LungStandinSpec(n_present=6, n_absent=6, lung_pulse_share=0.0), seed=0)
     assert all(p.lung_pulse_mm == 0.0 for p in none)
 
+
+
+def test_patch_sets_record_each_patchs_clip_and_row():
+    """Two clips (value = 100 x clip + column), a region one 4-px row high and two patches wide: four patches,
+    clips 0, 0, 1, 1, row 0 each, and each patch is its own clip's pixels. Catches a patch that records its
+    column as its clip (the saliency study then places the pleural band with another clip's region and time)."""
+    clips = [np.broadcast_to(100 * k + np.arange(8)[None, None, :], (2, 8, 8)).astype(np.uint8) for k in range(2)]
+    roi = {"top": 0, "bottom": 4, "left": 0, "right": 8}
+    s = build_patch_sets(clips, [roi, roi], [1, 0], ["A", "B"], patches=(4,))["all_4x4"]
+    assert s.clip.tolist() == [0, 0, 1, 1] and s.row.tolist() == [0, 0, 0, 0]
+    assert s.y.tolist() == [1, 1, 0, 0] and s.patient.tolist() == ["A", "A", "B", "B"]
+    assert s.patches[2, 0, 0].tolist() == [100, 101, 102, 103] and s.patches[1, 0, 0].tolist() == [4, 5, 6, 7]

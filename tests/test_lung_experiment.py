@@ -607,3 +607,52 @@ def test_sanity_check_reads_the_last_step_from_the_mean_over_its_draws():
     got = four.loc[(four["randomised down to"] == last) & (four["map"] == "vanilla"), "Spearman |map|"].item()
     assert got == pytest.approx(np.mean(vals), abs=1e-12)
     assert abs(got - vals[0]) > 1e-6                          # the draws differ: the mean is not draw 0's
+
+
+def test_saliency_medians_are_medians_not_means():
+    """Roughness over three patches 0.1, 0.2, 0.9 (one rough outlier): the median is 0.2, the mean 0.4.
+    The claim 'SmoothGrad is less noisy' and the scorecard quote the median. Catches a mean."""
+    from xaibook.lung.experiment import SaliencyStudy
+
+    study = SaliencyStudy(np.arange(3), torch.zeros(3, 1, 2, 2, 2), torch.zeros(3, 2, 2, 2), torch.zeros(3, 2, 2, 2),
+                          {"vanilla": np.array([0.1, 0.2, 0.9]), "SmoothGrad": np.array([0.1, 0.1, 0.7])},
+                          band_share={"vanilla": np.array([0.3, 0.0, 0.6]), "SmoothGrad": np.array([0.5, 0.2, 0.2])},
+                          band_area=np.array([0.1, 0.4, 0.25]))
+    med = study.medians()
+    assert med["roughness"] == pytest.approx({"vanilla": 0.2, "SmoothGrad": 0.1})
+    assert med["band"] == pytest.approx({"vanilla": 0.3, "SmoothGrad": 0.2})
+    assert med["band_area"] == pytest.approx(0.25)
+
+
+def test_3d_vs_mmode_margin_is_the_smaller_of_both_gaps_each_positive_when_it_holds():
+    """The best 3D model (ResNet3D-18 on all_30x30: sensitivity 0.936, specificity 0.7853) against an M-mode
+    model at sensitivity 0.86, specificity 0.92: both halves hold, margin min(0.076, 0.1347) = 0.076.
+    Against 0.80 / 0.80: min(0.136, 0.0147) = 0.0147, the specificity gap binding. Catches a specificity
+    gap taken the wrong way round (M-mode minus 3D flipped: margins -0.1347 and -0.0147 for a claim that holds)."""
+    for mm, want in (({"accuracy": 0.85, "sensitivity": 0.86, "specificity": 0.92}, 0.936 - 0.86),
+                     ({"accuracy": 0.85, "sensitivity": 0.80, "specificity": 0.80}, 0.80 - 0.7853)):
+        claim = {c.key: c for c in paper_claims(ref.TABLE4, mm, 0.5, 0.8, 0.6, 0.3)}["3d_vs_mmode"]
+        assert claim.holds and claim.margin == pytest.approx(want)
+    worse = {c.key: c for c in paper_claims(ref.TABLE4, {"accuracy": 0.85, "sensitivity": 0.86, "specificity": 0.70},
+                                            0.5, 0.8, 0.6, 0.3)}["3d_vs_mmode"]
+    assert not worse.holds and worse.margin == pytest.approx(0.70 - 0.7853)
+
+
+def test_mmode_images_read_the_column_from_half_a_region_above_it_to_its_bottom():
+    """One 9-frame clip of 12x12 px, pixel value 16 row + column + 7 t; region rows 4-10, columns 0-12.
+    Two M-mode lines at the interior points of linspace(0, 11, 4): columns 4 and 7. Each image runs from
+    half a region-height (3 rows) above the region, row 1, to its bottom, row 9: 9 rows x 9 frames, resized
+    to 9 x 9 (unchanged). Catches an image that starts at the region's top (the chest wall dropped), columns
+    at the region's edges, or the image transposed (time down the rows)."""
+    from types import SimpleNamespace
+
+    from xaibook.lung.experiment import m_mode_images
+
+    t, r, c = np.meshgrid(np.arange(9), np.arange(12), np.arange(12), indexing="ij")
+    clip = (16 * r + c + 7 * t).astype(np.uint8)
+    clips = SimpleNamespace(clips=[clip], rois=[{"top": 4, "bottom": 10, "left": 0, "right": 12}], y=[1])
+    x, y, clip_id = m_mode_images(clips, dataclasses.replace(FAST, mmode_columns=2, mmode_size=9))
+    assert x.shape == (2, 9, 9) and y.tolist() == [1, 1] and clip_id.tolist() == [0, 0]
+    for image, col in zip(x, (4, 7)):
+        rows, frames = np.meshgrid(np.arange(1, 10), np.arange(9), indexing="ij")
+        np.testing.assert_allclose(image, (16 * rows + col + 7 * frames) / 255.0, atol=1e-5)

@@ -228,6 +228,17 @@ def test_accuracies_need_both_classes():
         R.accuracies([1, 1], [1, 0])
 
 
+def test_average_class_accuracy_is_the_mean_recall_by_hand():
+    """Average class accuracy is the mean RECALL (hits over true-class counts). Truth 0, 0, 1, 1 predicted
+    0, 0, 0, 1: overall 3 of 4 = 75%; recalls 2/2 and 1/2 average 75%, where the mean precision (hits over
+    predicted counts: 2/3 and 1/1) would be 83.3%. Truth 0, 0, 0, 1 predicted 0, 1, 1, 1: recalls 1/3 and
+    1/1, 66.7%, overall 50%."""
+    a = R.accuracies([0, 0, 1, 1], [0, 0, 0, 1])
+    assert (a.overall, a.average_class) == pytest.approx((75.0, 75.0))
+    b = R.accuracies([0, 0, 0, 1], [0, 1, 1, 1])
+    assert (b.overall, b.average_class) == pytest.approx((50.0, 200 / 3))
+
+
 # --- error separation ---------------------------------------------------------------------------
 
 def test_error_separation_perfect_and_uniform():

@@ -61,6 +61,24 @@ def test_score_table_by_hand():
     assert best_per_method(table).loc["A", "median score"] == pytest.approx(1.0)
 
 
+def test_score_table_takes_the_median_over_patches_ignoring_empty_masks():
+    # four patches, defect at pixel (0, 0) where there is one: two maps all on the defect (score 1), one map
+    # all at (3, 3), outside the defect (score 0), one patch with an empty mask (NaN, left out).
+    # Table 3 reports the median of {1, 1, 0} = 1; the mean would be 2/3.
+    mask = torch.zeros(4, 4, 4, dtype=torch.bool)
+    mask[:3, 0, 0] = True
+    maps = torch.zeros(4, 4, 4)
+    maps[:2, 0, 0] = 1
+    maps[2, 3, 3] = 1
+    maps[3, 1, 1] = 1
+    table, per_sample = score_table({"m": maps}, mask)
+    s = per_sample[("m", "ReLU-100")]
+    np.testing.assert_allclose(s[:3], [1.0, 1.0, 0.0])
+    assert np.isnan(s[3])
+    assert table.loc["m", "ReLU-100"] == pytest.approx(1.0)
+    assert table.loc["m", "All-100"] == pytest.approx(1.0)
+
+
 def test_small_maps_are_scored_against_the_full_size_mask():
     # a 2x2 map whose left half is hot, scored against a 4x4 mask on the left two columns:
     # bilinear upsampling keeps the mass on the left, so the score equals that of the 4x4 map
