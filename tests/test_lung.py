@@ -194,3 +194,24 @@ def test_patch_sets_record_each_patchs_clip_and_row():
     assert s.clip.tolist() == [0, 0, 1, 1] and s.row.tolist() == [0, 0, 0, 0]
     assert s.y.tolist() == [1, 1, 0, 0] and s.patient.tolist() == ["A", "A", "B", "B"]
     assert s.patches[2, 0, 0].tolist() == [100, 101, 102, 103] and s.patches[1, 0, 0].tolist() == [4, 5, 6, 7]
+
+
+def test_patient_split_is_drawn_at_random_not_taken_in_name_order():
+    """Kolarik et al. split 70:30 by patient at random. Which patients are held out depends on the seed and is not
+    the first ones by name: an unshuffled split would hold out P00-P02 and P10-P12 (e.g. the first patients
+    recruited) whatever the seed."""
+    table = pd.DataFrame({"patient": [f"P{i:02d}" for i in range(20)], "y": [1] * 10 + [0] * 10})
+    held_out = [frozenset(p for p, s in split_patients(table, seed=seed).items() if s == "test") for seed in range(6)]
+    assert all(len(t) == 6 for t in held_out)
+    assert len(set(held_out)) > 1
+    assert frozenset({"P00", "P01", "P02", "P10", "P11", "P12"}) not in held_out
+
+
+def test_unify_low_passes_detail_finer_than_the_new_grid():
+    """854 px squeezed to 640 (a factor 0.75): columns alternating 40 and 200 (period 2 px, finer than the new grid
+    can show) come out damped around their mean 120 (within 93-147), not aliased to a full-contrast beat between
+    40 and 200 as bilinear sampling without antialiasing gives."""
+    frames = np.tile(np.array([40, 200], np.uint8), (30, 480, 427))
+    out = unify(frames, 30.0)[0, :, 2:-2].astype(int)
+    assert out.shape == (480, 636)
+    assert 80 < out.min() and out.max() < 160 and abs(out.mean() - 120) < 2

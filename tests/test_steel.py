@@ -567,3 +567,27 @@ def test_extract_lifts_a_single_top_folder_and_checks_the_content(tmp_path):
     with pytest.raises(KaggleDownloadError, match=r"c.zip is not a readable zip archive"):
         extract_archive(tmp_path / "c.zip", tmp_path / "c")
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_standin_annotations_stop_at_the_strips_edge():
+    """Annotators outline the steel only: where the strip's edge is in view, no defect mask reaches a column that
+    is black from top to bottom (beyond the edge), even for large blotches drawn near it."""
+    leaks = []
+    for seed in range(8):
+        grey, masks = render_image((4, 3), np.random.default_rng(seed), background=True)
+        black = grey.max(axis=0) < 20                       # columns wholly beyond the strip's edge
+        assert 80 <= black.sum() < W - 200
+        leaks.append(int(masks[:, :, black].sum()))
+    assert leaks == [0] * 8
+
+
+def test_small_patches_average_the_pixels_they_stand_for():
+    """At 64 px a pixel stands for a 4x4 block of the 256-px patch: resizing averages, so columns alternating 40
+    and 200 (a fine striation) become an even 120 away from the border (where the filter is cut), where picking
+    one pixel per block would keep 40s or 200s."""
+    from xaibook.steel.dataset import _resize_grey
+
+    grey = np.tile(np.array([40, 200], np.uint8), (PATCH, PATCH // 2))
+    small = _resize_grey(grey, 64)
+    assert small.shape == (64, 64)
+    assert np.abs(small[:, 1:-1].astype(int) - 120).max() <= 1         # the border blocks' filters are cut

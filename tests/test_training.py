@@ -153,3 +153,23 @@ def test_an_epoch_with_class_repeats_is_shuffled_across_classes():
             order = epoch_order(labels, repeats, torch.Generator().manual_seed(seed))
             first_half = labels[order[:10]]
             assert 0 < int(first_half.sum()) < 10, (seed, repeats, first_half.tolist())
+
+
+def test_weighted_losses_are_the_weighted_mean_by_hand():
+    """A head fixed at p(class 1) = 3/4 on labels (0, 1) with class weights (1, 3): the losses are ln 4 and
+    ln(4/3), and the weighted mean that F.cross_entropy(weight=...) trains on is (ln 4 + 3 ln(4/3)) / (1 + 3), not
+    / 2. The loss on pixels and the loss on cached features agree, over batches of two."""
+    import math
+
+    from xaibook.training import _features_loss, evaluate_loss
+
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 2 * 2, 2))
+    with torch.no_grad():
+        model[1].weight.zero_()
+        model[1].bias.copy_(torch.tensor([0.0, math.log(3.0)]))
+    y = torch.tensor([0, 1, 1, 0])
+    cfg = TrainConfig(epochs=1, batch_size=1, lr=0.0, hflip=False)
+    weight = torch.tensor([1.0, 3.0])
+    expected = (math.log(4) + 3 * math.log(4 / 3)) / 4
+    assert evaluate_loss(model, torch.zeros(4, 3, 2, 2, dtype=torch.uint8), y, cfg, weight) == pytest.approx(expected)
+    assert _features_loss(model, torch.zeros(4, 3, 2, 2), y, cfg, weight) == pytest.approx(expected)
