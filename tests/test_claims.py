@@ -469,4 +469,3 @@ def test_a_number_on_its_bands_edge_is_inside(card):
     card.number("f1", "F1", 95.0)
     card.claim("better", "A beats B", True)
     assert card.failures() == []
-

@@ -655,7 +655,6 @@ def test_each_fused_map_is_scaled_by_its_own_minimum_and_maximum():
         assert torch.allclose(out[1], fuse(cam[1:], zeros[1:], fusion)[0])
 
 
-
 def _table_run():
     """A run over 10 images: the CAM's explanation maps right on 5 and at confidence 0.05; the combination at
     position i of COMBINATIONS right on i + 1 images and at confidence (i + 1) / 100. Top-1 probabilities on

@@ -416,7 +416,6 @@ def test_load_images_keeps_rows_as_rows(tmp_path):
     assert int(out.sum()) == 255
 
 
-
 def test_factor_effects_take_the_sorted_lower_level_as_a_whatever_row_comes_first():
     """The manifest lists runs in the paper's run order, so a test set can start at a factor's HIGH level
     (run 1 is experiment 6: 240 mL, lights on). Level A is still the lower, sorted level: here every

@@ -183,7 +183,6 @@ def test_only_patients_without_sliding_get_the_lung_pulse():
     assert all(p.lung_pulse_mm == 0.0 for p in none)
 
 
-
 def test_patch_sets_record_each_patchs_clip_and_row():
     """Two clips (value = 100 x clip + column), a region one 4-px row high and two patches wide: four patches,
     clips 0, 0, 1, 1, row 0 each, and each patch is its own clip's pixels. Catches a patch that records its

@@ -397,6 +397,16 @@ def test_predict_returns_probabilities_not_logits():
     np.testing.assert_allclose(p, [1 / (1 + np.exp(-10)), 1 / (1 + np.exp(10)), 0.5], rtol=1e-6)
 
 
+def _tiny_result(split: Split, p_test: np.ndarray, channels: int) -> ConfigResult:
+    """A trained configuration on "all_8x8" whose network is one seeded 3D convolution, tanh, pooling and a
+    logit: enough for saliency_study to take gradients through."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv3d(1, channels, 3, padding=1), nn.Tanh(), nn.AdaptiveAvgPool3d(1), nn.Flatten(),
+                          nn.Linear(channels, 1))
+    return ConfigResult(depth=18, data_set="all_8x8", model=model, history=History(), split=split, p_test=p_test,
+                        metrics={}, seconds=0.0)
+
+
 def test_saliency_study_explains_data_set_patches_picked_through_the_test_split():
     """Known indices: the test split is [2, 3, 5, 6, 7] of the data set; of those, 3, 6 and 7 are present at the
     pleura and 6 is called absent, so the study explains data-set patches 3 and 7 (not positions 1 and 4 of the
@@ -408,13 +418,9 @@ def test_saliency_study_explains_data_set_patches_picked_through_the_test_split(
     s = PatchSet("all_8x8", rng.integers(0, 256, (n, frames, side, side), dtype=np.uint8),
                  y=np.array([1, 1, 0, 1, 0, 0, 1, 1]), patient=np.zeros(n, int), clip=np.zeros(n, int),
                  row=np.array([0, 0, 0, 0, 1, 0, 0, 0]))
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv3d(1, 4, 3, padding=1), nn.Tanh(), nn.AdaptiveAvgPool3d(1), nn.Flatten(),
-                          nn.Linear(4, 1))
     cfg = dataclasses.replace(FAST, frame_stride=1, smoothgrad_samples=4, saliency_patches=10, batch_size=4)
-    split = Split(train=np.array([0, 1]), val=np.array([4]), test=np.array([2, 3, 5, 6, 7]))
-    r = ConfigResult(depth=18, data_set="all_8x8", model=model, history=History(), split=split,
-                     p_test=np.array([0.9, 0.8, 0.7, 0.2, 0.6]), metrics={}, seconds=0.0)
+    r = _tiny_result(Split(train=np.array([0, 1]), val=np.array([4]), test=np.array([2, 3, 5, 6, 7])),
+                     np.array([0.9, 0.8, 0.7, 0.2, 0.6]), channels=4)
     study = saliency_study(r, s, clips=None, cfg=cfg)
     assert study.index.tolist() == [3, 7]
     assert bool((study.smooth >= 0).all())                     # the mean of absolute gradients (tf-keras-vis)
@@ -451,12 +457,8 @@ def test_saliency_study_places_each_band_at_its_own_clips_time_in_the_video(monk
     rng = np.random.default_rng(0)
     s = PatchSet("all_8x8", rng.integers(0, 256, (2, frames, side, side), dtype=np.uint8), y=np.array([1, 1]),
                  patient=np.zeros(2, int), clip=np.array([1, 0]), row=np.array([0, 0]))
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv3d(1, 2, 3, padding=1), nn.Tanh(), nn.AdaptiveAvgPool3d(1), nn.Flatten(),
-                          nn.Linear(2, 1))
-    r = ConfigResult(depth=18, data_set="all_8x8", model=model, history=History(),
-                     split=Split(train=np.array([], int), val=np.array([], int), test=np.array([0, 1])),
-                     p_test=np.array([0.9, 0.9]), metrics={}, seconds=0.0)
+    r = _tiny_result(Split(train=np.array([], int), val=np.array([], int), test=np.array([0, 1])),
+                     np.array([0.9, 0.9]), channels=2)
     saliency_study(r, s, clips, cfg, truth=(spec, {"a.mp4": patient}))
     assert [d.tolist() for d in seen] == [list(range(60, 120, 2)), list(range(0, 60, 2))]
 

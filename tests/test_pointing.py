@@ -191,7 +191,6 @@ def test_precomputed_distances_are_the_scaled_euclidean_distances():
     assert float(distance_pointing_game(sal, mask, d[None])[0]) == pytest.approx(want, rel=1e-6)
 
 
-
 def test_both_games_clip_negative_saliency_the_same_way():
     """Negative values are clipped to zero in both games (the ReLU of Eq. 1), not counted by magnitude: a map
     of 1 on the defect and -3 far from it scores 1 in both; with +3 there the energy game gives 1/4 and the
