@@ -13,7 +13,7 @@ SEEDS ?= 0 1 2 3 4 5 6 7 8 9
 KERNELS ?= native avx2
 STAMP := $(VENV)/.xaibook-installed
 
-.PHONY: book test bands sync clean weights browser-check mutants regressions
+.PHONY: book test bands sync clean weights browser-check mutants mutmut regressions
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -54,6 +54,11 @@ bands: $(STAMP)
 ##   the tree, one at a time; report the unit test or chapter gate that catches it, and the caught fraction
 mutants: $(STAMP) weights
 	$(PY) scripts/mutants.py $(if $(ONLY),--only $(ONLY))
+
+## make mutmut [PACKAGE=saliency|metrics]: operator-level mutation score (mutmut) of saliency/ and metrics/ on their
+##   unit tests, in a scratch copy; mutmut is installed once into ~/.cache/xaibook/mutmut, not into the project
+mutmut: $(STAMP) weights
+	$(PY) scripts/mutmut_score.py $(if $(PACKAGE),--package $(PACKAGE))
 
 ## make regressions: regenerate the fixed-model references of tests/test_post_training.py (review the diff like code)
 regressions: $(STAMP)

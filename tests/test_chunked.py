@@ -9,6 +9,7 @@ chapter 05's old pattern (all images x all noisy copies in one pass).
 """
 from __future__ import annotations
 
+import inspect
 import types
 
 import pytest
@@ -78,6 +79,7 @@ def test_pass_sizes_by_hand():
 def test_images_per_chunk_by_hand():
     net = convnet()
     assert images_per_chunk(SmoothGradCAMpp(net, net[2], batch_size=5), 12) == 2      # 2 x 5 = 10 <= 12
+    assert images_per_chunk(SmoothGradCAMpp(net, net[2], batch_size=5), 5) == 1       # one image fills it exactly
     assert images_per_chunk(DeepLift(net), 5) == 2
     assert images_per_chunk(GradCAM(net, net[2]), 7) == 7
     assert images_per_chunk(ScoreCAM(net, net[2], batch_size=8), 8) == 8
@@ -112,6 +114,10 @@ def test_chunked_maps_equal_one_call_on_all_images(name, target):
     chunked = attribute_in_chunks(method, x, tgt, max_batch=max_batch)
     torch.testing.assert_close(chunked, whole, rtol=0, atol=1e-6)
     torch.testing.assert_close(Chunked(method, max_batch).attribute(x, tgt), whole, rtol=0, atol=1e-6)
+    if "normalize" in inspect.signature(method.attribute).parameters:   # options reach the method through the wrapper
+        raw = method.attribute(x, tgt, normalize=False)
+        assert not torch.allclose(raw.to(whole.dtype), whole)
+        torch.testing.assert_close(Chunked(method, max_batch).attribute(x, tgt, normalize=False), raw, rtol=0, atol=1e-6)
 
 
 def test_noise_of_a_sample_does_not_depend_on_its_chunk():

@@ -227,3 +227,21 @@ def test_refuses_superpixels_whose_hiding_changes_nothing():
         Lime(small_convnet(), segmentation=one_pixel_each, num_samples=20).attribute(x, class_score(0))
     maps = Lime(small_convnet(), segmentation=one_pixel_each, num_samples=20, hide=0.0).attribute(x, class_score(0))
     assert maps.abs().amin(dim=(1, 2)).min() > 0  # a constant hide does change them
+
+
+class _SignedMean(nn.Module):
+    """logits = (mean x, -mean x): class 0 for a positive mean, class 1 for a negative one (never saturated)."""
+
+    def forward(self, x):
+        s = x.flatten(1).mean(1)
+        return torch.stack([s, -s], 1)
+
+
+def test_the_predicted_class_is_read_after_preprocess():
+    # images in [0, 1] sum to a positive number (class 0); the preprocess negates them, so the model predicts class 1,
+    # and LIME must explain class 1, as the model sees the images
+    x = torch.rand(2, 3, 12, 12, generator=torch.Generator().manual_seed(6))
+    lime = Lime(_SignedMean(), num_samples=60, preprocess=lambda t: -t)
+    predicted = lime.attribute(x)
+    torch.testing.assert_close(predicted, lime.attribute(x, class_score(1)))
+    assert not torch.allclose(predicted, lime.attribute(x, class_score(0)))

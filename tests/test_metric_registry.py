@@ -130,3 +130,31 @@ def test_masked_confidence_is_chapter_05s_soft_mask_step_bit_for_bit():
     old = softmax(clf, images01 * maps[:, None]).gather(1, classes[:, None])[:, 0]
     new = masked_confidence(model, images01, maps, classes, preprocess=lambda x: to_model(clf, x), batch_size=32)
     assert torch.equal(new, old)
+
+
+def test_masked_confidence_takes_black_and_white_pixels_and_batches_of_one():
+    # the range check is inclusive: 0 (black) and 1 (white) are pixels, maps of exactly 0 and 1 are maps;
+    # a batch of one image at a time gives the same numbers as one batch
+    images = torch.tensor([[[[0.0, 1.0], [1.0, 1.0]]], [[[1.0, 1.0], [0.0, 0.0]]]])
+    maps = torch.tensor([[[1.0, 1.0], [0.0, 1.0]], [[1.0, 0.0], [1.0, 1.0]]])
+    got = masked_confidence(Linear2(), images, maps, torch.tensor([0, 1]), batch_size=1)
+    want = torch.tensor([torch.sigmoid(torch.tensor(2.0)), 1 - torch.sigmoid(torch.tensor(1.0))])
+    torch.testing.assert_close(got, want)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        masked_confidence(Linear2(), images, maps * 1.5, torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="pixel space"):
+        masked_confidence(Linear2(), images * 1.5, maps, torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="batch_size"):
+        masked_confidence(Linear2(), images, maps, torch.tensor([0, 1]), batch_size=0)
+
+
+def test_confidences_are_checked_at_their_edges():
+    # a confidence of exactly 1 is a probability; one of 0 before masking leaves the drop undefined
+    torch.testing.assert_close(average_drop(torch.tensor([1.0, 0.5]), torch.tensor([0.25, 1.0])),
+                               torch.tensor([75.0, 0.0]))
+    with pytest.raises(ValueError, match="before masking is 0"):
+        average_drop(torch.tensor([0.0, 0.5]), torch.tensor([0.0, 0.5]))
+    with pytest.raises(ValueError, match="one shape"):  # two (N,) vectors of different N
+        average_drop(torch.tensor([0.9, 0.5, 0.2]), torch.tensor([0.45, 0.6]))
+    with pytest.raises(ValueError, match="one shape"):
+        increase_in_confidence(torch.full((2, 2), 0.5), torch.full((2, 2), 0.5))

@@ -129,3 +129,35 @@ def test_an_empty_confusion_matrix_has_no_scores(average):
     # the weighted average divided by a support of 0: NaN
     with pytest.raises(ValueError, match="no samples"):
         prf_from_confusion(np.zeros((3, 3), int), average)
+
+
+@pytest.mark.parametrize("average", ["binary", "macro", "weighted"])
+def test_a_class_never_predicted_scores_zero_not_nan(average):
+    # class 1 is never predicted: its precision 0/0 and its F1 0/0 are 0 (scikit-learn's zero_division=0)
+    y, p = np.array([0] * 5 + [1] * 3), np.zeros(8, int)
+    r = prf_from_confusion(confusion(y, p, 2), average)
+    want = precision_recall_fscore_support(y, p, average=average, zero_division=0)[:3]
+    assert (r.precision, r.recall, r.f1) == pytest.approx(want)
+    assert np.isfinite([r.precision, r.recall, r.f1]).all()
+
+
+def test_confusion_and_its_normalisation_refuse_bad_counts():
+    assert confusion(np.zeros(3, int), np.zeros(3, int), 1).tolist() == [[3]]  # one class is allowed
+    assert confusion(np.array([0, 1]), np.array([1, 1]), 2).dtype.kind == "i"  # counts, not floats
+    for bad in (0, 2.5):
+        with pytest.raises(ValueError, match="whole number of at least 1"):
+            confusion(np.array([0]), np.array([0]), bad)
+    for cm in ([[1, -1], [0, 2]], [[1, np.nan], [0, 2]]):  # a negative count alone, a NaN alone
+        with pytest.raises(ValueError, match="finite non-negative"):
+            row_normalise(np.array(cm))
+        with pytest.raises(ValueError, match="finite non-negative"):
+            prf_from_confusion(np.array(cm), "macro")
+    with pytest.raises(ValueError, match="square"):
+        prf_from_confusion(np.ones((2, 3)), "macro")
+
+
+def test_energy_inside_takes_one_spatial_axis():
+    # (N, L) signals are (N, *S) maps with one spatial axis: share of the mass on the mask
+    maps = torch.tensor([[1.0, 3.0, 0.0, 4.0], [0.0, 0.0, 0.0, 0.0]])
+    masks = torch.tensor([[False, True, False, True], [True, False, False, False]])
+    torch.testing.assert_close(energy_inside(maps, masks), torch.tensor([7 / 8, 0.0]))

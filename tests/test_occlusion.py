@@ -138,6 +138,7 @@ def test_model_and_input_untouched():
 
 @pytest.mark.parametrize("options,match", [({"patch": 2, "stride": 3}, "may not exceed"),
                                            ({"patch": (3, 3, 3)}, "one per spatial axis"),
+                                           ({"patch": 0}, "positive int"), ({"patch": 3, "stride": (1, 0)}, "positive int"),
                                            ({"sign": "up"}, "sign must be"), ({"batch_size": 0}, "batch_size")])
 def test_bad_options_fail_loudly(options, match):
     net = small_convnet()

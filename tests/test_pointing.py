@@ -204,3 +204,20 @@ def test_both_games_clip_negative_saliency_the_same_way():
     s[0, 0, 3] = 3.0
     assert score(energy_pointing_game, s, masks) == pytest.approx(1 / 4)
     assert score(distance_pointing_game, s, masks) == pytest.approx(5 / 14)
+
+
+def test_the_constructed_example_is_the_one_its_docstring_draws():
+    # Fig. 4 in the spirit of Lorentz et al.: a band on rows [3H/8, 5H/8) and columns [W/4, W/2); a strong
+    # Gaussian (sigma H/8) centred on (H/2, W/2), the band's right end, and a half-height one (sigma H/12)
+    # in the far corner at (H/6, 0.85 W); the sum scaled to a maximum of 1
+    h, w = 64, 96
+    saliency, mask = constructed_example((h, w))
+    assert mask.dtype == torch.bool
+    rows, cols = torch.nonzero(mask, as_tuple=True)
+    assert (rows.min(), rows.max(), cols.min(), cols.max()) == (24, 39, 24, 47)
+    assert int(mask.sum()) == 16 * 24
+    yy, xx = np.mgrid[0:h, 0:w].astype(float)
+    want = (np.exp(-((yy - 32) ** 2 + (xx - 48) ** 2) / (2 * 8.0**2))
+            + 0.5 * np.exp(-((yy - h / 6) ** 2 + (xx - 0.85 * w) ** 2) / (2 * (h / 12) ** 2)))
+    np.testing.assert_allclose(saliency.numpy(), want / want.max(), atol=1e-6)
+    assert tuple(np.unravel_index(int(saliency.argmax()), (h, w))) == (32, 48)

@@ -193,6 +193,12 @@ def test_gaussian_blur_matches_scipy(shape, sigma):
     np.testing.assert_allclose(gaussian_blur(x, sigma).numpy(), expected, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("sigma", [(1.0,), (1.0, -0.5), (math.nan, 1.0)])
+def test_gaussian_blur_refuses_a_wrong_count_or_a_negative_or_nan_sigma(sigma):
+    with pytest.raises(ValueError, match="sigma"):
+        gaussian_blur(torch.zeros(1, 1, 4, 4), sigma)
+
+
 # --- SmoothGrad ---------------------------------------------------------------------------------
 
 class FirstPixels(nn.Module):
@@ -636,3 +642,29 @@ def test_scorecam_a_dead_channel_changes_no_weight(variant, k):
     net = ThreeChannel().double()
     cam = ScoreCAM(net, net.features, variant=variant).attribute(x, class_score(k), normalize=False, relu=False)
     torch.testing.assert_close(cam[0], expected_scorecam(x, k, variant))
+
+
+@pytest.mark.parametrize("pool", [nn.MaxPool2d(2, stride=2, ceil_mode=True), nn.MaxPool2d(2, stride=1, dilation=2),
+                                  nn.MaxPool2d(3, stride=2, padding=1)])
+def test_deeplift_sums_to_delta_through_pools_with_ceil_mode_dilation_and_padding(pool):
+    # the rule re-runs the pool to find each window's argmax: it must be the module's own pool, options included
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Tanh(), pool, nn.Flatten(), nn.LazyLinear(3)).double()
+    x = torch.randn(2, 3, 9, 9, generator=gen(3), dtype=torch.float64)
+    net(x)
+    gap = completeness_gap(net, DeepLift(net), x, 1)
+    assert float(gap.abs().max()) < 1e-10
+
+
+def test_deeplift_maxpool_passes_the_plain_gradient_where_input_and_reference_agree():
+    """Input [[5, 1], [0, 0]] against reference [[5, 0], [0, -1]] under a 2x2 max-pool: both windows' argmax
+    is the top-left 5, where the difference is 0. The rule has nothing to divide there and keeps the max-pool's
+    own gradient, 1 at that pixel (and 0 elsewhere)."""
+    from xaibook.saliency.gradients import maxpool_rule
+
+    x = torch.tensor([[[[5.0, 1.0], [0.0, 0.0]]], [[[5.0, 0.0], [0.0, -1.0]]]], dtype=torch.float64, requires_grad=True)
+    pool = nn.MaxPool2d(2)
+    y = maxpool_rule(pool, x, pool(x), eps=1e-10)
+    torch.testing.assert_close(y.detach(), pool(x).detach())
+    (grad,) = torch.autograd.grad(y[0].sum(), x)
+    torch.testing.assert_close(grad[0, 0], torch.tensor([[1.0, 0.0], [0.0, 0.0]], dtype=torch.float64))

@@ -384,3 +384,65 @@ def test_conditioning_of_a_method_gathers_every_batch():
     whole = cam.conditioning([(x, classes)])
     split = cam.conditioning([(x[:1], classes[:1]), (x[1:], classes[1:])])
     assert whole == split and whole.channels == 2
+
+
+@pytest.mark.parametrize("variant", ["chattopadhay", "gradcam-pytorch"])
+def test_smooth_gradcampp_without_noise_is_gradcampp_of_the_same_form(variant):
+    # at an inner layer the two forms give different maps (see above): the smooth method must use the form it
+    # is given (chapter 05 passes "chattopadhay", not the default), not fall back to its default
+    net = inner_layer_net(1.0)
+    x = torch.randn(2, 3, 9, 9, generator=torch.Generator().manual_seed(1))
+    smooth = {v: SmoothGradCAMpp(net, net[1], n_samples=2, noise=0.0, variant=v).attribute(x, class_score([0, 2]))
+              for v in ("chattopadhay", "gradcam-pytorch")}
+    plain = GradCAMpp(net, net[1], variant=variant).attribute(x, class_score([0, 2]))
+    torch.testing.assert_close(smooth[variant], plain, atol=1e-5, rtol=1e-4)
+    assert (smooth["chattopadhay"] - smooth["gradcam-pytorch"]).abs().max() > 1e-3
+
+
+def test_conditioning_by_hand_with_gradients_other_than_one():
+    """Gradients of 2 and 1/2 tell g^2 from g^3 apart. Channel: activations (1, 2), gradients (2, 1/2).
+    gradcam-pytorch: sum A g^3 = 8 + 1/4; alpha = 4 / (8 + 8.25), 1/4 / (1/2 + 8.25).
+    chattopadhay: sum A = 3; alpha = 4 / (8 + 3 * 8), 1/4 / (1/2 + 3/8)."""
+    from xaibook.saliency._core import gradcampp_conditioning
+
+    acts, grads = torch.tensor([[[[1.0], [2.0]]]]), torch.tensor([[[[2.0], [0.5]]]])
+    c = gradcampp_conditioning(acts, grads, "gradcam-pytorch")
+    assert (c.channels, c.negative, c.near_zero) == (1, 0, 0)
+    assert (c.alpha_min, c.alpha_max) == pytest.approx((0.25 / 8.75, 4 / 16.25), rel=1e-5)
+    c = gradcampp_conditioning(acts, grads, "chattopadhay")
+    assert (c.alpha_min, c.alpha_max) == pytest.approx((4 / 32, 0.25 / 0.875), rel=1e-5)
+
+
+def test_conditioning_near_zero_threshold_is_a_thousandth_of_two_g_squared():
+    """gradcam-pytorch, gradients (2, -2) down a column, activations (1, 2 - d): every pixel's denominator is
+    2 g^2 + sum A g^3 = 8 + 8 - 8 (2 - d) = 8 d, against a threshold of 1e-3 * 2 * 4 = 0.008: d = 0.0007
+    (0.0056) is near zero, d = 0.0015 (0.012) is not. Two identical samples count each channel once."""
+    from xaibook.saliency._core import gradcampp_conditioning
+
+    acts = torch.tensor([[[1.0], [2 - 0.0007]], [[1.0], [2 - 0.0015]]], dtype=torch.float64)[None].repeat(2, 1, 1, 1)
+    grads = torch.tensor([[[2.0], [-2.0]]], dtype=torch.float64)[None].repeat(2, 2, 1, 1)
+    c = gradcampp_conditioning(acts, grads, "gradcam-pytorch")
+    assert (c.channels, c.negative, c.near_zero) == (2, 0, 1)
+    assert c.alpha_max == pytest.approx(4 / (8 * 0.0007 + 1e-7), rel=1e-6)
+
+
+@pytest.mark.parametrize("q", [0, 7.5, 50, 99, 99.9, 100])
+def test_percentile_is_numpys_linear_percentile_up_to_the_maximum(q):
+    from xaibook.saliency.normalise import percentile
+
+    flat = torch.randn(3, 101, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    want = np.percentile(flat.numpy(), q, axis=1)[:, None]
+    np.testing.assert_allclose(percentile(flat, q).numpy(), want, rtol=1e-12)
+
+
+def test_noise_copies_draw_every_channel_independently_in_the_seeded_stream():
+    from xaibook.saliency.cam import noise_copies
+
+    x = torch.zeros(4, 3, 5, 6)
+    draws = noise_copies(x, seed=11)
+    gen = torch.Generator().manual_seed(11)
+    for _ in range(2):                       # copy j is the generator's j-th (C, H, W) draw
+        got = next(draws)
+        assert got.shape == (1, 3, 5, 6)
+        torch.testing.assert_close(got[0], torch.randn(3, 5, 6, generator=gen))
+    assert not torch.equal(got[0, 0], got[0, 1])

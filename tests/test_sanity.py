@@ -58,6 +58,10 @@ def test_similarity_of_a_map_with_itself_its_negative_and_noise():
     assert np.allclose(neg["Spearman"], -1.0)
     noise = similarity(a, torch.rand(2, 16, 16, generator=torch.Generator().manual_seed(9)))
     assert (noise["Spearman"].abs() < 0.25).all()
+    from skimage.metrics import structural_similarity     # SSIM of the maps scaled to [0, 1], on a range of 1
+    b = torch.rand(2, 16, 16, generator=torch.Generator().manual_seed(9))
+    unit = [(m - m.min()) / (m.max() - m.min()) for m in (a[1].double().numpy(), 3 * b[1].double().numpy())]
+    assert similarity(a, 3 * b)["SSIM"].iloc[1] == pytest.approx(structural_similarity(*unit, data_range=1.0))
     # a constant map has nothing to rank: 0 against a structured map, 1 against the same constant
     flat = similarity(torch.zeros(1, 8, 8), a[:1, :8, :8])
     assert (flat[["Spearman", "Spearman |map|", "HOG"]] == 0).all().all()
@@ -263,3 +267,63 @@ def test_depends_on_model_reads_the_last_step_and_all_its_draws():
     assert bool(verdict["A"]) and not bool(verdict["B"])
     assert bool(depends_on_model(table, threshold=0.35)["A"])
     assert not bool(depends_on_model(table, threshold=0.25)["A"])
+
+
+def _summary(first: dict, last: dict, hog: dict) -> pd.DataFrame:
+    rows = [{"randomised down to": "top", "map": k, "Spearman |map|": v, "HOG": 0.0} for k, v in first.items()]
+    rows += [{"randomised down to": "all", "map": k, "Spearman |map|": v, "HOG": hog[k]} for k, v in last.items()]
+    return pd.DataFrame(rows)
+
+
+def test_sanity_sentence_word_for_word():
+    # a value at the threshold counts as staying (it is not below it), for the maps and for HOG alike
+    text = sanity_sentence(_summary({"A": 0.9, "B": 0.8}, {"A": 0.2, "B": 0.5}, {"A": 0.5, "B": 0.1}))
+    assert text == ("Randomising `top` alone leaves the maps a rank correlation (of |map|) with the trained model's "
+                    "of 0.90 (A); 0.80 (B); randomised down to `all`, 0.20 (A); 0.50 (B): B stays above 0.5, so it "
+                    "does not pass Adebayo et al.'s check. HOG similarity stays at 0.50 (A) even then: the edges of "
+                    "that map follow the input and the method, not the model")
+    summary = _summary({"A": 0.9, "B": 0.8, "C": 0.7}, {"A": 0.6, "B": 0.55, "C": 0.1}, {"A": 0.7, "B": 0.6, "C": 0})
+    text = sanity_sentence(summary)
+    assert "A, B stay above 0.5, so they do not pass" in text
+    assert "HOG similarity stays at 0.70 (A); 0.60 (B) even then: the edges of those maps follow" in text
+    text = sanity_sentence(_summary({"A": 0.9}, {"A": 0.1}, {"A": 0.2}))
+    assert text.endswith("randomised down to `all`, 0.10 (A): every map depends on the model's weights")
+    labels = pd.DataFrame({"Spearman |map|": [0.5, 0.1]}, index=["A", "B"])
+    assert sanity_sentence(_summary({"A": 0.9}, {"A": 0.1}, {"A": 0.2}), labels).endswith(
+        ". Trained on shuffled labels, the model's maps correlate with the true model's at 0.50 (A); 0.10 (B): "
+        "A barely depends on the labels")
+    labels["Spearman |map|"] = [0.2, 0.1]
+    assert sanity_sentence(_summary({"A": 0.9}, {"A": 0.1}, {"A": 0.2}), labels).endswith(
+        "0.20 (A); 0.10 (B): they depend on what it learned from the labels")
+
+
+def test_each_cascade_step_randomises_exactly_the_layers_above_it_and_passes_batchnorm_on():
+    # step k of the cascade over ["7", "3", "1"] changes the first k of them and nothing else; "reset" reaches
+    # the batch norm (layer "1") at step 3, "keep" leaves it as trained
+    model = net()
+    with torch.no_grad():
+        model[1].running_mean.fill_(0.3)
+        model[1].weight.fill_(2.0)
+    names = ["7", "3", "1"]
+    for k, (name, m) in enumerate(randomisation_steps(model, names, seed=0, batchnorm="reset"), start=1):
+        assert name == names[k - 1]
+        changed = {n for n in ("0", "3", "7") if not torch.equal(m.get_submodule(n).weight, model.get_submodule(n).weight)}
+        assert changed == {"7", "3"} & set(names[:k])
+        assert torch.equal(m[1].running_mean, torch.zeros(8) if k == 3 else model[1].running_mean)
+    _, kept = list(randomisation_steps(model, names, seed=0, batchnorm="keep"))[-1]
+    assert torch.equal(kept[1].running_mean, model[1].running_mean) and torch.equal(kept[1].weight, model[1].weight)
+
+
+def test_hog_descriptor_has_the_documented_cells_blocks_and_orientations():
+    # 40 x 24 map: cells of min(40, 24) // 8 = 3 pixels, 13 x 8 of them, 12 x 7 blocks of 2 x 2 cells, 9 orientations
+    # each; an 8 x 8 map: cells of 2 (never fewer), 4 x 4 of them, 3 x 3 blocks
+    from skimage.feature import hog
+
+    from xaibook.saliency.sanity import _hog
+
+    x = np.random.default_rng(0).random((40, 24))
+    got = _hog(x)
+    assert got.shape == (12 * 7 * 2 * 2 * 9,)
+    want = hog((x - x.min()) / (x.max() - x.min()), orientations=9, pixels_per_cell=(3, 3), cells_per_block=(2, 2))
+    np.testing.assert_allclose(got, want)
+    assert _hog(np.random.default_rng(1).random((8, 8))).shape == (3 * 3 * 2 * 2 * 9,)

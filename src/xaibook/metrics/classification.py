@@ -90,7 +90,7 @@ def prf_from_confusion(cm: np.ndarray, average: str, positive: int = 1) -> PRF:
     pred = cm.sum(0)
     true = cm.sum(1)
     if average == "micro":
-        acc = float(tp.sum() / cm.sum()) if cm.sum() else 0.0
+        acc = float(tp.sum() / cm.sum())
         return PRF(acc, acc, acc)
     p = _safe_div(tp, pred)
     r = _safe_div(tp, true)
