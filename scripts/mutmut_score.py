@@ -43,6 +43,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 from mutants import scratch_copy  # noqa: E402
 
+from xaibook._utils.wheels import default_cache_dir  # noqa: E402
+
 # mutmut and the packages it needs beyond the project's environment, pinned; --no-deps keeps pip from
 # replacing the environment's own pytest or markdown-it-py on the path ahead of them.
 MUTMUT = ("mutmut==3.8.1", "libcst==1.9.0", "textual==8.2.8", "rich==15.0.0", "setproctitle==1.3.8",
@@ -55,17 +57,12 @@ TESTS = {
                  "test_chunked.py", "test_lime.py", "test_occlusion.py", "test_memory.py", "test_low_precision.py"),
 }
 
-CAUGHT = ("killed",)
 STATUS = re.compile(r"^\s*(xaibook\.[\w.ǁ]+)__mutmut_(\d+): (.+)$")
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("XAIBOOK_CACHE", Path.home() / ".cache" / "xaibook")) / "mutmut"
 
 
 def ensure_mutmut() -> Path:
     """The folder holding mutmut and its extra packages, installed there once."""
-    target = cache_dir()
+    target = default_cache_dir() / "mutmut"
     stamp = target / ".installed"
     if stamp.exists() and stamp.read_text() == "\n".join(MUTMUT):
         return target
@@ -100,7 +97,7 @@ def summarise(lines: list[str]) -> dict:
         if status == "survived":
             survivors.append(f"{name}__mutmut_{m.group(2)}")
     total = sum(per_module.values(), Counter())
-    caught = sum(total[c] for c in CAUGHT)
+    caught = total["killed"]
     scored = caught + total["survived"] + total["suspicious"]
     return {"per_module": {k: dict(v) for k, v in sorted(per_module.items())}, "total": dict(total),
             "caught": caught, "score": caught / scored if scored else None, "survivors": survivors}
@@ -136,9 +133,9 @@ def report(out: dict) -> None:
     print(f"\n[mutmut] {out['package']}: {out['wall_time_s']:.0f} s")
     rows = {**out["per_module"], "all": out["total"]}
     for module, counts in rows.items():
-        k, s = sum(counts.get(c, 0) for c in CAUGHT), counts.get("survived", 0) + counts.get("suspicious", 0)
+        k, s = counts.get("killed", 0), counts.get("survived", 0) + counts.get("suspicious", 0)
         extra = ", ".join(f"{n} {st}" for st, n in sorted(counts.items()) if st not in ("killed", "survived"))
-        print(f"  {module:45s} caught {k:4d}  survived {s:4d}  score {k / max(k + s, 1):6.1%}"
+        print(f"  {module:45s} killed {k:4d}  survived {s:4d}  score {k / max(k + s, 1):6.1%}"
               + (f"  ({extra})" if extra else ""))
 
 

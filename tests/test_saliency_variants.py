@@ -416,10 +416,11 @@ def test_conditioning_by_hand_with_gradients_other_than_one():
 def test_conditioning_near_zero_threshold_is_a_thousandth_of_two_g_squared():
     """gradcam-pytorch, gradients (2, -2) down a column, activations (1, 2 - d): every pixel's denominator is
     2 g^2 + sum A g^3 = 8 + 8 - 8 (2 - d) = 8 d, against a threshold of 1e-3 * 2 * 4 = 0.008: d = 0.0007
-    (0.0056) is near zero, d = 0.0015 (0.012) is not. Two identical samples count each channel once."""
+    (0.0056) is near zero, d = 0.0013 (0.0104) is not (a factor of 3 for 2, 0.012, would count it). Two
+    identical samples count each channel once."""
     from xaibook.saliency._core import gradcampp_conditioning
 
-    acts = torch.tensor([[[1.0], [2 - 0.0007]], [[1.0], [2 - 0.0015]]], dtype=torch.float64)[None].repeat(2, 1, 1, 1)
+    acts = torch.tensor([[[1.0], [2 - 0.0007]], [[1.0], [2 - 0.0013]]], dtype=torch.float64)[None].repeat(2, 1, 1, 1)
     grads = torch.tensor([[[2.0], [-2.0]]], dtype=torch.float64)[None].repeat(2, 2, 1, 1)
     c = gradcampp_conditioning(acts, grads, "gradcam-pytorch")
     assert (c.channels, c.negative, c.near_zero) == (2, 0, 1)
